@@ -1,0 +1,398 @@
+"""One check run (DESIGN "Data flow"): due sources → fetch → snapshot → extract → evaluate → flag.
+
+Fetching runs concurrently; each source's results are then written in ONE transaction (fetch
+attempts, blob, snapshot, outcomes, flags, source state), so a crash leaves no half-written check
+and the next run redoes it. An unchanged source (304, or the same bytes) costs its fetch row and
+nothing else: no parse, no diff, unless an item still needs evaluating on that snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import Store, blobs, utcnow
+from db.models import (
+    ClaimRow,
+    EvidenceRow,
+    FactCheckRow,
+    FetchRow,
+    FlagRow,
+    OutcomeRow,
+    SnapshotRow,
+    SourceRow,
+)
+from pipeline import __version__, evaluate
+from pipeline.config import Config, Evidence, Source
+from pipeline.errors import ExtractError, UsageError
+from pipeline.extract import Document, Options, detect_kind, extract
+from pipeline.extract.html import find_link
+from pipeline.fetch import Attempt, Fetcher, FetchResult, FetchSettings
+from pipeline.sync import sync_config
+
+FAILURES_BEFORE_UNREACHABLE = 3
+# an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
+Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one source check needs from the database before going to the network."""
+
+    slug: str
+    url: str
+    source: Source
+    timeout: int
+    max_bytes: int
+    validators: dict[str, Any]
+
+
+@dataclass
+class Fetched:
+    """The network side of one source check: the document's response and every attempt."""
+
+    plan: Plan
+    result: FetchResult
+    attempts: list[Attempt]
+    content_error: str | None = None  # e.g. `follow` found no link on the page
+    page_validators: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SourceReport:
+    source: str
+    status: str  # new | unchanged | changed | error
+    snapshot: int | None
+    http_status: int | None
+    error: str | None
+    flags: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "status": self.status, "snapshot": self.snapshot,
+                "http_status": self.http_status, "error": self.error}
+
+
+@dataclass
+class CheckReport:
+    sources: list[SourceReport] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        return sorted((f for s in self.sources for f in s.flags), key=lambda f: f["id"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checked": len(self.sources),
+                "changed": sum(s.status == "changed" for s in self.sources),
+                "errors": sum(s.error is not None for s in self.sources),
+                "sources": [s.to_json() for s in sorted(self.sources, key=lambda s: s.source)],
+                "flags": self.flags}
+
+
+def run(store: Store, config: Config, *, everything: bool = False,
+        only: Iterable[str] = (), transport: httpx.AsyncBaseTransport | None = None,
+        settings: FetchSettings | None = None,
+        on_progress: Callable[[SourceReport, int], None] | None = None) -> CheckReport:
+    """Check the due sources (or `only` these, or `everything`) once; return what happened."""
+    with store.session() as session:
+        sync_config(session, config)
+    with store.session() as session:
+        plans = _plans(session, config, everything=everything, only=list(only))
+    settings = settings or FetchSettings(user_agent=user_agent(config))
+    return asyncio.run(_run(store, config, plans, settings, transport, on_progress))
+
+
+def user_agent(config: Config) -> str:
+    contact = f"; +{config.desk.contact}" if config.desk.contact else ""
+    return f"claimwatch/{__version__} (fact-check source monitor{contact})"
+
+
+async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchSettings,
+               transport: httpx.AsyncBaseTransport | None,
+               on_progress: Callable[[SourceReport, int], None] | None) -> CheckReport:
+    report = CheckReport()
+    async with Fetcher(settings, transport=transport) as fetcher:
+        tasks = [asyncio.create_task(_fetch(fetcher, plan)) for plan in plans]
+        for next_done in asyncio.as_completed(tasks):
+            fetched = await next_done
+            source_report = _record_safely(store, config, fetched)
+            report.sources.append(source_report)
+            if on_progress:
+                on_progress(source_report, len(plans))
+    return report
+
+
+def _plans(session: Session, config: Config, *, everything: bool, only: list[str]) -> list[Plan]:
+    unknown = [s for s in only if s not in config.sources]
+    if unknown:
+        raise UsageError(f"unknown source {unknown[0]!r}: it is not in sources.yaml")
+    query = select(SourceRow).where(SourceRow.active.is_(True))
+    if only:
+        query = query.where(SourceRow.slug.in_(only))
+    elif not everything:
+        now = utcnow()
+        query = query.where((SourceRow.next_check_at.is_(None)) | (SourceRow.next_check_at <= now))
+    rows = session.scalars(query.order_by(SourceRow.slug)).all()
+    return [Plan(slug=row.slug, url=row.url, source=config.sources[row.slug],
+                 timeout=config.timeout(row.slug), max_bytes=config.max_bytes(row.slug),
+                 validators=row.validators if row.latest_snapshot_id else {})
+            for row in rows]
+
+
+# --- network -------------------------------------------------------------------------------
+
+
+async def _fetch(fetcher: Fetcher, plan: Plan) -> Fetched:
+    """Fetch the source's page, and with `follow` the document it links to."""
+    page_v = plan.validators.get("page", {})
+    doc_v = plan.validators.get("doc", {})
+    follow = plan.source.follow
+    conditional_page = bool(page_v) and (not follow or bool(doc_v))
+    page = await fetcher.fetch(plan.url, etag=page_v.get("etag") if conditional_page else None,
+                               last_modified=page_v.get("last_modified")
+                               if conditional_page else None,
+                               timeout=plan.timeout, max_bytes=plan.max_bytes)
+    if not follow or not (page.ok or page.not_modified):
+        return Fetched(plan, page, list(page.attempts), page_validators=_validators(page))
+    if page.not_modified:
+        doc_url = doc_v["url"]
+    else:
+        try:
+            doc_url = find_link(page.body or b"", follow, page.final_url, page.charset)
+        except ExtractError as exc:
+            return Fetched(plan, page, list(page.attempts), content_error=str(exc))
+    same = doc_v.get("url") == doc_url
+    doc = await fetcher.fetch(doc_url, etag=doc_v.get("etag") if same else None,
+                              last_modified=doc_v.get("last_modified") if same else None,
+                              timeout=plan.timeout, max_bytes=plan.max_bytes)
+    return Fetched(plan, doc, [*page.attempts, *doc.attempts],
+                   page_validators=_validators(page) or page_v)
+
+
+def _validators(result: FetchResult) -> dict[str, Any]:
+    if not result.ok:
+        return {}
+    found = {"url": result.url, "etag": result.headers.get("etag"),
+             "last_modified": result.headers.get("last-modified")}
+    return found if found["etag"] or found["last_modified"] else {}
+
+
+# --- recording: one transaction per source -------------------------------------------------
+
+
+def _record_safely(store: Store, config: Config, fetched: Fetched) -> SourceReport:
+    """Record one source check; a failure of claimwatch itself rolls the whole check back."""
+    try:
+        with store.session() as session:
+            return _record(session, config, fetched)
+    except Exception as exc:  # a bug must not lose the other sources' checks
+        message = f"internal error while recording: {type(exc).__name__}: {exc}"
+        print(f"claimwatch: {fetched.plan.slug}: {message}", file=sys.stderr)
+        return SourceReport(fetched.plan.slug, "error", None, fetched.result.status, message)
+
+
+def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
+    result = fetched.result
+    source = session.scalars(select(SourceRow).where(SourceRow.slug == fetched.plan.slug)).one()
+    now = utcnow()
+    rows = [_fetch_row(source.id, a) for a in fetched.attempts]
+    session.add_all(rows)
+    final = rows[-1]
+    source.last_checked_at = now
+    source.next_check_at = now + dt.timedelta(seconds=config.every(source.slug))
+    items = _items(session, source, config)
+
+    if not (result.ok or result.not_modified):
+        final.result = "error"
+        source.consecutive_failures += 1
+        source.last_status = "error"
+        session.flush()
+        flags: list[dict[str, Any]] = []
+        if result.gone or source.consecutive_failures >= FAILURES_BEFORE_UNREACHABLE:
+            observed = ({"http_status": result.status} if result.gone
+                        else {"error": result.error})
+            why = (f"the source answers HTTP {result.status}" if result.gone else
+                   f"the source failed {source.consecutive_failures} checks in a row: "
+                   f"{result.error}")
+            outcome = evaluate.unreachable(observed, why)
+            flags = _conclude(session, final, None,
+                              [(row, ev, outcome, False) for row, ev in items])
+        return SourceReport(source.slug, "error", None, result.status, result.error, flags)
+
+    source.consecutive_failures = 0
+    snapshot, status = _snapshot(session, source, fetched, now)
+    source.latest_snapshot_id = snapshot.id
+    source.last_status = status
+    final.result = status
+    final.snapshot_id = snapshot.id
+    if result.ok:
+        source.validators = {"page": fetched.page_validators,
+                             **({"doc": _validators(result)} if fetched.plan.source.follow
+                                else {})}
+    session.flush()
+    reading = _reading_key(fetched.plan.source)
+    due = [(row, ev) for row, ev in items
+           if row.evaluated_snapshot_id != snapshot.id or row.evaluated_options != reading
+           or row.last_outcome == evaluate.UNREACHABLE]
+    flags = []
+    error = fetched.content_error
+    if due:
+        outcomes, error = _evaluate(session, fetched, snapshot, due, error)
+        flags = _conclude(session, final, snapshot, outcomes)
+        for row, _ev in due:
+            row.evaluated_snapshot_id = snapshot.id
+            row.evaluated_options = reading
+    return SourceReport(source.slug, status, snapshot.id, result.status, error, flags)
+
+
+def _snapshot(session: Session, source: SourceRow, fetched: Fetched,
+              now: dt.datetime) -> tuple[SnapshotRow, str]:
+    """The snapshot this check saw: the latest one when nothing changed, else a new one."""
+    result = fetched.result
+    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
+        if source.latest_snapshot_id else None
+    if result.not_modified and latest is not None:
+        return latest, "unchanged"
+    body = result.body or b""
+    sha = blobs.digest(body)
+    if latest is not None and latest.blob_sha256 == sha:
+        return latest, "unchanged"
+    blobs.put(session, body)
+    snapshot = SnapshotRow(
+        source_id=source.id, blob_sha256=sha, url=result.final_url,
+        content_type=result.content_type, charset=result.charset,
+        kind=_kind(fetched.plan.source, result.content_type, result.final_url, body),
+        headers=dict(result.headers), fetched_at=now)
+    session.add(snapshot)
+    session.flush()
+    return snapshot, "changed" if latest is not None else "new"
+
+
+def _evaluate(session: Session, fetched: Fetched, snapshot: SnapshotRow,
+              due: list[tuple[EvidenceRow, Evidence]], error: str | None
+              ) -> tuple[list[Concluded], str | None]:
+    """Evaluate the due items on `snapshot`, each against its own baseline."""
+    docs: dict[int, Document | str] = {}
+    current = read(session, snapshot, fetched.plan.source, docs) if error is None else error
+    if isinstance(current, str):
+        return [(row, ev, evaluate.error(current), False) for row, ev in due], current
+    outcomes = []
+    for row, ev in due:
+        baseline = None
+        if row.baseline_snapshot_id not in (None, snapshot.id):
+            base_snapshot = session.get(SnapshotRow, row.baseline_snapshot_id)
+            read_base = read(session, base_snapshot, fetched.plan.source, docs) \
+                if base_snapshot else "missing"
+            baseline = read_base if isinstance(read_base, Document) else None
+        if baseline is None:
+            # first evaluation, or a baseline the current reading cannot read: start from here
+            row.baseline_snapshot_id = snapshot.id
+        first = baseline is None
+        outcomes.append((row, ev, evaluate.evaluate(ev, current, baseline), first))
+    return outcomes, None
+
+
+def read(session: Session, snapshot: SnapshotRow, source: Source,
+         cache: dict[int, Document | str] | None = None) -> Document | str:
+    """The snapshot as a Document under the source's current options, or why it can't be read."""
+    cache = {} if cache is None else cache
+    if snapshot.id not in cache:
+        body = blobs.get(session, snapshot.blob_sha256)
+        kind = _kind(source, snapshot.content_type, snapshot.url, body)
+        options = Options(select=source.select, charset=snapshot.charset, url=snapshot.url)
+        try:
+            cache[snapshot.id] = extract(kind, body, options, source.ignore)
+        except ExtractError as exc:
+            cache[snapshot.id] = str(exc)
+    return cache[snapshot.id]
+
+
+def _conclude(session: Session, final: FetchRow, snapshot: SnapshotRow | None,
+              outcomes: list[Concluded]) -> list[dict[str, Any]]:
+    """Write each item's outcome and open the flags SPEC calls for; return the new flags.
+
+    A flag opens when the outcome is not `holds` and what the item observed differs from its
+    baseline's observation (or on its first evaluation), unless the same one is already open.
+    """
+    opened = []
+    for row, _ev, res, first in outcomes:
+        outcome = OutcomeRow(evidence_id=row.id, fetch_id=final.id,
+                             snapshot_id=snapshot.id if snapshot else None,
+                             baseline_snapshot_id=row.baseline_snapshot_id, status=res.status,
+                             observed=res.observed, reason=res.reason,
+                             created_at=final.started_at)
+        session.add(outcome)
+        row.last_outcome = res.status
+        if res.status not in evaluate.SEVERITY or not (first or res.differs):
+            continue
+        already = session.scalars(select(FlagRow.id).where(
+            FlagRow.evidence_id == row.id, FlagRow.status == "open",
+            FlagRow.outcome == res.status)).first()
+        if already is not None:
+            continue
+        session.flush()
+        flag = FlagRow(claim_id=row.claim_id, evidence_id=row.id, source_id=row.source_id,
+                       outcome_id=outcome.id, outcome=res.status,
+                       severity=evaluate.SEVERITY[res.status], reason=res.reason,
+                       snapshot_id=outcome.snapshot_id,
+                       baseline_snapshot_id=row.baseline_snapshot_id, opened_at=utcnow())
+        session.add(flag)
+        session.flush()
+        opened.append(flag_json(session, flag))
+    return opened
+
+
+def flag_json(session: Session, flag: FlagRow) -> dict[str, Any]:
+    """A flag as SPEC §3 prints it."""
+    claim = session.get(ClaimRow, flag.claim_id)
+    source = session.get(SourceRow, flag.source_id)
+    assert claim is not None and source is not None
+    factcheck = session.get(FactCheckRow, claim.factcheck_id)
+    assert factcheck is not None
+    return {"id": flag.id, "claim": claim.slug, "factcheck": factcheck.slug,
+            "source": source.slug, "outcome": flag.outcome, "severity": flag.severity,
+            "reason": flag.reason, "opened_at": iso(flag.opened_at)}
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _items(session: Session, source: SourceRow,
+           config: Config) -> list[tuple[EvidenceRow, Evidence]]:
+    """The source's active evidence rows, each with its item from sources.yaml."""
+    by_identity = {(claim.id, ev.identity()): ev for _fc, claim in config.claims()
+                   for ev in claim.evidence if ev.source == source.slug}
+    rows = session.scalars(select(EvidenceRow).join(ClaimRow).where(
+        EvidenceRow.source_id == source.id, EvidenceRow.active.is_(True))
+        .order_by(EvidenceRow.id)).all()
+    slugs = {c.id: c.slug for c in session.scalars(select(ClaimRow).where(
+        ClaimRow.id.in_({r.claim_id for r in rows})))}
+    return [(row, by_identity[(slugs[row.claim_id], row.identity)]) for row in rows
+            if (slugs[row.claim_id], row.identity) in by_identity]
+
+
+def _fetch_row(source_id: int, attempt: Attempt) -> FetchRow:
+    return FetchRow(source_id=source_id, started_at=attempt.started_at.replace(tzinfo=None),
+                    duration_ms=attempt.duration_ms, url=attempt.url,
+                    final_url=attempt.final_url if attempt.final_url != attempt.url else None,
+                    status=attempt.status, bytes=attempt.bytes, error=attempt.error)
+
+
+def _kind(source: Source, content_type: str, url: str, body: bytes) -> str:
+    return source.kind if source.kind != "auto" else detect_kind(content_type, url, body)
+
+
+def _reading_key(source: Source) -> str:
+    """Identifies how the source is read: re-evaluate when select/ignore/kind/follow change."""
+    blob = json.dumps(source.extraction_options(), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,219 @@
+"""The `claimwatch` command (SPEC §2): parses options, calls `pipeline.api`, prints the result.
+
+Exit codes are mapped in one place (`main`): 0 success (flags raised included), 2 bad input
+(config, arguments), 1 anything else, each error as one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline import __version__, api
+from pipeline.check import CheckReport, SourceReport
+from pipeline.errors import ClaimwatchError, ConfigError
+
+SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="claimwatch")
+@click.option("--sources", "sources_path", envvar="CLAIMWATCH_SOURCES",
+              default="sources.yaml", show_default=True, help="The sources.yaml to use.")
+@click.option("--db", "db_url", envvar="CLAIMWATCH_DB", default="sqlite:///claimwatch.db",
+              show_default=True, help="SQLAlchemy database URL (or an SQLite file path).")
+@click.pass_context
+def cli(ctx: click.Context, sources_path: str, db_url: str) -> None:
+    """Watch the sources a fact-check cites and flag the claims whose evidence changed."""
+    ctx.obj = {"sources": sources_path, "db": db_url}
+
+
+@cli.command()
+@click.pass_obj
+def validate(obj: dict[str, str]) -> None:
+    """Check sources.yaml; print FILE:LINE: message per problem (exit 2)."""
+    config = api.load_config(obj["sources"])
+    n_claims = sum(1 for _ in config.claims())
+    click.echo(f"{obj['sources']}: ok ({len(config.sources)} sources, "
+               f"{len(config.factchecks)} fact-checks, {n_claims} claims)")
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="Check every source, due or not.")
+@click.option("--source", "only", multiple=True, metavar="ID", help="Check this source (repeat).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON report (SPEC §3).")
+@click.pass_obj
+def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json: bool) -> None:
+    """Check due sources once and exit (for cron)."""
+    config = api.load_config(obj["sources"])
+    store = api.open_db(obj["db"])
+    try:
+        with _progress(enabled=not as_json and sys.stdout.isatty()) as advance:
+            report = api.check(store, config, everything=everything, only=only,
+                               on_progress=advance)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+
+
+@cli.command()
+@click.option("--all", "include_closed", is_flag=True, help="Reviewed and resolved flags too.")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"flags\": [...]} (SPEC §3).")
+@click.pass_obj
+def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
+    """List open flags."""
+    store = api.open_db(obj["db"])
+    try:
+        found = api.flags(store, include_closed=include_closed)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"flags": found}, indent=2))
+        return
+    console = Console()
+    if not found:
+        console.print("no open flags" if not include_closed else "no flags")
+    for flag in found:
+        console.print(_flag_line(flag, with_status=include_closed), highlight=False)
+
+
+@cli.command()
+@click.argument("source_id")
+@click.option("--from", "from_id", type=int, metavar="SNAPSHOT", help="Default: the baseline.")
+@click.option("--to", "to_id", type=int, metavar="SNAPSHOT", help="Default: the latest.")
+@click.pass_obj
+def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | None) -> None:
+    """Show what changed in a source between two snapshots."""
+    config = api.load_config(obj["sources"])
+    store = api.open_db(obj["db"])
+    try:
+        result = api.source_diff(store, config, source_id, from_id=from_id, to_id=to_id)
+    finally:
+        store.close()
+    print_diff(Console(), result)
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(file_okay=False), default=None,
+              help="Keep the demo's database and sources in this directory.")
+def demo(keep: str | None) -> None:
+    """Run the whole pipeline on the seed fact-check, offline, against a loopback server."""
+    from pipeline.demo.run import run_demo
+
+    run_demo(Console(), keep_dir=keep)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _flag_line(flag: dict[str, Any], *, with_status: bool = False) -> str:
+    style = SEVERITY_STYLE.get(flag["severity"], "")
+    status = f" [{flag['status']}]" if with_status else ""
+    return (f"[{style}]flag {flag['id']} {flag['severity']:<6}[/] {flag['claim']} "
+            f"({flag['source']}, {flag['outcome']}){status}: {escape(flag['reason'])}")
+
+
+def _print_report(report: CheckReport) -> None:
+    """Quiet for cron: a summary when there is something to say, or on a terminal."""
+    console = Console()
+    errors = [s for s in report.sources if s.error]
+    if report.flags or errors or sys.stdout.isatty():
+        data = report.to_json()
+        console.print(f"checked {data['checked']} source(s): {data['changed']} changed, "
+                      f"{data['errors']} error(s), {len(report.flags)} new flag(s)",
+                      highlight=False)
+    for source in errors:
+        console.print(f"[yellow]error[/] {source.source}: {escape(source.error or '')}",
+                      highlight=False)
+    for flag in report.flags:
+        console.print(_flag_line(flag), highlight=False)
+
+
+def print_diff(console: Console, result: api.SourceDiff) -> None:
+    console.print(f"[bold]{result.source}[/]: snapshot {result.before.id} "
+                  f"({result.before.fetched_at}) → snapshot {result.after.id} "
+                  f"({result.after.fetched_at})", highlight=False)
+    if result.error:
+        console.print(f"[yellow]cannot read a snapshot:[/] {escape(result.error)}")
+        return
+    d = result.diff
+    if not d:
+        console.print("no difference in the text, tables or items claimwatch reads")
+        return
+    for table in d.tables:
+        console.print(f"table: +{len(table.added)} row(s), -{len(table.removed)} row(s), "
+                      f"{len(table.changed)} changed  (header: {escape(' | '.join(table.header))})",
+                      highlight=False)
+        for row in table.added:
+            console.print(f"[green]+ {escape(' | '.join(row))}[/]", highlight=False)
+        for row in table.removed:
+            console.print(f"[red]- {escape(' | '.join(row))}[/]", highlight=False)
+        for old, new in table.changed:
+            console.print(f"[red]~ {escape(' | '.join(old))}[/]", highlight=False)
+            console.print(f"[green]→ {escape(' | '.join(new))}[/]", highlight=False)
+    for item in d.items_added:
+        console.print(f"[green]+ item: {escape(item.title or item.key)}[/]"
+                      + (f" ({escape(item.link)})" if item.link else ""), highlight=False)
+    for item in d.items_removed:
+        console.print(f"[red]- item: {escape(item.title or item.key)}[/]", highlight=False)
+    if d.text and not d.tables:
+        for line in d.text:
+            style = {"+": "green", "-": "red", "@": "magenta"}.get(line[:1], "")
+            text = escape(line)
+            console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task("check", total=None)
+
+        def advance(_report: SourceReport, total: int) -> None:
+            progress.update(task, total=total, advance=1)
+
+        yield advance
+
+
+def main() -> None:
+    """Entry point: run the command, map every error to its exit code and one line."""
+    try:
+        code = cli.main(standalone_mode=False, prog_name="claimwatch")
+        sys.exit(code if isinstance(code, int) else 0)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("claimwatch: aborted", err=True)
+        sys.exit(130)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(exc.exit_code)
+    except ClaimwatchError as exc:
+        click.echo(f"claimwatch: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("claimwatch: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("CLAIMWATCH_DEBUG"):
+            raise
+        click.echo(f"claimwatch: internal error: {type(exc).__name__}: {exc} "
+                   "(set CLAIMWATCH_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)

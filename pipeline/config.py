@@ -1,0 +1,418 @@
+"""sources.yaml → typed, validated `Config` (SPEC §1). Stages never see raw YAML.
+
+Every problem in the file is collected and reported at once as `FILE:LINE: message` through one
+`ConfigError`: structure and types (pydantic), unknown keys with "did you mean", bad regexes,
+selectors and JMESPaths, undeclared or duplicate ids, unset `${ENV}` variables.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jmespath
+import soupsieve
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+KINDS = ("auto", "html", "pdf", "xlsx", "csv", "json", "feed")
+EXPECTATIONS = ("quote", "absent", "table", "json", "new_items", "changes")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(value: Any) -> int:
+    """'90s', '30m', '6h', '1d', '1w' (or plain seconds) → seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(value))
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a duration like 90s, 30m, 6h, 1d or 1w")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    """'20MB', '512KB', '1GB', '900B' (or plain bytes) → bytes; units are powers of 1024."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?b)\s*", str(value), re.IGNORECASE)
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a size like 20MB, 512KB or 1GB")
+    return int(m.group(1)) * _SIZES[m.group(2).lower()]
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regex {value!r}: {exc}") from None
+    return value
+
+
+def _css(value: str) -> str:
+    try:
+        soupsieve.compile(value)
+    except Exception as exc:  # soupsieve raises several types for bad selectors
+        raise ValueError(f"bad CSS selector {value!r}: {str(exc).splitlines()[0]}") from None
+    return value
+
+
+def _jmespath(value: str) -> str:
+    try:
+        jmespath.compile(value)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ValueError(f"bad JMESPath {value!r}: {str(exc).splitlines()[0]}") from None
+    return value
+
+
+def _slug(value: str) -> str:
+    if not SLUG.match(value):
+        raise ValueError(f"{value!r} is not an id: use lower-case letters, digits and '-'")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Regex = Annotated[str, AfterValidator(_regex)]
+Css = Annotated[str, AfterValidator(_css)]
+JmesPath = Annotated[str, AfterValidator(_jmespath)]
+Slug = Annotated[str, AfterValidator(_slug)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Severity = Literal["low", "medium", "high"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Desk(_Model):
+    name: str | None = None
+    contact: str | None = None
+
+
+class Defaults(_Model):
+    every: Duration = 6 * 3600
+    timeout: Duration = 30
+    max_bytes: Size = 20 * 1024**2
+
+
+class Source(_Model):
+    url: HttpUrl
+    kind: Literal["auto", "html", "pdf", "xlsx", "csv", "json", "feed"] = "auto"
+    follow: Css | None = None
+    select: str | None = None
+    ignore: list[Regex] = Field(default_factory=list)
+    every: Duration | None = None
+    timeout: Duration | None = None
+    max_bytes: Size | None = None
+
+    @field_validator("select")
+    @classmethod
+    def _select_syntax(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """`select` is a JMESPath for JSON sources and a CSS selector for the others."""
+        if value is not None:
+            (_jmespath if info.data.get("kind") == "json" else _css)(value)
+        return value
+
+    def extraction_options(self) -> dict[str, Any]:
+        """What decides how a fetched body becomes a Document (the snapshot's reading)."""
+        return {"kind": self.kind, "follow": self.follow, "select": self.select,
+                "ignore": list(self.ignore)}
+
+
+class TableSpec(_Model):
+    where: dict[str, str | int | float | bool] = Field(min_length=1)
+    count: int | None = Field(default=None, ge=0)
+    present: bool | None = None
+    distinct: str | None = None
+
+    @model_validator(mode="after")
+    def _count_or_present(self) -> TableSpec:
+        if (self.count is None) == (self.present is None):
+            raise ValueError("a table expectation needs exactly one of 'count' or 'present'")
+        if self.distinct is not None and self.count is None:
+            raise ValueError("'distinct' goes with 'count'")
+        return self
+
+
+class JsonSpec(_Model):
+    path: JmesPath
+    equals: Any
+
+
+class Evidence(_Model):
+    source: Slug
+    quote: str | None = Field(default=None, min_length=1)
+    absent: str | None = Field(default=None, min_length=1)
+    min_similarity: float | None = Field(default=None, ge=0.0, le=1.0)
+    table: TableSpec | None = None
+    json_: JsonSpec | None = Field(default=None, alias="json")
+    new_items: Regex | None = None
+    changes: Literal["any"] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> Evidence:
+        given = [k for k in EXPECTATIONS if self.expectation_value(k) is not None]
+        if len(given) != 1:
+            which = ", ".join(given) if given else "none"
+            raise ValueError(f"an evidence item needs exactly one of {', '.join(EXPECTATIONS)}"
+                             f" (found: {which})")
+        if self.min_similarity is not None and given[0] not in ("quote", "absent"):
+            raise ValueError("'min_similarity' goes with 'quote' or 'absent'")
+        return self
+
+    def expectation_value(self, name: str) -> Any:
+        return self.json_ if name == "json" else getattr(self, name)
+
+    @property
+    def kind(self) -> str:
+        """Which expectation this item holds: one of EXPECTATIONS."""
+        return next(k for k in EXPECTATIONS if self.expectation_value(k) is not None)
+
+    @property
+    def similarity(self) -> float:
+        return 0.9 if self.min_similarity is None else self.min_similarity
+
+    def expectation(self) -> dict[str, Any]:
+        """The expectation as plain data (what the desk wrote, without the source)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"source"})
+
+    def identity(self) -> str:
+        """Stable id of this item: survives edits elsewhere in sources.yaml."""
+        blob = json.dumps([self.source, self.expectation()], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+class Claim(_Model):
+    id: Slug
+    text: str
+    verdict: str
+    evidence: list[Evidence] = Field(min_length=1)
+
+
+class FactCheck(_Model):
+    id: Slug
+    title: str
+    url: HttpUrl | None = None
+    claims: list[Claim] = Field(min_length=1)
+
+
+class AlertChannel(_Model):
+    to: str = Field(min_length=1)
+    min_severity: Severity = "low"
+    factchecks: list[Slug] | None = None
+
+
+class Config(_Model):
+    version: Literal[1]
+    desk: Desk = Field(default_factory=Desk)
+    defaults: Defaults = Field(default_factory=Defaults)
+    sources: dict[Slug, Source] = Field(default_factory=dict)
+    alerts: list[AlertChannel] = Field(default_factory=list)
+    factchecks: list[FactCheck] = Field(default_factory=list)
+
+    def every(self, source_id: str) -> int:
+        return self.sources[source_id].every or self.defaults.every
+
+    def timeout(self, source_id: str) -> int:
+        return self.sources[source_id].timeout or self.defaults.timeout
+
+    def max_bytes(self, source_id: str) -> int:
+        return self.sources[source_id].max_bytes or self.defaults.max_bytes
+
+    def claims(self) -> Iterator[tuple[FactCheck, Claim]]:
+        for factcheck in self.factchecks:
+            for claim in factcheck.claims:
+                yield factcheck, claim
+
+
+# --- loading -------------------------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate sources.yaml; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, filename: str = "sources.yaml") -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{filename}:{line}: invalid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{filename}:1: expected a mapping with 'version', 'sources' and "
+                           "'factchecks'"])
+    lines: dict[Path_, int] = {}
+    problems: list[tuple[int, str]] = []
+    _index_lines(root, (), lines, problems)
+    data = _expand_env(data, (), lines, problems)
+    problems += _cross_reference(data, lines)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems += [_describe(err, lines) for err in exc.errors()]
+    if problems or config is None:
+        ordered = sorted(set(problems))
+        raise ConfigError([f"{filename}:{line}: {message}" for line, message in ordered])
+    return config
+
+
+def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int],
+                 problems: list[tuple[int, str]]) -> None:
+    """Record the line of every key and item; report duplicate keys (which YAML would hide)."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                problems.append((key_node.start_mark.line + 1, f"duplicate key {key!r}"))
+            seen.add(key)
+            _index_lines(value_node, (*path, key), lines, problems)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, (*path, i), lines, problems)
+
+
+def _line(lines: dict[Path_, int], path: Path_) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _expand_env(value: Any, path: Path_, lines: dict[Path_, int],
+                problems: list[tuple[int, str]]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, (*path, k), lines, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, (*path, i), lines, problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                problems.append((_line(lines, path),
+                                 f"environment variable {m.group(1)} is not set"))
+                return m.group(0)
+            return os.environ[m.group(1)]
+        return _ENV.sub(sub, value)
+    return value
+
+
+def _cross_reference(data: dict[str, Any], lines: dict[Path_, int]) -> list[tuple[int, str]]:
+    """Checks that span the file: ids unique, evidence names declared sources."""
+    problems: list[tuple[int, str]] = []
+    sources = data.get("sources")
+    declared = [str(k) for k in sources] if isinstance(sources, dict) else []
+    seen_factchecks: set[str] = set()
+    seen_claims: set[str] = set()
+    factchecks = data.get("factchecks")
+    for f, fc in enumerate(factchecks if isinstance(factchecks, list) else []):
+        if not isinstance(fc, dict):
+            continue
+        if isinstance(fc.get("id"), str):
+            if fc["id"] in seen_factchecks:
+                problems.append((_line(lines, ("factchecks", f, "id")),
+                                 f"duplicate fact-check id {fc['id']!r}"))
+            seen_factchecks.add(fc["id"])
+        claims = fc.get("claims")
+        for c, claim in enumerate(claims if isinstance(claims, list) else []):
+            if not isinstance(claim, dict):
+                continue
+            if isinstance(claim.get("id"), str):
+                if claim["id"] in seen_claims:
+                    problems.append((_line(lines, ("factchecks", f, "claims", c, "id")),
+                                     f"duplicate claim id {claim['id']!r}"))
+                seen_claims.add(claim["id"])
+            evidence = claim.get("evidence")
+            for e, item in enumerate(evidence if isinstance(evidence, list) else []):
+                name = item.get("source") if isinstance(item, dict) else None
+                if isinstance(name, str) and name not in declared:
+                    where = ("factchecks", f, "claims", c, "evidence", e, "source")
+                    problems.append((_line(lines, where),
+                                     f"unknown source {name!r}{_did_you_mean(name, declared)}"))
+    return problems
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+
+def _describe(err: Any, lines: dict[Path_, int]) -> tuple[int, str]:
+    """One pydantic error → (line, message a desk editor can act on)."""
+    loc: Path_ = tuple(err["loc"])
+    # pydantic appends validator names (e.g. 'function-after[...]') to loc; drop them
+    loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+    line = _line(lines, loc)
+    kind = err["type"]
+    where = ".".join(str(p) for p in loc) or "top level"
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        parent = loc[:-1]
+        known = _known_keys(parent)
+        return line, f"unknown key {key!r}{_did_you_mean(key, known)}"
+    if kind == "missing":
+        return _line(lines, loc[:-1]), f"missing required key {loc[-1]!r} in {_parent(loc)}"
+    message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "literal_error":
+        message = f"{err.get('input')!r} is not allowed: {message.lower()}"
+    return line, f"{where}: {message}"
+
+
+def _parent(loc: Path_) -> str:
+    return ".".join(str(p) for p in loc[:-1]) or "top level"
+
+
+def _known_keys(parent: Path_) -> list[str]:
+    """The keys allowed where an unknown key was found (for 'did you mean')."""
+    names = [str(p) for p in parent if isinstance(p, str)]
+    model: type[BaseModel] = Config
+    nested = {"desk": Desk, "defaults": Defaults, "sources": Source, "factchecks": FactCheck,
+              "claims": Claim, "evidence": Evidence, "table": TableSpec, "json": JsonSpec,
+              "alerts": AlertChannel}
+    for name in names:
+        model = nested.get(name, model)
+    return [f.alias or n for n, f in model.model_fields.items()]

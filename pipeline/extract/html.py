@@ -1,0 +1,105 @@
+"""HTML → Document: the visible text of the selected region as blocks, its tables and its links.
+
+Scripts, styles, templates, nav, forms and comments are dropped; block elements and <br> separate
+words, so re-wrapped markup or a paragraph split in two reads the same (corpus README, "Text").
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urldefrag, urljoin
+
+from bs4 import BeautifulSoup, Tag
+
+from pipeline.errors import ExtractError
+from pipeline.extract.base import Document, Item, Options, Table
+from pipeline.textnorm import clean
+
+DROPPED = ["script", "style", "noscript", "template", "nav", "form", "iframe", "svg", "head",
+           "object", "embed", "canvas"]
+BLOCKS = ["address", "article", "aside", "blockquote", "caption", "dd", "details", "dialog",
+          "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4",
+          "h5", "h6", "header", "hr", "li", "main", "ol", "p", "pre", "section", "summary",
+          "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "body", "html", "center"]
+_BREAK = "\u2029"  # paragraph separator: a block boundary marker no page text contains
+
+
+def parse(body: bytes, charset: str | None) -> BeautifulSoup:
+    """Parse with lxml; the server's declared charset wins over the page's own <meta>."""
+    if charset:
+        try:
+            return BeautifulSoup(body.decode(charset, errors="replace"), "lxml")
+        except LookupError:
+            pass  # an unknown charset name: let the page's <meta> and sniffing decide
+    return BeautifulSoup(body, "lxml")
+
+
+def extract(body: bytes, options: Options) -> Document:
+    soup = parse(body, options.charset)
+    title = clean(soup.title.get_text()) if soup.title else ""
+    for tag in soup(DROPPED):
+        tag.decompose()
+    regions = select_regions(soup, options.select)
+    tables = tuple(t for region in regions for t in _tables(region))
+    items = _links(regions, options.url)
+    for region in regions:
+        for tag in region.find_all(BLOCKS):
+            tag.insert_before(_BREAK)
+            tag.append(_BREAK)
+        for br in region.find_all("br"):
+            br.replace_with(_BREAK)
+    text = _BREAK.join(region.get_text() for region in regions)
+    blocks = tuple(b for b in (clean(part) for part in text.split(_BREAK)) if b)
+    return Document("html", blocks=blocks, tables=tables, items=items, meta={"title": title})
+
+
+def select_regions(soup: BeautifulSoup, select: str | None) -> list[Tag]:
+    """The elements `select` names, outermost only; the whole body without it."""
+    if not select:
+        return [soup.body or soup]
+    found = soup.select(select)
+    if not found:
+        raise ExtractError(f"select {select!r} matched nothing on the page")
+    outer: list[Tag] = []
+    for tag in found:
+        if not any(parent in outer for parent in tag.parents):
+            outer.append(tag)
+    return outer
+
+
+def find_link(body: bytes, selector: str, base_url: str, charset: str | None = None) -> str:
+    """`follow`: the absolute URL of the first element `selector` matches (href or src)."""
+    soup = parse(body, charset)
+    for tag in soup.select(selector):
+        target = tag.get("href") or tag.get("src")
+        if isinstance(target, str) and target.strip():
+            return urljoin(base_url, target.strip())
+    raise ExtractError(f"follow {selector!r} matched no link on the page")
+
+
+def _tables(region: Tag) -> list[Table]:
+    tables: list[Table] = []
+    for table in region.find_all("table"):
+        rows = []
+        for tr in table.find_all("tr"):
+            cells = tuple(clean(c.get_text(" ")) for c in tr.find_all(["td", "th"]))
+            if any(cells):
+                rows.append(cells)
+        if rows:
+            tables.append(tuple(rows))
+    return tables
+
+
+def _links(regions: list[Tag], base_url: str) -> tuple[Item, ...]:
+    items: dict[str, Item] = {}
+    for region in regions:
+        for a in region.find_all("a", href=True):
+            href = a["href"].strip() if isinstance(a["href"], str) else ""
+            if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
+                continue
+            link = urldefrag(urljoin(base_url, href))[0]
+            title = clean(a.get_text(" ")) or clean(str(a.get("title") or ""))
+            items.setdefault(link, Item(key=link, title=title, link=link))
+    return tuple(items.values())
+
+
+
