@@ -55,6 +55,7 @@ class Plan:
     timeout: int
     max_bytes: int
     validators: dict[str, Any]
+    items: dict[tuple[str, str], Evidence]  # (claim id, Evidence.identity()) → item
 
 
 @dataclass
@@ -142,9 +143,14 @@ def _plans(session: Session, config: Config, *, everything: bool, only: list[str
         now = utcnow()
         query = query.where((SourceRow.next_check_at.is_(None)) | (SourceRow.next_check_at <= now))
     rows = session.scalars(query.order_by(SourceRow.slug)).all()
+    items: dict[str, dict[tuple[str, str], Evidence]] = {slug: {} for slug in config.sources}
+    for _fc, claim in config.claims():
+        for ev in claim.evidence:
+            items[ev.source][(claim.id, ev.identity())] = ev
     return [Plan(slug=row.slug, url=row.url, source=config.sources[row.slug],
                  timeout=config.timeout(row.slug), max_bytes=config.max_bytes(row.slug),
-                 validators=row.validators if row.latest_snapshot_id else {})
+                 validators=row.validators if row.latest_snapshot_id else {},
+                 items=items[row.slug])
             for row in rows]
 
 
@@ -209,7 +215,7 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     final = rows[-1]
     source.last_checked_at = now
     source.next_check_at = now + dt.timedelta(seconds=config.every(source.slug))
-    items = _items(session, source, config)
+    items = _items(session, source, fetched.plan.items)
 
     if not (result.ok or result.not_modified):
         final.result = "error"
@@ -368,17 +374,14 @@ def iso(moment: dt.datetime | None) -> str | None:
 
 
 def _items(session: Session, source: SourceRow,
-           config: Config) -> list[tuple[EvidenceRow, Evidence]]:
+           by_identity: dict[tuple[str, str], Evidence]) -> list[tuple[EvidenceRow, Evidence]]:
     """The source's active evidence rows, each with its item from sources.yaml."""
-    by_identity = {(claim.id, ev.identity()): ev for _fc, claim in config.claims()
-                   for ev in claim.evidence if ev.source == source.slug}
-    rows = session.scalars(select(EvidenceRow).join(ClaimRow).where(
-        EvidenceRow.source_id == source.id, EvidenceRow.active.is_(True))
+    pairs = session.execute(
+        select(EvidenceRow, ClaimRow.slug).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
+        .where(EvidenceRow.source_id == source.id, EvidenceRow.active.is_(True))
         .order_by(EvidenceRow.id)).all()
-    slugs = {c.id: c.slug for c in session.scalars(select(ClaimRow).where(
-        ClaimRow.id.in_({r.claim_id for r in rows})))}
-    return [(row, by_identity[(slugs[row.claim_id], row.identity)]) for row in rows
-            if (slugs[row.claim_id], row.identity) in by_identity]
+    return [(row, by_identity[(slug, row.identity)]) for row, slug in pairs
+            if (slug, row.identity) in by_identity]
 
 
 def _fetch_row(source_id: int, attempt: Attempt) -> FetchRow:

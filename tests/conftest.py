@@ -1,0 +1,57 @@
+"""Shared fixtures: databases (SQLite in a temp dir; PostgreSQL when CLAIMWATCH_TEST_PG is set,
+each test in a schema of its own) and a loopback site to check."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db import Store, open_store
+from pipeline.demo.server import SiteServer
+
+PG_URL = os.environ.get("CLAIMWATCH_TEST_PG")
+
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL: an SQLite file, then PostgreSQL (skipped unless CLAIMWATCH_TEST_PG)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'claimwatch.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("CLAIMWATCH_TEST_PG is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    opened = open_store(db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[SiteServer]:
+    """A loopback site serving tmp_path/site (write files there; switch `root` to change)."""
+    root = tmp_path / "site"
+    root.mkdir()
+    with SiteServer(root) as server:
+        yield server

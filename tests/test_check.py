@@ -1,0 +1,278 @@
+"""One check, end to end on a loopback site, on SQLite and (with CLAIMWATCH_TEST_PG) PostgreSQL:
+snapshots stored once, unchanged sources cheap, flags raised and deduplicated per SPEC, failures
+recorded, and a crash mid-check leaving nothing half-written."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from db import Store
+from db.models import BlobRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
+from pipeline import api, config, evaluate
+from pipeline.demo.server import SiteServer
+from pipeline.fetch import FetchSettings
+
+FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
+                     backoff_base=0.01)
+
+PAGE = """<html><head><title>Statement</title><script>var build = "{build}";</script></head>
+<body><nav><a href="/">Home</a> Most read: {sidebar}</nav>
+<main><h1>Sheriff's statement</h1>
+<p>The Sheriff's Office does not work with any agency on civil immigration enforcement.</p>
+<p>{extra}</p></main>
+<aside>Weather: {sidebar}</aside></body></html>"""
+
+
+def page(extra: str = "Deputies patrol the county.", sidebar: str = "sports",
+         build: str = "a1") -> str:
+    return PAGE.format(extra=extra, sidebar=sidebar, build=build)
+
+
+def sources_yaml(url: str, *evidence: str, source_opts: str = "    select: main\n") -> config.Config:
+    items = "\n".join(f"          - {{source: s, {e}}}" for e in evidence)
+    return config.parse(f"""\
+version: 1
+sources:
+  s:
+    url: {url}
+{source_opts}factchecks:
+  - id: fc
+    title: A fact-check
+    claims:
+      - id: claim-a
+        text: The sheriff does not work with ICE.
+        verdict: Supported
+        evidence:
+{items}
+""")
+
+
+def count(store: Store, model: type) -> int:
+    with store.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def write(site: SiteServer, name: str, body: str | bytes) -> None:
+    path = site.root / name
+    path.write_bytes(body.encode() if isinstance(body, str) else body)
+
+
+QUOTE = "quote: does not work with any agency on civil immigration enforcement"
+
+
+def test_first_check_stores_one_snapshot_and_rechecks_cost_a_304(store: Store,
+                                                                  site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    first = api.check(store, cfg, everything=True, settings=FAST)
+    assert first.to_json()["sources"][0]["status"] == "new"
+    assert first.flags == []
+    second = api.check(store, cfg, everything=True, settings=FAST)
+    assert second.to_json()["sources"][0] == {
+        "source": "s", "status": "unchanged", "snapshot": first.sources[0].snapshot,
+        "http_status": 304, "error": None}
+    assert site.requests[-1].headers.get("If-None-Match"), "the re-check is a conditional GET"
+    assert (count(store, SnapshotRow), count(store, BlobRow), count(store, FetchRow)) == (1, 1, 2)
+    assert count(store, OutcomeRow) == 1, "an unchanged source is not evaluated again"
+
+
+def test_same_bytes_without_validators_add_a_fetch_row_only(store: Store,
+                                                           site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    with store.session() as session:  # as if the server sent no ETag / Last-Modified
+        session.scalars(select(SourceRow)).one().validators = {}
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "unchanged" and report.sources[0].http_status == 200
+    assert (count(store, SnapshotRow), count(store, BlobRow), count(store, FetchRow)) == (1, 1, 2)
+
+
+def test_noise_outside_the_region_raises_nothing(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE, "changes: any")
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", page(sidebar="weather", build="b2"))
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "changed", "the bytes did change: a new snapshot"
+    assert report.flags == []
+    assert count(store, SnapshotRow) == 2
+
+
+def test_removed_quote_flags_once_and_diff_shows_it(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", page().replace(
+        "does not work with any agency on civil immigration enforcement",
+        "cooperates with federal partners"))
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    [flag] = report.flags
+    assert (flag["claim"], flag["outcome"], flag["severity"]) == ("claim-a", "broken", "high")
+    assert flag["reason"].startswith("quote not found (closest match ")
+    assert flag["factcheck"] == "fc" and flag["source"] == "s"
+    write(site, "index.html", page(sidebar="other").replace(
+        "does not work with any agency on civil immigration enforcement",
+        "cooperates with federal partners"))
+    again = api.check(store, cfg, everything=True, settings=FAST)
+    assert again.flags == [], "the same outcome while its flag is open opens nothing"
+    assert [f["id"] for f in api.flags(store)] == [flag["id"]]
+    d = api.source_diff(store, cfg, "s")
+    assert any(line.startswith("-") and "civil immigration" in line for line in d.diff.text)
+    assert any(line.startswith("+") and "federal partners" in line for line in d.diff.text)
+
+
+def test_table_count_change_names_the_added_agency(store: Store, site: SiteServer) -> None:
+    rows = ["STATE,LAW ENFORCEMENT AGENCY,SUPPORT TYPE",
+            "MINNESOTA,Cass County Sheriff's Office,Task Force Model",
+            "MINNESOTA,Crow Wing County Sheriff's Office,Task Force Model",
+            "MINNESOTA,Crow Wing County Sheriff's Office,Warrant Service Officer",
+            "IOWA,Polk County Sheriff's Office,Task Force Model"]
+    write(site, "list.csv", "\n".join(rows))
+    cfg = sources_yaml(site.url("list.csv"),
+                       "table: {where: {STATE: Minnesota}, count: 2, distinct: LAW ENFORCEMENT "
+                       "AGENCY}", source_opts="")
+    assert api.check(store, cfg, everything=True, settings=FAST).flags == []
+    write(site, "list.csv", "\n".join([*rows, "MINNESOTA,Sherburne County Sheriff's Office,"
+                                              "Jail Enforcement Model"]))
+    [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
+    assert flag["reason"] == ("rows with STATE=Minnesota: expected 2 distinct LAW ENFORCEMENT "
+                              "AGENCY, found 3 (added: Sherburne County Sheriff's Office)")
+
+
+def test_404_makes_every_item_unreachable_at_once(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE, "absent: rescinded")
+    api.check(store, cfg, everything=True, settings=FAST)
+    site.status = 404
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error" and report.sources[0].http_status == 404
+    assert sorted((f["outcome"], f["severity"]) for f in report.flags) == [
+        ("unreachable", "high"), ("unreachable", "high")]
+    assert "HTTP 404" in report.flags[0]["reason"]
+
+
+def test_dead_host_is_unreachable_after_three_failures(store: Store, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = sources_yaml(f"http://127.0.0.1:{port}/gone", QUOTE)
+    settings = FetchSettings(user_agent="t", retries=1, backoff_base=0.01, connect_timeout=1)
+    for _ in range(2):
+        report = api.check(store, cfg, everything=True, settings=settings)
+        assert report.sources[0].status == "error" and report.flags == []
+        assert "refused" in (report.sources[0].error or "")
+    third = api.check(store, cfg, everything=True, settings=settings)
+    [flag] = third.flags
+    assert flag["outcome"] == "unreachable" and "3 checks in a row" in flag["reason"]
+    assert count(store, FetchRow) == 6, "every attempt (first try and retry) is recorded"
+    assert count(store, SnapshotRow) == 0
+
+
+def test_a_wrong_quote_is_flagged_on_the_first_check(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), "quote: the sheriff joined ICE task forces")
+    [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
+    assert (flag["outcome"], flag["severity"]) == ("broken", "high")
+    assert api.check(store, cfg, everything=True, settings=FAST).flags == []
+
+
+def test_unreadable_documents_are_error_outcomes(store: Store, site: SiteServer) -> None:
+    write(site, "list.xlsx", b"PK\x03\x04 this is not really a workbook")
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("list.xlsx"), "table: {where: {STATE: MN}, count: 1}",
+                       source_opts="")
+    [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
+    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert "xlsx" in flag["reason"]
+    nothing = sources_yaml(site.url("index.html"), QUOTE, source_opts="    select: '#gone'\n")
+    report = api.check(store, nothing, everything=True, settings=FAST)
+    assert report.sources[0].error == "select '#gone' matched nothing on the page"
+
+
+def test_oversized_and_bomb_responses_are_recorded_errors(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page(extra="x" * 300_000))
+    cfg = sources_yaml(site.url("index.html"), QUOTE,
+                       source_opts="    select: main\n    max_bytes: 100KB\n")
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error"
+    assert "limit" in (report.sources[0].error or "")
+    assert count(store, SnapshotRow) == 0
+
+
+def test_bad_encoding_still_reads_the_page(store: Store, site: SiteServer) -> None:
+    body = page(extra="Caf\xe9 owners \xff\xfe said").encode("latin-1")
+    write(site, "index.html", body)  # served as utf-8 but is not
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].error is None and report.flags == []
+
+
+def test_gzip_bomb_is_refused(store: Store, tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(bomb)))
+            self.end_headers()
+            self.wfile.write(bomb)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = sources_yaml(f"http://127.0.0.1:{server.server_port}/", QUOTE)
+        report = api.check(store, cfg, everything=True, settings=FAST)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.sources[0].status == "error"
+    assert "bomb" in (report.sources[0].error or "") or "limit" in (report.sources[0].error or "")
+    assert count(store, BlobRow) == 0
+
+
+def test_a_crash_between_stages_leaves_no_partial_rows(store: Store, site: SiteServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    before = [count(store, m) for m in (FetchRow, SnapshotRow, BlobRow, OutcomeRow, FlagRow)]
+    write(site, "index.html", page().replace("does not work with any agency on civil "
+                                             "immigration enforcement", "works with ICE"))
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("injected failure after snapshot, before evaluation")
+
+    monkeypatch.setattr(evaluate, "evaluate", explode)
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error"
+    assert "injected failure" in (report.sources[0].error or "")
+    after = [count(store, m) for m in (FetchRow, SnapshotRow, BlobRow, OutcomeRow, FlagRow)]
+    assert after == before, "the failed check wrote nothing at all"
+    monkeypatch.undo()
+    redo = api.check(store, cfg, everything=True, settings=FAST)
+    assert redo.sources[0].status == "changed"
+    assert [f["outcome"] for f in redo.flags] == ["broken"]
+
+
+def test_only_due_sources_are_checked_unless_all(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    assert len(api.check(store, cfg, settings=FAST).sources) == 1, "never checked: due"
+    assert api.check(store, cfg, settings=FAST).sources == [], "checked just now: not due"
+    assert len(api.check(store, cfg, only=["s"], settings=FAST).sources) == 1
+    with pytest.raises(api.UsageError):
+        api.check(store, cfg, only=["nope"], settings=FAST)

@@ -1,0 +1,157 @@
+"""sources.yaml loading: the seed file, ${ENV}, durations and sizes, and every problem reported
+at once as FILE:LINE: message (through `claimwatch validate`, exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import config
+from pipeline.cli import cli
+from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """\
+version: 1
+sources:
+  page:
+    url: http://127.0.0.1:9/page
+factchecks:
+  - id: fc
+    title: T
+    claims:
+      - id: c
+        text: t
+        verdict: Supported
+        evidence:
+          - {source: page, quote: hello there}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        config.parse(text, "s.yaml")
+    return caught.value.problems
+
+
+def test_seed_sources_yaml_monitors_every_claim_of_the_fact_check() -> None:
+    cfg = config.load(ROOT / "sources.yaml")
+    claims = [claim for _fc, claim in cfg.claims()]
+    assert len(claims) == 8
+    assert all(claim.evidence for claim in claims)
+    cited = {ev.source for claim in claims for ev in claim.evidence}
+    assert cited == set(cfg.sources), "every source backs a claim and every claim's source exists"
+    ice = cfg.sources["ice-287g"]
+    assert ice.follow and ice.url.startswith("https://www.ice.gov/")
+
+
+def test_durations_sizes_and_defaults() -> None:
+    cfg = config.parse(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                       "    url: http://127.0.0.1:9/page\n    every: 90s\n"
+                                       "    max_bytes: 512KB") + "defaults: {every: 1d}\n")
+    assert cfg.every("page") == 90
+    assert cfg.max_bytes("page") == 512 * 1024
+    assert cfg.timeout("page") == 30
+    assert config.parse_duration("1w") == 604800
+    assert config.parse_size("20MB") == 20 * 1024**2
+    with pytest.raises(ValueError):
+        config.parse_duration("5 parsecs")
+
+
+def test_env_variables_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CW_HOST", "127.0.0.1:9")
+    cfg = config.parse(MINIMAL.replace("127.0.0.1:9", "${CW_HOST}"))
+    assert cfg.sources["page"].url == "http://127.0.0.1:9/page"
+
+
+def test_unset_env_variable_is_reported_with_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CW_UNSET", raising=False)
+    found = problems(MINIMAL.replace("http://127.0.0.1:9/page", "http://${CW_UNSET}/page"))
+    assert found == ["s.yaml:4: environment variable CW_UNSET is not set"]
+
+
+def test_every_problem_is_reported_at_once_with_its_line() -> None:
+    broken = """\
+version: 1
+sources:
+  page:
+    url: http://example.org/
+    selct: main
+    ignore: ['(unclosed']
+    every: 5 parsecs
+  other:
+    url: http://example.org/x
+    select: 'div[[['
+  page:
+    url: http://example.org/again
+factchecks:
+  - id: fc
+    title: T
+    claims:
+      - id: c1
+        text: t
+        verdict: v
+        evidence:
+          - {source: pgae, quote: hi}
+          - {source: other, quote: hi, table: {where: {A: 1}, count: 2}}
+      - id: c1
+        text: t
+        verdict: v
+        evidence:
+          - {source: other, new_items: '(('}
+"""
+    found = problems(broken)
+    assert "s.yaml:11: duplicate key 'page'" in found
+    assert "s.yaml:10: sources.other.select: bad CSS selector 'div[[[': Malformed attribute " \
+           "selector at position 3" in found
+    assert "s.yaml:21: unknown source 'pgae' (did you mean 'page'?)" in found
+    assert any(p.startswith("s.yaml:22: ") and "exactly one of" in p for p in found)
+    assert "s.yaml:23: duplicate claim id 'c1'" in found
+    assert any(p.startswith("s.yaml:27: ") and "bad regex" in p for p in found)
+    lines = [int(p.split(":")[1]) for p in found]
+    assert lines == sorted(lines), "problems come in file order"
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    found = problems(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                     "    url: http://127.0.0.1:9/page\n    selct: main\n"
+                                     "    ignore: ['(bad']\n    every: soon"))
+    assert found == [
+        "s.yaml:5: unknown key 'selct' (did you mean 'select'?)",
+        "s.yaml:6: sources.page.ignore.0: bad regex '(bad': missing ), unterminated subpattern "
+        "at position 0",
+        "s.yaml:7: sources.page.every: 'soon' is not a duration like 90s, 30m, 6h, 1d or 1w",
+    ]
+
+
+def test_bad_ids_urls_and_expectations() -> None:
+    found = problems(MINIMAL.replace("  page:", "  Page_1:").replace("source: page",
+                                                                     "source: Page_1")
+                     .replace("quote: hello there", "quote: hi, min_similarity: 1.5")
+                     .replace("http://127.0.0.1:9/page", "ftp://x"))
+    text = "\n".join(found)
+    assert "s.yaml:3:" in text and "'Page_1' is not an id" in text
+    assert "'ftp://x' is not an http(s) URL" in text
+    assert "less than or equal to 1" in text
+
+
+def test_invalid_yaml_is_one_line_with_position() -> None:
+    assert problems("version: 1\nsources: [unclosed\n") == [
+        "s.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"]
+
+
+def test_validate_command_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(MINIMAL)
+    ok = CliRunner().invoke(cli, ["--sources", str(good), "validate"])
+    assert ok.exit_code == 0 and "1 claims" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("source: page", "source: pag"))
+    result = CliRunner().invoke(cli, ["--sources", str(bad), "validate"])
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.exit_code == 2
+    assert result.exception.problems == [f"{bad}:13: unknown source 'pag' (did you mean "
+                                         "'page'?)"]
