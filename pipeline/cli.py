@@ -14,15 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline import __version__, api
 from pipeline.check import CheckReport, SourceReport
 from pipeline.errors import ClaimwatchError, ConfigError
-
-SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+from pipeline.render import console, flag_line, print_diff
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,11 +80,11 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"flags": found}, indent=2))
         return
-    console = Console()
+    out = console()
     if not found:
-        console.print("no open flags" if not include_closed else "no flags")
+        out.print("no open flags" if not include_closed else "no flags")
     for flag in found:
-        console.print(_flag_line(flag, with_status=include_closed), highlight=False)
+        out.print(flag_line(flag, with_status=include_closed))
 
 
 @cli.command()
@@ -102,7 +100,7 @@ def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | 
         result = api.source_diff(store, config, source_id, from_id=from_id, to_id=to_id)
     finally:
         store.close()
-    print_diff(Console(), result)
+    print_diff(console(), result)
 
 
 @cli.command()
@@ -112,67 +110,24 @@ def demo(keep: str | None) -> None:
     """Run the whole pipeline on the seed fact-check, offline, against a loopback server."""
     from pipeline.demo.run import run_demo
 
-    run_demo(Console(), keep_dir=keep)
+    run_demo(console(), keep_dir=keep)
 
 
 # --- rendering -----------------------------------------------------------------------------
 
 
-def _flag_line(flag: dict[str, Any], *, with_status: bool = False) -> str:
-    style = SEVERITY_STYLE.get(flag["severity"], "")
-    status = f" [{flag['status']}]" if with_status else ""
-    return (f"[{style}]flag {flag['id']} {flag['severity']:<6}[/] {flag['claim']} "
-            f"({flag['source']}, {flag['outcome']}){status}: {escape(flag['reason'])}")
-
-
 def _print_report(report: CheckReport) -> None:
     """Quiet for cron: a summary when there is something to say, or on a terminal."""
-    console = Console()
+    out = console()
     errors = [s for s in report.sources if s.error]
     if report.flags or errors or sys.stdout.isatty():
         data = report.to_json()
-        console.print(f"checked {data['checked']} source(s): {data['changed']} changed, "
-                      f"{data['errors']} error(s), {len(report.flags)} new flag(s)",
-                      highlight=False)
+        out.print(f"checked {data['checked']} source(s): {data['changed']} changed, "
+                      f"{data['errors']} error(s), {len(report.flags)} new flag(s)")
     for source in errors:
-        console.print(f"[yellow]error[/] {source.source}: {escape(source.error or '')}",
-                      highlight=False)
+        out.print(f"[yellow]error[/] {source.source}: {escape(source.error or '')}")
     for flag in report.flags:
-        console.print(_flag_line(flag), highlight=False)
-
-
-def print_diff(console: Console, result: api.SourceDiff) -> None:
-    console.print(f"[bold]{result.source}[/]: snapshot {result.before.id} "
-                  f"({result.before.fetched_at}) → snapshot {result.after.id} "
-                  f"({result.after.fetched_at})", highlight=False)
-    if result.error:
-        console.print(f"[yellow]cannot read a snapshot:[/] {escape(result.error)}")
-        return
-    d = result.diff
-    if not d:
-        console.print("no difference in the text, tables or items claimwatch reads")
-        return
-    for table in d.tables:
-        console.print(f"table: +{len(table.added)} row(s), -{len(table.removed)} row(s), "
-                      f"{len(table.changed)} changed  (header: {escape(' | '.join(table.header))})",
-                      highlight=False)
-        for row in table.added:
-            console.print(f"[green]+ {escape(' | '.join(row))}[/]", highlight=False)
-        for row in table.removed:
-            console.print(f"[red]- {escape(' | '.join(row))}[/]", highlight=False)
-        for old, new in table.changed:
-            console.print(f"[red]~ {escape(' | '.join(old))}[/]", highlight=False)
-            console.print(f"[green]→ {escape(' | '.join(new))}[/]", highlight=False)
-    for item in d.items_added:
-        console.print(f"[green]+ item: {escape(item.title or item.key)}[/]"
-                      + (f" ({escape(item.link)})" if item.link else ""), highlight=False)
-    for item in d.items_removed:
-        console.print(f"[red]- item: {escape(item.title or item.key)}[/]", highlight=False)
-    if d.text and not d.tables:
-        for line in d.text:
-            style = {"+": "green", "-": "red", "@": "magenta"}.get(line[:1], "")
-            text = escape(line)
-            console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
+        out.print(flag_line(flag))
 
 
 @contextmanager

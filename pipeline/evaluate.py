@@ -23,6 +23,7 @@ from pipeline.textnorm import clean, key
 
 HOLDS, BROKEN, CHANGED, UNREACHABLE, ERROR = "holds", "broken", "changed", "unreachable", "error"
 SEVERITY = {BROKEN: "high", UNREACHABLE: "high", ERROR: "medium", CHANGED: "low"}
+CLOSEST_WORTH_SHOWING = 0.6  # below this the "closest match" is another sentence altogether
 # only these kinds look at a passage or rows that can differ while the expectation still holds
 _CAN_CHANGE = {"quote", "table"}
 
@@ -56,7 +57,10 @@ def evaluate(ev: Evidence, doc: Document, baseline: Document | None) -> Result:
     if now.holds is None:
         return Result(ERROR, {"error": now.reason}, then.observed, now.reason)
     if not now.holds:
-        return Result(BROKEN, now.observed, then.observed, now.reason)
+        reason = now.reason
+        if ev.kind == "quote" and then.observed is not None:
+            reason = reason.replace("quote not found", "quote no longer found", 1)
+        return Result(BROKEN, now.observed, then.observed, reason)
     if ev.kind in _CAN_CHANGE and now.observed != then.observed:
         return Result(CHANGED, now.observed, then.observed, _changed_reason(ev, now, then))
     return Result(HOLDS, now.observed, then.observed, now.reason)
@@ -79,7 +83,7 @@ def _quote(ev: Evidence, doc: Document, _base: Document) -> Observation:
     match, closest = doc.text.find(ev.quote, ev.similarity)
     if match is None:
         near = (f" (closest match {closest.similarity:.0%}: \"{_short(closest.display)}\")"
-                if closest else "")
+                if closest and closest.similarity >= CLOSEST_WORTH_SHOWING else "")
         return Observation(False, None, f"quote not found{near}")
     how = "" if match.similarity == 1.0 else f" at {match.similarity:.0%}"
     return Observation(True, match.passage, f"quote found{how}: \"{_short(match.display)}\"")
@@ -91,7 +95,7 @@ def _absent(ev: Evidence, doc: Document, _base: Document) -> Observation:
     if match is None:
         return Observation(True, None, f"\"{_short(ev.absent)}\" does not appear")
     return Observation(False, match.passage, f"\"{_short(ev.absent)}\" now appears: "
-                                             f"\"{_short(match.display)}\"")
+                                             f"\"{_short(doc.text.context(match), 160)}\"")
 
 
 def _table(ev: Evidence, doc: Document, base: Document) -> Observation:

@@ -54,6 +54,7 @@ class Match:
     passage: str
     display: str
     similarity: float  # 0.0-1.0
+    start: int  # where the passage starts in the searched text
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Searchable:
         start = _find_word_start(self.folded, want)
         if start >= 0:
             end = start + len(want)
-            exact = Match(want, self.display[start:end], 1.0)
+            exact = Match(want, self.display[start:end], 1.0, start)
             return exact, exact
         if len(want) < FUZZY_MIN_CHARS or not self.folded:
             return None, None
@@ -84,10 +85,17 @@ class Searchable:
         if hit is None:
             return None, None
         lo, hi = hit.dest_start, hit.dest_end
-        near = Match(self.folded[lo:hi], self.display[lo:hi], hit.score / 100.0)
+        near = Match(self.folded[lo:hi], self.display[lo:hi], hit.score / 100.0, lo)
         if near.similarity >= min_similarity and near.similarity > 0:
             return near, near
         return None, near
+
+    def context(self, match: Match, width: int = 60) -> str:
+        """The match with up to `width` characters of text on each side, for reasons and alerts."""
+        lo = max(0, match.start - width)
+        hi = min(len(self.display), match.start + len(match.passage) + width)
+        return (("…" if lo else "") + self.display[lo:hi].strip()
+                + ("…" if hi < len(self.display) else ""))
 
 
 def _find_word_start(haystack: str, needle: str) -> int:

@@ -33,7 +33,8 @@ def page(extra: str = "Deputies patrol the county.", sidebar: str = "sports",
     return PAGE.format(extra=extra, sidebar=sidebar, build=build)
 
 
-def sources_yaml(url: str, *evidence: str, source_opts: str = "    select: main\n") -> config.Config:
+def sources_yaml(url: str, *evidence: str,
+                 source_opts: str = "    select: main\n") -> config.Config:
     items = "\n".join(f"          - {{source: s, {e}}}" for e in evidence)
     return config.parse(f"""\
 version: 1
@@ -114,7 +115,7 @@ def test_removed_quote_flags_once_and_diff_shows_it(store: Store, site: SiteServ
     report = api.check(store, cfg, everything=True, settings=FAST)
     [flag] = report.flags
     assert (flag["claim"], flag["outcome"], flag["severity"]) == ("claim-a", "broken", "high")
-    assert flag["reason"].startswith("quote not found (closest match ")
+    assert flag["reason"].startswith("quote no longer found")
     assert flag["factcheck"] == "fc" and flag["source"] == "s"
     write(site, "index.html", page(sidebar="other").replace(
         "does not work with any agency on civil immigration enforcement",
