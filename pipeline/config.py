@@ -7,6 +7,7 @@ selectors and JMESPaths, undeclared or duplicate ids, unset `${ENV}` variables.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import json
@@ -59,6 +60,18 @@ def parse_size(value: Any) -> int:
     if not m or int(m.group(1)) == 0:
         raise ValueError(f"{value!r} is not a size like 20MB, 512KB or 1GB")
     return int(m.group(1)) * _SIZES[m.group(2).lower()]
+
+
+def _cell_value(value: Any) -> str:
+    """A `where` value as the cell text it must equal: YAML dates and numbers as a sheet shows them
+    (2025-03-27, 6 not 6.0, TRUE)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float | str | dt.date):
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    raise ValueError(f"{value!r} is not a cell value (text, number, date or true/false)")
 
 
 def _regex(value: str) -> str:
@@ -147,7 +160,7 @@ class Source(_Model):
 
 
 class TableSpec(_Model):
-    where: dict[str, str | int | float | bool] = Field(min_length=1)
+    where: dict[str, Annotated[str, BeforeValidator(_cell_value)]] = Field(min_length=1)
     count: int | None = Field(default=None, ge=0)
     present: bool | None = None
     distinct: str | None = None

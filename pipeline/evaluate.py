@@ -135,7 +135,7 @@ def _table_matches(ev: Evidence, doc: Document) -> tuple[list[Row], set[str]] | 
         return f"no table with columns {', '.join(wanted)} ({len(doc.tables)} table(s) read)"
     header, body = found
     index = {key(name): i for i, name in reversed(list(enumerate(header)))}
-    conditions = [(index[key(col)], key(str(_scalar(val)))) for col, val in spec.where.items()]
+    conditions = [(index[key(col)], key(val)) for col, val in spec.where.items()]
     rows = [r for r in body if all(key(_cell(r, i)) == v for i, v in conditions)]
     values = {_cell(r, index[key(spec.distinct)]) for r in rows} if spec.distinct else set()
     return rows, values
@@ -198,14 +198,6 @@ def find_header(tables: tuple[Table, ...], columns: list[str]) -> tuple[Row, lis
 
 def _cell(row: Row, i: int) -> str:
     return row[i] if i < len(row) else ""
-
-
-def _scalar(value: object) -> object:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _changed_reason(ev: Evidence, now: Observation, then: Observation) -> str:

@@ -14,6 +14,7 @@ from pipeline.errors import ExtractError
 from pipeline.extract.base import Document, Item, Options, Table
 from pipeline.textnorm import clean
 
+# not visible text: scripts, styles, page chrome and hidden elements
 DROPPED = ["script", "style", "noscript", "template", "nav", "form", "iframe", "svg", "head",
            "object", "embed", "canvas"]
 BLOCKS = ["address", "article", "aside", "blockquote", "caption", "dd", "details", "dialog",
@@ -23,21 +24,26 @@ BLOCKS = ["address", "article", "aside", "blockquote", "caption", "dd", "details
 _BREAK = "\u2029"  # paragraph separator: a block boundary marker no page text contains
 
 
+HIDDEN = "[hidden], [style*='display:none'], [style*='display: none'], [style*='visibility:hidden']"
+
+
 def parse(body: bytes, charset: str | None) -> BeautifulSoup:
-    """Parse with lxml; the server's declared charset wins over the page's own <meta>."""
+    """Parse with lxml. The server's charset wins when the bytes are valid in it; otherwise (a
+    server that says utf-8 about a windows-1252 page) the page's own <meta> and sniffing decide."""
     if charset:
         try:
-            return BeautifulSoup(body.decode(charset, errors="replace"), "lxml")
-        except LookupError:
-            pass  # an unknown charset name: let the page's <meta> and sniffing decide
+            return BeautifulSoup(body.decode(charset), "lxml")
+        except (LookupError, UnicodeDecodeError):
+            pass
     return BeautifulSoup(body, "lxml")
 
 
 def extract(body: bytes, options: Options) -> Document:
     soup = parse(body, options.charset)
     title = clean(soup.title.get_text()) if soup.title else ""
-    for tag in soup(DROPPED):
-        tag.decompose()
+    for tag in [*soup(DROPPED), *soup.select(HIDDEN)]:
+        if not tag.decomposed:
+            tag.decompose()
     regions = select_regions(soup, options.select)
     tables = tuple(t for region in regions for t in _tables(region))
     items = _links(regions, options.url)

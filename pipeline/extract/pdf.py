@@ -14,6 +14,8 @@ from pipeline.extract.base import Document, Options
 from pipeline.textnorm import clean
 
 MAX_PAGES = 2000
+EDGE_LINES = 3  # how many lines at the top and bottom of a page may be a running head or foot
+_DIGITS = re.compile(r"\d+")
 _HYPHENATED = re.compile(r"(\w)-\s*\n\s*([a-z])")
 
 
@@ -28,8 +30,29 @@ def extract(body: bytes, options: Options) -> Document:
         pages = [page.extract_text() or "" for page in reader.pages]
     except PyPdfError as exc:
         raise ExtractError(f"not a readable PDF: {exc}") from None
-    text = _HYPHENATED.sub(r"\1\2", "\n".join(pages))
+    text = _HYPHENATED.sub(r"\1\2", "\n".join(_without_running_heads(pages)))
     blocks = tuple(b for b in (clean(line) for line in text.splitlines()) if b)
     if not blocks:
         raise ExtractError("the PDF has no text layer (a scan?): cannot evaluate")
     return Document("pdf", blocks=blocks)
+
+
+def _without_running_heads(pages: list[str]) -> list[str]:
+    """Drop the lines repeated at the top or bottom of most pages ("Policy Manual", "Page 3 of
+    9"), so a sentence that runs across a page break reads as one."""
+    if len(pages) < 3:
+        return pages
+    split = [page.splitlines() for page in pages]
+    seen: dict[str, int] = {}
+    for lines in split:
+        edge = {_DIGITS.sub("#", clean(x)) for x in lines[:EDGE_LINES] + lines[-EDGE_LINES:]}
+        for line in edge - {""}:
+            seen[line] = seen.get(line, 0) + 1
+    running = {line for line, n in seen.items() if n * 2 > len(pages)}
+    out = []
+    for lines in split:
+        keep = [x for i, x in enumerate(lines)
+                if not ((i < EDGE_LINES or i >= len(lines) - EDGE_LINES)
+                        and _DIGITS.sub("#", clean(x)) in running)]
+        out.append("\n".join(keep))
+    return out

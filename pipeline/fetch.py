@@ -1,0 +1,424 @@
+"""Fetching one URL politely and safely: the only module that touches the network.
+
+Nothing the remote side does raises; every HTTP attempt (each retry is one) is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import brotli
+import httpx
+
+from pipeline import __version__
+from pipeline.errors import FetchError
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_PIECE = 64 * 1024  # decoders hand out output in pieces of about this size
+_RAW_STEP = 4096  # raw bytes fed to a decoder at a time, so the bomb ratio is judged finely
+_RATIO_FLOOR = 1024 * 1024  # the bomb ratio is judged only once this much is decoded
+# What a remote server can make the network stack raise; `fetch` turns these into an error line.
+_REMOTE_FAILURES = (
+    httpx.HTTPError, httpx.InvalidURL, FetchError, OSError, ValueError, zlib.error, brotli.error
+)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = f"claimwatch/{__version__}"
+    timeout: float = 30.0  # read/write/pool timeout, seconds
+    connect_timeout: float = 10.0
+    max_bytes: int = 20 * 1024 * 1024  # cap on the decoded body, enforced while streaming
+    max_redirects: int = 5
+    retries: int = 2  # extra attempts after the first, for transient failures only
+    backoff_base: float = 1.0  # delay = min(backoff_max, base * 2**n) * uniform(0.5, 1.5)
+    backoff_max: float = 30.0
+    retry_after_max: float = 120.0  # a longer Retry-After is not waited for
+    max_ratio: float = 200.0  # decoded/raw above this (once decoded > 1 MiB) = compression bomb
+    global_limit: int = 16  # concurrent requests overall
+    per_host_limit: int = 2  # concurrent requests per host:port
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt (each retry is one), redirects included."""
+
+    url: str
+    started_at: datetime  # timezone-aware UTC
+    duration_ms: int
+    status: int | None  # final HTTP status, None when no response
+    bytes: int  # decoded body bytes received
+    final_url: str | None  # after redirects
+    error: str | None  # one line, None on success
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # as requested
+    final_url: str  # after redirects (== url when no response)
+    status: int | None
+    headers: dict[str, str]  # lower-cased names, of the final response
+    body: bytes | None  # decoded; None on 304, on error, on 404/410
+    error: str | None  # one clear line; None on success (2xx) and on 304
+    attempts: tuple[Attempt, ...]
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def gone(self) -> bool:
+        return self.status in (404, 410)
+
+    @property
+    def ok(self) -> bool:
+        return self.body is not None and self.error is None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                return value.strip().strip("\"'").lower() or None
+        return None
+
+
+class Fetcher:
+    """Fetches URLs over one shared httpx client, within global and per-host concurrency limits."""
+
+    def __init__(
+        self,
+        settings: FetchSettings = FetchSettings(),
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._global = asyncio.Semaphore(settings.global_limit)
+        self._per_host: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        s = self.settings
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            headers={
+                "User-Agent": s.user_agent,
+                "Accept": "*/*",
+                "Accept-Encoding": "gzip, deflate, br",
+            },
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
+        """GET `url`, conditionally if validators are given, retrying transient failures."""
+        timeout = self.settings.timeout if timeout is None else timeout
+        max_bytes = self.settings.max_bytes if max_bytes is None else max_bytes
+        try:
+            request = self._build_request(url, etag, last_modified, timeout)
+        except FetchError as exc:
+            return FetchResult(url, url, None, {}, None, str(exc), ())
+        key = f"{request.url.host}:{request.url.port or _DEFAULT_PORTS[request.url.scheme]}"
+        host_limit = self._per_host.setdefault(key, asyncio.Semaphore(self.settings.per_host_limit))
+
+        attempts: list[Attempt] = []
+        for n in range(self.settings.retries + 1):
+            async with host_limit, self._global:  # host first: a queued host holds no global slot
+                result, transient = await self._attempt(url, request, timeout, max_bytes)
+            attempts += result.attempts
+            if not transient or n == self.settings.retries:
+                break
+            wait = _retry_after(result.headers) if result.status in (429, 503) else None
+            if wait is not None and wait > self.settings.retry_after_max:
+                limit = f"{self.settings.retry_after_max:g}s"
+                note = f" (Retry-After {wait:.0f}s is longer than the {limit} limit)"
+                result = replace(result, error=f"{result.error}{note}")
+                break
+            await asyncio.sleep(self._backoff(n) if wait is None else wait)
+        return replace(result, attempts=tuple(attempts))
+
+    def _build_request(
+        self, url: str, etag: str | None, last_modified: str | None, timeout: float
+    ) -> httpx.Request:
+        if self._client is None:
+            raise RuntimeError("use Fetcher inside 'async with Fetcher(...)'")
+        try:
+            parsed = httpx.URL(url)
+            has_host = bool(parsed.host)  # decoding the host also validates IDNA labels
+        except (httpx.InvalidURL, ValueError) as exc:  # IDNAError is a ValueError
+            raise FetchError(f"invalid URL: {_line(exc)}") from None
+        if not parsed.scheme:
+            raise FetchError("invalid URL: it must start with http:// or https://")
+        if parsed.scheme not in _DEFAULT_PORTS:
+            raise FetchError(f"unsupported URL scheme {parsed.scheme!r}: only http and https")
+        if not has_host:
+            raise FetchError("invalid URL: it has no host")
+        headers: dict[str, bytes] = {}  # bytes: a validator echoed back may be non-ASCII
+        if etag:
+            headers["If-None-Match"] = etag.encode()
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified.encode()
+        limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout)
+        return self._client.build_request("GET", parsed, headers=headers, timeout=limits)
+
+    async def _attempt(
+        self, url: str, request: httpx.Request, timeout: float, max_bytes: int
+    ) -> tuple[FetchResult, bool]:
+        """One attempt; returns its result (holding its Attempt) and whether a retry may help."""
+        started_at = datetime.now(UTC)
+        clock = time.monotonic()
+        response: httpx.Response | None = None
+        body = bytearray()
+        try:
+            # The whole attempt is bounded too: a server trickling bytes never trips ReadTimeout.
+            async with asyncio.timeout(self._deadline(timeout)):
+                response = await self._send(request)
+                try:
+                    error, transient = self._status_error(response)
+                    if error is None and response.status_code != 304:
+                        await self._read_body(response, body, max_bytes)
+                finally:
+                    await response.aclose()
+        except _REMOTE_FAILURES as exc:
+            error, transient = self._describe(exc, timeout)
+
+        status = response.status_code if response is not None else None
+        final_url = str(response.url) if response is not None else None
+        attempt = Attempt(
+            url=url,
+            started_at=started_at,
+            duration_ms=round((time.monotonic() - clock) * 1000),
+            status=status,
+            bytes=len(body),
+            final_url=final_url,
+            error=error,
+        )
+        result = FetchResult(
+            url=url,
+            final_url=final_url or url,
+            status=status,
+            headers=dict(response.headers.items()) if response is not None else {},
+            body=bytes(body) if error is None and status != 304 else None,
+            error=error,
+            attempts=(attempt,),
+        )
+        return result, transient
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send, following redirects here: httpx would read each redirect's body, unbounded."""
+        assert self._client is not None
+        response = await self._client.send(request, stream=True)
+        for _ in range(self.settings.max_redirects):
+            if response.next_request is None:
+                break
+            await response.aclose()
+            response = await self._client.send(response.next_request, stream=True)
+        return response
+
+    def _status_error(self, response: httpx.Response) -> tuple[str | None, bool]:
+        if response.next_request is not None:
+            return f"more than {self.settings.max_redirects} redirects", False
+        status = response.status_code
+        if 200 <= status < 300 or status == 304:
+            return None, False
+        return f"HTTP {status} {response.reason_phrase}".rstrip(), status in _RETRY_STATUSES
+
+    async def _read_body(self, response: httpx.Response, body: bytearray, max_bytes: int) -> None:
+        """Stream the raw body into `body`, decoding it here so memory stays bounded."""
+        too_big = FetchError(f"response larger than the {_size(max_bytes)} limit")
+        decoder = _Decoder(response.headers.get("content-encoding", ""))
+        length = response.headers.get("content-length", "")
+        if decoder.coding == "identity" and length.isdigit() and int(length) > max_bytes:
+            raise too_big
+
+        raw = 0
+
+        def add(pieces: Iterator[bytes]) -> None:
+            for piece in pieces:
+                body.extend(piece)
+                if len(body) > max_bytes:
+                    raise too_big
+                if len(body) > _RATIO_FLOOR and len(body) > self.settings.max_ratio * raw:
+                    ratio = f"{self.settings.max_ratio:g}x"
+                    raise FetchError(
+                        f"compressed response expands more than {ratio} (decompression bomb?)"
+                    )
+
+        async for chunk in response.aiter_raw():
+            for start in range(0, len(chunk), _RAW_STEP):
+                step = chunk[start : start + _RAW_STEP]
+                raw += len(step)
+                if raw > max_bytes:
+                    raise too_big
+                add(decoder.feed(step))
+        add(decoder.finish())
+
+    def _describe(self, exc: Exception, timeout: float) -> tuple[str, bool]:
+        """The one place a failure becomes a human line; also says whether a retry may help."""
+        match exc:
+            case FetchError():
+                return str(exc), False
+            case httpx.ConnectTimeout():
+                return f"timed out after {self.settings.connect_timeout:g}s connecting", True
+            case httpx.ReadTimeout():
+                return f"timed out after {timeout:g}s waiting for the response", True
+            case httpx.WriteTimeout():
+                return f"timed out after {timeout:g}s sending the request", True
+            case httpx.PoolTimeout():
+                return f"timed out after {timeout:g}s waiting for a free connection", True
+            case TimeoutError():  # our asyncio.timeout around the whole attempt
+                deadline = f"{self._deadline(timeout):g}s"
+                return f"timed out after {deadline}: the response never completed", True
+            case httpx.ConnectError():
+                return _connect_failure(exc)
+            case httpx.ReadError() | httpx.WriteError():
+                return f"connection lost: {_line(exc)}", True
+            case httpx.RemoteProtocolError():
+                return f"malformed response: {_line(exc)}", False
+            case zlib.error() | brotli.error():
+                return f"could not decode the compressed body: {_line(exc)}", False
+            case _:
+                return f"request failed: {_line(exc)}", False
+
+    def _deadline(self, timeout: float) -> float:
+        return self.settings.connect_timeout + 4 * timeout
+
+    def _backoff(self, n: int) -> float:
+        s = self.settings
+        return min(s.backoff_max, s.backoff_base * 2**n) * random.uniform(0.5, 1.5)
+
+
+class _Decoder:
+    """Decodes one Content-Encoding incrementally, never producing more than ~_PIECE at once.
+
+    httpx's own decoders expand a whole raw chunk in one go, which a bomb exploits.
+    """
+
+    def __init__(self, content_encoding: str) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",")]
+        codings = [c for c in codings if c not in ("", "identity")]
+        if len(codings) > 1 or codings and codings[0] not in ("gzip", "x-gzip", "deflate", "br"):
+            raise FetchError(f"unsupported Content-Encoding {content_encoding!r}")
+        self.coding = codings[0] if codings else "identity"
+        self._zlib: zlib._Decompress | None = None
+        self._brotli: brotli.Decompressor | None = None
+        if self.coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.coding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+        elif self.coding == "br":
+            self._brotli = brotli.Decompressor()
+        self._try_raw_deflate = self.coding == "deflate"
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        self._started = self._started or bool(data)
+        if self._brotli is not None:
+            if self._brotli.is_finished():
+                return  # ignore anything after the end of the stream
+            yield self._brotli.process(data, output_buffer_limit=_PIECE)
+            while not self._brotli.can_accept_more_data():
+                yield self._brotli.process(b"", output_buffer_limit=_PIECE)
+        elif self._zlib is not None:
+            while not self._zlib.eof:  # after eof, zlib would keep the rest in unused_data
+                try:
+                    out = self._zlib.decompress(data, _PIECE)
+                except zlib.error:
+                    if not self._try_raw_deflate:
+                        raise
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without header
+                    out = self._zlib.decompress(data, _PIECE)
+                self._try_raw_deflate = False
+                yield out
+                data = self._zlib.unconsumed_tail
+                if not data and len(out) < _PIECE:
+                    break
+        else:
+            yield data
+
+    def finish(self) -> Iterator[bytes]:
+        """Drain buffered output; a compressed stream that stopped early is an error."""
+        complete = True
+        if self._brotli is not None:
+            while not self._brotli.is_finished():
+                piece = self._brotli.process(b"", output_buffer_limit=_PIECE)
+                if not piece:
+                    break
+                yield piece
+            complete = self._brotli.is_finished()
+        elif self._zlib is not None:
+            complete = self._zlib.eof
+        if self._started and not complete:
+            raise FetchError(f"the {self.coding} body is cut short (truncated response)")
+
+
+def _connect_failure(exc: Exception) -> tuple[str, bool]:
+    causes: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in causes:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate rejected: {cause.verify_message}", False
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {(cause.reason or str(cause)).lower()}", False
+        if isinstance(cause, socket.gaierror):
+            return f"DNS lookup failed: {cause.strerror or cause}", True
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused", True
+    return f"could not connect: {_line(causes[-1])}", True
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    """Seconds a Retry-After header (delta-seconds or HTTP-date) asks for; None if absent/bad."""
+    value = headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= scale:
+            return f"{round(n / scale, 1):g} {unit}"
+    return f"{n} bytes"
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
