@@ -84,7 +84,7 @@ class Searchable:
         hit = fuzz.partial_ratio_alignment(want, self.folded)
         if hit is None:
             return None, None
-        lo, hi = hit.dest_start, hit.dest_end
+        lo, hi = _whole_words(self.folded, hit.dest_start, hit.dest_end)
         near = Match(self.folded[lo:hi], self.display[lo:hi], hit.score / 100.0, lo)
         if near.similarity >= min_similarity and near.similarity > 0:
             return near, near
@@ -107,3 +107,12 @@ def _find_word_start(haystack: str, needle: str) -> int:
             return start
         start = haystack.find(needle, start + 1)
     return -1
+
+
+def _whole_words(text: str, lo: int, hi: int) -> tuple[int, int]:
+    """Widen [lo, hi) so that it neither starts nor ends inside a word."""
+    while lo > 0 and text[lo - 1].isalnum() and text[lo].isalnum():
+        lo -= 1
+    while hi < len(text) and text[hi - 1].isalnum() and text[hi].isalnum():
+        hi += 1
+    return lo, hi
