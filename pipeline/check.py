@@ -65,8 +65,8 @@ class Fetched:
     plan: Plan
     result: FetchResult
     attempts: list[Attempt]
+    validators: dict[str, Any]  # what to send next time, if this check succeeds
     content_error: str | None = None  # e.g. `follow` found no link on the page
-    page_validators: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,29 +162,31 @@ async def _fetch(fetcher: Fetcher, plan: Plan) -> Fetched:
     page_v = plan.validators.get("page", {})
     doc_v = plan.validators.get("doc", {})
     follow = plan.source.follow
-    conditional_page = bool(page_v) and (not follow or bool(doc_v))
-    page = await fetcher.fetch(plan.url, etag=page_v.get("etag") if conditional_page else None,
-                               last_modified=page_v.get("last_modified")
-                               if conditional_page else None,
+    # a 304 for a `follow` page is only usable when we know which document it linked
+    page_cond = page_v if (not follow or doc_v) else {}
+    page = await fetcher.fetch(plan.url, etag=page_cond.get("etag"),
+                               last_modified=page_cond.get("last_modified"),
                                timeout=plan.timeout, max_bytes=plan.max_bytes)
+    page_v = _validators(page) or page_v
     if not follow or not (page.ok or page.not_modified):
-        return Fetched(plan, page, list(page.attempts), page_validators=_validators(page))
+        return Fetched(plan, page, list(page.attempts), {"page": page_v})
     if page.not_modified:
         doc_url = doc_v["url"]
     else:
         try:
             doc_url = find_link(page.body or b"", follow, page.final_url, page.charset)
         except ExtractError as exc:
-            return Fetched(plan, page, list(page.attempts), content_error=str(exc))
-    same = doc_v.get("url") == doc_url
-    doc = await fetcher.fetch(doc_url, etag=doc_v.get("etag") if same else None,
-                              last_modified=doc_v.get("last_modified") if same else None,
+            return Fetched(plan, page, list(page.attempts), {}, content_error=str(exc))
+    doc_cond = doc_v if doc_v.get("url") == doc_url else {}
+    doc = await fetcher.fetch(doc_url, etag=doc_cond.get("etag"),
+                              last_modified=doc_cond.get("last_modified"),
                               timeout=plan.timeout, max_bytes=plan.max_bytes)
     return Fetched(plan, doc, [*page.attempts, *doc.attempts],
-                   page_validators=_validators(page) or page_v)
+                   {"page": page_v, "doc": _validators(doc) or doc_cond})
 
 
 def _validators(result: FetchResult) -> dict[str, Any]:
+    """What a later conditional GET of this URL sends (nothing when the server gave neither)."""
     if not result.ok:
         return {}
     found = {"url": result.url, "etag": result.headers.get("etag"),
@@ -217,6 +219,15 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     source.next_check_at = now + dt.timedelta(seconds=config.every(source.slug))
     items = _items(session, source, fetched.plan.items)
 
+    if fetched.content_error is not None:
+        final.result = source.last_status = "error"
+        source.consecutive_failures = 0  # the site answered; what it served is the problem
+        session.flush()
+        outcome = evaluate.error(fetched.content_error)
+        flags = _conclude(session, final, None, [(row, ev, outcome, False) for row, ev in items])
+        return SourceReport(source.slug, "error", None, result.status, fetched.content_error,
+                            flags)
+
     if not (result.ok or result.not_modified):
         final.result = "error"
         source.consecutive_failures += 1
@@ -240,19 +251,16 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     source.last_status = status
     final.result = status
     final.snapshot_id = snapshot.id
-    if result.ok:
-        source.validators = {"page": fetched.page_validators,
-                             **({"doc": _validators(result)} if fetched.plan.source.follow
-                                else {})}
+    source.validators = fetched.validators
     session.flush()
     reading = _reading_key(fetched.plan.source)
     due = [(row, ev) for row, ev in items
            if row.evaluated_snapshot_id != snapshot.id or row.evaluated_options != reading
            or row.last_outcome == evaluate.UNREACHABLE]
     flags = []
-    error = fetched.content_error
+    error = None
     if due:
-        outcomes, error = _evaluate(session, fetched, snapshot, due, error)
+        outcomes, error = _evaluate(session, fetched, snapshot, due)
         flags = _conclude(session, final, snapshot, outcomes)
         for row, _ev in due:
             row.evaluated_snapshot_id = snapshot.id
@@ -266,7 +274,9 @@ def _snapshot(session: Session, source: SourceRow, fetched: Fetched,
     result = fetched.result
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
-    if result.not_modified and latest is not None:
+    if result.not_modified:
+        if latest is None:
+            raise RuntimeError("the server answered 304 but no snapshot is stored")
         return latest, "unchanged"
     body = result.body or b""
     sha = blobs.digest(body)
@@ -284,11 +294,10 @@ def _snapshot(session: Session, source: SourceRow, fetched: Fetched,
 
 
 def _evaluate(session: Session, fetched: Fetched, snapshot: SnapshotRow,
-              due: list[tuple[EvidenceRow, Evidence]], error: str | None
-              ) -> tuple[list[Concluded], str | None]:
+              due: list[tuple[EvidenceRow, Evidence]]) -> tuple[list[Concluded], str | None]:
     """Evaluate the due items on `snapshot`, each against its own baseline."""
     docs: dict[int, Document | str] = {}
-    current = read(session, snapshot, fetched.plan.source, docs) if error is None else error
+    current = read(session, snapshot, fetched.plan.source, docs)
     if isinstance(current, str):
         return [(row, ev, evaluate.error(current), False) for row, ev in due], current
     outcomes = []

@@ -277,3 +277,44 @@ def test_only_due_sources_are_checked_unless_all(store: Store, site: SiteServer)
     assert len(api.check(store, cfg, only=["s"], settings=FAST).sources) == 1
     with pytest.raises(api.UsageError):
         api.check(store, cfg, only=["nope"], settings=FAST)
+
+
+LANDING = '<html><body><main><a href="{name}">Current list</a> {note}</main></body></html>'
+ROWS = "STATE,AGENCY\nMINNESOTA,Cass County Sheriff's Office\n"
+
+
+def test_follow_rechecks_page_and_document_conditionally(store: Store, site: SiteServer) -> None:
+    write(site, "287g.html", LANDING.format(name="list-0109.csv", note=""))
+    write(site, "list-0109.csv", ROWS)
+    cfg = sources_yaml(site.url("287g.html"), "table: {where: {STATE: Minnesota}, count: 1}",
+                       source_opts="    follow: \"a[href$='.csv']\"\n")
+    first = api.check(store, cfg, everything=True, settings=FAST)
+    assert first.sources[0].status == "new" and first.flags == []
+    with store.session() as session:
+        snapshot = session.scalars(select(SnapshotRow)).one()
+        assert snapshot.url.endswith("/list-0109.csv"), "the snapshot is the followed document"
+    site.requests.clear()
+    again = api.check(store, cfg, everything=True, settings=FAST)
+    assert again.sources[0].status == "unchanged"
+    assert [r.path for r in site.requests] == ["/287g.html", "/list-0109.csv"]
+    assert all(r.headers.get("If-None-Match") for r in site.requests)
+    write(site, "287g.html", LANDING.format(name="list-0116.csv", note="Updated Jan 16"))
+    write(site, "list-0116.csv", ROWS)
+    renamed = api.check(store, cfg, everything=True, settings=FAST)
+    assert renamed.sources[0].status == "unchanged", "same bytes under a new name"
+    assert count(store, SnapshotRow) == 1
+
+
+def test_follow_without_a_link_is_an_error_outcome(store: Store, site: SiteServer) -> None:
+    write(site, "287g.html", LANDING.format(name="list.csv", note=""))
+    write(site, "list.csv", ROWS)
+    cfg = sources_yaml(site.url("287g.html"), "table: {where: {STATE: Minnesota}, count: 1}",
+                       source_opts="    follow: \"a[href$='.csv']\"\n")
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "287g.html", "<html><body><main>The list is being updated.</main></body></html>")
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error" and report.sources[0].snapshot is None
+    [flag] = report.flags
+    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert "matched no link" in flag["reason"]
+    assert count(store, SnapshotRow) == 1, "the landing page is not stored as the document"

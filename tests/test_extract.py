@@ -156,7 +156,8 @@ def test_hostile_html_nesting_is_bounded() -> None:
 
 @pytest.mark.parametrize(("content_type", "url", "body", "kind"), [
     ("text/html", "http://x/a", b"", "html"),
-    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "http://x/a", b"", "xlsx"),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "http://x/a", b"",
+     "xlsx"),
     ("application/octet-stream", "http://x/list.xlsx", b"", "xlsx"),
     ("application/octet-stream", "http://x/download?id=3", b"PK\x03\x04...", "xlsx"),
     ("text/plain", "http://x/data.csv", b"", "csv"),
