@@ -3,9 +3,11 @@ each test in a schema of its own) and a loopback site to check."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,31 @@ def site(tmp_path: Path) -> Iterator[SiteServer]:
     root.mkdir()
     with SiteServer(root) as server:
         yield server
+
+
+Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Handler], str]]:
+    """Serve GET requests with a handler function on loopback; returns the server's URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(handle: Handler) -> str:
+        class _Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                handle(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from db.models import BlobRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, Sourc
 from pipeline import api, config, evaluate
 from pipeline.demo.server import SiteServer
 from pipeline.fetch import FetchSettings
+from tests.conftest import Handler
 
 FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
                      backoff_base=0.01)
@@ -214,35 +218,36 @@ def test_bad_encoding_still_reads_the_page(store: Store, site: SiteServer) -> No
     assert report.sources[0].error is None and report.flags == []
 
 
-def test_gzip_bomb_is_refused(store: Store, tmp_path: Path) -> None:
-    import http.server
-    import threading
-
+def test_gzip_bomb_is_refused(store: Store, serve: Callable[[Handler], str]) -> None:
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(bomb)))
-            self.end_headers()
-            self.wfile.write(bomb)
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html")
+        request.send_header("Content-Encoding", "gzip")
+        request.send_header("Content-Length", str(len(bomb)))
+        request.end_headers()
+        request.wfile.write(bomb)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        cfg = sources_yaml(f"http://127.0.0.1:{server.server_port}/", QUOTE)
-        report = api.check(store, cfg, everything=True, settings=FAST)
-    finally:
-        server.shutdown()
-        server.server_close()
+    report = api.check(store, sources_yaml(serve(handle), QUOTE), everything=True, settings=FAST)
     assert report.sources[0].status == "error"
-    assert "bomb" in (report.sources[0].error or "") or "limit" in (report.sources[0].error or "")
+    assert "decompression bomb" in (report.sources[0].error or "")
     assert count(store, BlobRow) == 0
+
+
+def test_a_slow_server_is_a_recorded_timeout(store: Store, serve: Callable[[Handler], str]) -> None:
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        time.sleep(2.5)
+        request.send_response(200)
+        request.end_headers()
+
+    cfg = sources_yaml(serve(handle), QUOTE, source_opts="    timeout: 1s\n")
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error"
+    assert "timed out" in (report.sources[0].error or "")
+    with store.session() as session:
+        attempt = session.scalars(select(FetchRow)).one()
+        assert attempt.error == report.sources[0].error and 900 <= attempt.duration_ms < 2500
 
 
 def test_a_crash_between_stages_leaves_no_partial_rows(store: Store, site: SiteServer,
