@@ -40,7 +40,7 @@ def extract(body: bytes, options: Options) -> Document:
 def _without_running_heads(pages: list[str]) -> list[str]:
     """Drop the lines repeated at the top or bottom of most pages ("Policy Manual", "Page 3 of
     9"), so a sentence that runs across a page break reads as one."""
-    if len(pages) < 3:
+    if len(pages) < 2:
         return pages
     split = [page.splitlines() for page in pages]
     seen: dict[str, int] = {}
