@@ -38,9 +38,11 @@ from pipeline.errors import ExtractError, UsageError
 from pipeline.extract import Document, Options, detect_kind, extract
 from pipeline.extract.html import find_link
 from pipeline.fetch import Attempt, Fetcher, FetchResult, FetchSettings
+from pipeline.screen import NotEvidence, screen
 from pipeline.sync import sync_config
 
 FAILURES_BEFORE_UNREACHABLE = 3
+OPEN, RESOLVED_BY_SOURCE = "open", "resolved-by-source"
 # an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
 Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
 
@@ -168,7 +170,7 @@ async def _fetch(fetcher: Fetcher, plan: Plan) -> Fetched:
                                last_modified=page_cond.get("last_modified"),
                                timeout=plan.timeout, max_bytes=plan.max_bytes)
     page_v = _validators(page) or page_v
-    if not follow or not (page.ok or page.not_modified):
+    if not follow or not (page.ok or page.not_modified) or (page.ok and screen(page)):
         return Fetched(plan, page, list(page.attempts), {"page": page_v})
     if page.not_modified:
         doc_url = doc_v["url"]
@@ -219,31 +221,34 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     source.next_check_at = now + dt.timedelta(seconds=config.every(source.slug))
     items = _items(session, source, fetched.plan.items)
 
-    if fetched.content_error is not None:
+    problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
+               else screen(result))
+    if problem is not None and problem.kind == "blocked":
+        # the site answered, but not with the evidence: the desk must decide how to read it
         final.result = source.last_status = "error"
-        source.consecutive_failures = 0  # the site answered; what it served is the problem
+        final.error = final.error or problem.reason
+        source.consecutive_failures = 0
         session.flush()
-        outcome = evaluate.error(fetched.content_error)
-        flags = _conclude(session, final, None, [(row, ev, outcome, False) for row, ev in items])
-        return SourceReport(source.slug, "error", None, result.status, fetched.content_error,
-                            flags)
+        outcome = evaluate.error(problem.reason)
+        flags = _conclude(session, config, final, None,
+                          [(row, ev, outcome, False) for row, ev in items])
+        return SourceReport(source.slug, "error", None, result.status, problem.reason, flags)
 
-    if not (result.ok or result.not_modified):
-        final.result = "error"
+    if problem is not None or not (result.ok or result.not_modified):
+        error = problem.reason if problem else result.error
+        final.result = source.last_status = "error"
+        final.error = final.error or error
         source.consecutive_failures += 1
-        source.last_status = "error"
         session.flush()
         flags: list[dict[str, Any]] = []
         if result.gone or source.consecutive_failures >= FAILURES_BEFORE_UNREACHABLE:
-            observed = ({"http_status": result.status} if result.gone
-                        else {"error": result.error})
+            observed = {"http_status": result.status} if result.gone else {"error": error}
             why = (f"the source answers HTTP {result.status}" if result.gone else
-                   f"the source failed {source.consecutive_failures} checks in a row: "
-                   f"{result.error}")
+                   f"the source failed {source.consecutive_failures} checks in a row: {error}")
             outcome = evaluate.unreachable(observed, why)
-            flags = _conclude(session, final, None,
+            flags = _conclude(session, config, final, None,
                               [(row, ev, outcome, False) for row, ev in items])
-        return SourceReport(source.slug, "error", None, result.status, result.error, flags)
+        return SourceReport(source.slug, "error", None, result.status, error, flags)
 
     source.consecutive_failures = 0
     snapshot, status = _snapshot(session, source, fetched, now)
@@ -261,7 +266,7 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     error = None
     if due:
         outcomes, error = _evaluate(session, fetched, snapshot, due)
-        flags = _conclude(session, final, snapshot, outcomes)
+        flags = _conclude(session, config, final, snapshot, outcomes)
         for row, _ev in due:
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
@@ -331,14 +336,18 @@ def read(session: Session, snapshot: SnapshotRow, source: Source,
     return cache[snapshot.id]
 
 
-def _conclude(session: Session, final: FetchRow, snapshot: SnapshotRow | None,
+def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
               outcomes: list[Concluded]) -> list[dict[str, Any]]:
     """Write each item's outcome and open the flags SPEC calls for; return the new flags.
 
     A flag opens when the outcome is not `holds` and what the item observed differs from its
     baseline's observation (or on its first evaluation), unless the same one is already open.
+    Flip-flops (A/B tests, CDN nodes out of sync) must not alert on every swing: an item back to
+    `holds` closes its open flags as resolved-by-source, and the same outcome recurring within
+    `defaults.reopen_within` re-opens that flag instead of opening a new one.
     """
     opened = []
+    now = utcnow()
     for row, _ev, res, first in outcomes:
         outcome = OutcomeRow(evidence_id=row.id, fetch_id=final.id,
                              snapshot_id=snapshot.id if snapshot else None,
@@ -346,20 +355,32 @@ def _conclude(session: Session, final: FetchRow, snapshot: SnapshotRow | None,
                              observed=res.observed, reason=res.reason,
                              created_at=final.started_at)
         session.add(outcome)
-        row.last_outcome = res.status
+        previous, row.last_outcome = row.last_outcome, res.status
+        if res.status == evaluate.HOLDS:
+            if previous not in (None, evaluate.HOLDS):
+                for flag in session.scalars(select(FlagRow).where(
+                        FlagRow.evidence_id == row.id, FlagRow.status == OPEN)):
+                    flag.status, flag.closed_at = RESOLVED_BY_SOURCE, now
+            continue
         if res.status not in evaluate.SEVERITY or not (first or res.differs):
             continue
-        already = session.scalars(select(FlagRow.id).where(
-            FlagRow.evidence_id == row.id, FlagRow.status == "open",
-            FlagRow.outcome == res.status)).first()
-        if already is not None:
+        same = session.scalars(select(FlagRow).where(
+            FlagRow.evidence_id == row.id, FlagRow.outcome == res.status,
+            FlagRow.status.in_([OPEN, RESOLVED_BY_SOURCE])).order_by(FlagRow.id.desc())).first()
+        if same is not None and same.status == OPEN:
             continue
         session.flush()
+        window = dt.timedelta(seconds=config.defaults.reopen_within)
+        if same is not None and same.closed_at is not None and now - same.closed_at <= window:
+            same.status, same.closed_at = OPEN, None
+            same.outcome_id, same.snapshot_id, same.reason = outcome.id, outcome.snapshot_id, \
+                res.reason
+            continue
         flag = FlagRow(claim_id=row.claim_id, evidence_id=row.id, source_id=row.source_id,
                        outcome_id=outcome.id, outcome=res.status,
                        severity=evaluate.SEVERITY[res.status], reason=res.reason,
                        snapshot_id=outcome.snapshot_id,
-                       baseline_snapshot_id=row.baseline_snapshot_id, opened_at=utcnow())
+                       baseline_snapshot_id=row.baseline_snapshot_id, opened_at=now)
         session.add(flag)
         session.flush()
         opened.append(flag_json(session, flag))

@@ -133,6 +133,9 @@ class Defaults(_Model):
     every: Duration = 6 * 3600
     timeout: Duration = 30
     max_bytes: Size = 20 * 1024**2
+    # a flag resolved by the source itself (the evidence came back) re-opens, rather than a new
+    # flag and alert, when the same outcome recurs within this window (flip-flopping pages)
+    reopen_within: Duration = 7 * 86400
 
 
 class Source(_Model):

@@ -4,6 +4,7 @@ recorded, and a crash mid-check leaving nothing half-written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import socket
 import time
@@ -37,11 +38,12 @@ def page(extra: str = "Deputies patrol the county.", sidebar: str = "sports",
     return PAGE.format(extra=extra, sidebar=sidebar, build=build)
 
 
-def sources_yaml(url: str, *evidence: str,
-                 source_opts: str = "    select: main\n") -> config.Config:
+def sources_yaml(url: str, *evidence: str, source_opts: str = "    select: main\n",
+                 defaults: str = "{}") -> config.Config:
     items = "\n".join(f"          - {{source: s, {e}}}" for e in evidence)
     return config.parse(f"""\
 version: 1
+defaults: {defaults}
 sources:
   s:
     url: {url}
@@ -323,3 +325,70 @@ def test_follow_without_a_link_is_an_error_outcome(store: Store, site: SiteServe
     assert (flag["outcome"], flag["severity"]) == ("error", "medium")
     assert "matched no link" in flag["reason"]
     assert count(store, SnapshotRow) == 1, "the landing page is not stored as the document"
+
+
+CHALLENGE = ("<html><head><title>Just a moment...</title></head><body>Checking your browser "
+             "before accessing the site.<div id='cf-chl-widget'></div></body></html>")
+NOT_FOUND = ("<html><head><title>Page not found | Sheriff</title></head><body><main>"
+             "Sorry, we can't find that page.</main></body></html>")
+
+
+def test_a_bot_challenge_is_an_error_not_a_removed_quote(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", CHALLENGE)
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error" and "bot challenge" in report.sources[0].error
+    [flag] = report.flags
+    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert count(store, SnapshotRow) == 1, "a challenge page is never stored as a version"
+
+
+def test_a_soft_404_is_unreachable_after_three_checks(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", NOT_FOUND)
+    for _ in range(2):
+        report = api.check(store, cfg, everything=True, settings=FAST)
+        assert report.sources[0].status == "error" and report.flags == []
+        assert "page not found" in (report.sources[0].error or "")
+    [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
+    assert flag["outcome"] == "unreachable" and "3 checks in a row" in flag["reason"]
+
+
+def test_flip_flops_resolve_and_reopen_one_flag(store: Store, site: SiteServer) -> None:
+    removed = page().replace("does not work with any agency on civil immigration enforcement",
+                             "works with federal partners")
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", removed)
+    [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
+    write(site, "index.html", page(sidebar="node B"))
+    back = api.check(store, cfg, everything=True, settings=FAST)
+    assert back.flags == [] and api.flags(store) == []
+    [closed] = api.flags(store, include_closed=True)
+    assert (closed["id"], closed["status"]) == (flag["id"], "resolved-by-source")
+    write(site, "index.html", removed.replace("sports", "node A"))
+    again = api.check(store, cfg, everything=True, settings=FAST)
+    assert again.flags == [], "the swing re-opens the same flag: no new flag, no new alert"
+    assert [(f["id"], f["status"]) for f in api.flags(store)] == [(flag["id"], "open")]
+
+
+def test_reopen_window_is_configurable(store: Store, site: SiteServer) -> None:
+    removed = page().replace("does not work with any agency on civil immigration enforcement",
+                             "works with federal partners")
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE, defaults="{reopen_within: 1h}")
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", removed)
+    [first] = api.check(store, cfg, everything=True, settings=FAST).flags
+    write(site, "index.html", page(sidebar="node B"))
+    api.check(store, cfg, everything=True, settings=FAST)
+    with store.session() as session:  # resolved long ago
+        session.get(FlagRow, first["id"]).closed_at -= dt.timedelta(days=1)
+    write(site, "index.html", removed.replace("sports", "node A"))
+    [second] = api.check(store, cfg, everything=True, settings=FAST).flags
+    assert second["id"] != first["id"], "outside the window a recurrence is a new flag"
