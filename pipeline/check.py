@@ -35,7 +35,8 @@ from db.models import (
 from pipeline import __version__, evaluate
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError, UsageError
-from pipeline.extract import Document, Options, detect_kind, extract
+from pipeline.extract import Document, resolve_kind
+from pipeline.extract import read as read_body
 from pipeline.extract.html import find_link
 from pipeline.fetch import Attempt, Fetcher, FetchResult, FetchSettings
 from pipeline.screen import NotEvidence, screen
@@ -124,7 +125,7 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
                on_progress: Callable[[SourceReport, int], None] | None) -> CheckReport:
     report = CheckReport()
     async with Fetcher(settings, transport=transport) as fetcher:
-        tasks = [asyncio.create_task(_fetch(fetcher, plan)) for plan in plans]
+        tasks = [asyncio.create_task(fetch_source(fetcher, plan)) for plan in plans]
         for next_done in asyncio.as_completed(tasks):
             fetched = await next_done
             source_report = _record_safely(store, config, fetched)
@@ -159,7 +160,7 @@ def _plans(session: Session, config: Config, *, everything: bool, only: list[str
 # --- network -------------------------------------------------------------------------------
 
 
-async def _fetch(fetcher: Fetcher, plan: Plan) -> Fetched:
+async def fetch_source(fetcher: Fetcher, plan: Plan) -> Fetched:
     """Fetch the source's page, and with `follow` the document it links to."""
     page_v = plan.validators.get("page", {})
     doc_v = plan.validators.get("doc", {})
@@ -291,7 +292,7 @@ def _snapshot(session: Session, source: SourceRow, fetched: Fetched,
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset,
-        kind=_kind(fetched.plan.source, result.content_type, result.final_url, body),
+        kind=resolve_kind(fetched.plan.source.kind, result.content_type, result.final_url, body),
         headers=dict(result.headers), fetched_at=now)
     session.add(snapshot)
     session.flush()
@@ -327,10 +328,11 @@ def read(session: Session, snapshot: SnapshotRow, source: Source,
     cache = {} if cache is None else cache
     if snapshot.id not in cache:
         body = blobs.get(session, snapshot.blob_sha256)
-        kind = _kind(source, snapshot.content_type, snapshot.url, body)
-        options = Options(select=source.select, charset=snapshot.charset, url=snapshot.url)
         try:
-            cache[snapshot.id] = extract(kind, body, options, source.ignore)
+            cache[snapshot.id] = read_body(body, kind=source.kind,
+                                           content_type=snapshot.content_type, url=snapshot.url,
+                                           charset=snapshot.charset, select=source.select,
+                                           ignore=source.ignore)
         except ExtractError as exc:
             cache[snapshot.id] = str(exc)
     return cache[snapshot.id]
@@ -419,10 +421,6 @@ def _fetch_row(source_id: int, attempt: Attempt) -> FetchRow:
                     duration_ms=attempt.duration_ms, url=attempt.url,
                     final_url=attempt.final_url if attempt.final_url != attempt.url else None,
                     status=attempt.status, bytes=attempt.bytes, error=attempt.error)
-
-
-def _kind(source: Source, content_type: str, url: str, body: bytes) -> str:
-    return source.kind if source.kind != "auto" else detect_kind(content_type, url, body)
 
 
 def _reading_key(source: Source) -> str:

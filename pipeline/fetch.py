@@ -29,7 +29,13 @@ _RAW_STEP = 4096  # raw bytes fed to a decoder at a time, so the bomb ratio is j
 _RATIO_FLOOR = 1024 * 1024  # the bomb ratio is judged only once this much is decoded
 # What a remote server can make the network stack raise; `fetch` turns these into an error line.
 _REMOTE_FAILURES = (
-    httpx.HTTPError, httpx.InvalidURL, FetchError, OSError, ValueError, zlib.error, brotli.error
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    FetchError,
+    OSError,
+    ValueError,
+    zlib.error,
+    brotli.error,
 )
 
 

@@ -86,7 +86,7 @@ class Server:
         self.gauge = Gauge()
         self.httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.owner = self
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
@@ -163,7 +163,7 @@ def peak_memory(call: Callable[[], FetchResult]) -> tuple[FetchResult, int]:
 
 @cache
 def zeros_bomb(coding: str) -> bytes:
-    """50 MB of zeros, compressed to a few KB (gzip) or under 100 bytes (brotli)."""
+    """50 MB of zeros, compressed to about 50 KB (gzip) or under 100 bytes (brotli)."""
     zeros = bytes(50 * MiB)
     return gzip.compress(zeros) if coding == "gzip" else brotli.compress(zeros, quality=5)
 
@@ -179,8 +179,9 @@ def refused_port() -> int:
 
 def test_200_gives_body_headers_and_final_url(server: Server) -> None:
     server.routes["/page"] = lambda h: reply(
-        h, body=b"<p>hello</p>", headers={"Content-Type": "text/HTML; Charset=\"ISO-8859-1\"",
-                                           "X-Thing": "yes"}
+        h,
+        body=b"<p>hello</p>",
+        headers={"Content-Type": 'text/HTML; Charset="ISO-8859-1"', "X-Thing": "yes"},
     )
     result = fetch(server.url("/page"))
 
@@ -306,7 +307,7 @@ def test_503_retry_after_is_honoured_instead_of_backoff(server: Server) -> None:
     server.routes["/busy"] = sequence(
         lambda h: reply(h, 503, headers={"Retry-After": "0"}), lambda h: reply(h, body=b"ok")
     )
-    slow_backoff = replace(FAST, backoff_base=20.0)  # ignoring Retry-After would wait 10-30 s
+    slow_backoff = replace(FAST, backoff_base=20.0, backoff_max=20.0)  # would wait 10-30 s
     started = time.monotonic()
     result = fetch(server.url("/busy"), slow_backoff)
 
@@ -362,19 +363,19 @@ def test_trickling_server_cannot_hang_a_fetch(server: Server) -> None:
         h.send_response(200)
         h.send_header("Content-Length", "1000")
         h.end_headers()
-        for _ in range(100):  # one byte per 50 ms never trips the 0.2 s read timeout
+        for _ in range(100):  # one byte per 20 ms never trips the 0.1 s read timeout
             h.wfile.write(b"x")
             h.wfile.flush()
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     server.routes["/drip"] = trickle
-    settings = replace(FAST, timeout=0.2, connect_timeout=0.2, retries=0)
+    settings = replace(FAST, timeout=0.1, connect_timeout=0.1, retries=0)  # 0.5 s deadline
     started = time.monotonic()
     result = fetch(server.url("/drip"), settings)
 
-    assert result.error is not None and result.error.startswith("timed out after 1s")
+    assert result.error == "timed out after 0.5s: the response never completed"
     assert result.body is None and result.status == 200
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 1.5
 
 
 def test_tls_failure_is_reported_not_retried(server: Server) -> None:
@@ -391,12 +392,6 @@ def test_malformed_response_is_reported(server: Server) -> None:
 
     assert result.error is not None and result.error.startswith("malformed response: ")
     assert result.status is None and len(result.attempts) == 1
-
-
-def test_unknown_host_is_reported() -> None:
-    result = fetch("http://no-such-host.invalid/", replace(FAST, retries=0))
-
-    assert result.error is not None and result.error.startswith("DNS lookup failed")
 
 
 @pytest.mark.parametrize(
@@ -467,7 +462,7 @@ def test_max_bytes_applies_to_decoded_size(server: Server) -> None:
 TEXT = b"".join(b"line %d of a perfectly ordinary page\n" % i for i in range(20000))
 ENCODED = {
     "gzip": gzip.compress(TEXT),
-    "br": brotli.compress(TEXT),
+    "br": brotli.compress(TEXT, quality=5),
     "deflate": zlib.compress(TEXT),  # zlib-wrapped, as RFC 9110 says
     "raw-deflate": zlib.compress(TEXT)[2:-4],  # what some servers send as "deflate"
     "identity": TEXT,
@@ -477,8 +472,9 @@ ENCODED = {
 @pytest.mark.parametrize("coding", ENCODED)
 def test_compressed_bodies_are_decoded(server: Server, coding: str) -> None:
     header = coding.removeprefix("raw-")
-    server.routes["/t"] = lambda h: reply(h, body=ENCODED[coding],
-                                          headers={"Content-Encoding": header})
+    server.routes["/t"] = lambda h: reply(
+        h, body=ENCODED[coding], headers={"Content-Encoding": header}
+    )
     result = fetch(server.url("/t"))
 
     assert result.ok and result.body == TEXT
@@ -536,18 +532,20 @@ def test_global_limit_is_respected(server: Server, server2: Server) -> None:
 def test_backoff_does_not_hold_the_host_slot(server: Server) -> None:
     server.routes["/flaky"] = sequence(lambda h: reply(h, 500), lambda h: reply(h, body=b"b"))
     server.routes["/quick"] = lambda h: reply(h, body=b"q")
-    settings = replace(FAST, per_host_limit=1, backoff_base=0.6, backoff_max=1.0)
-    finished: list[str] = []
+    settings = replace(FAST, per_host_limit=1, backoff_base=0.6, backoff_max=0.6)  # 0.3-0.9 s
+    finished: dict[str, float] = {}
 
     async def main() -> None:
+        started = time.monotonic()
         async with Fetcher(settings) as fetcher:
 
             async def run(path: str, delay: float) -> None:
                 await asyncio.sleep(delay)
                 assert (await fetcher.fetch(server.url(path))).ok
-                finished.append(path)
+                finished[path] = time.monotonic() - started
 
-            await asyncio.gather(run("/flaky", 0), run("/quick", 0.1))
+            await asyncio.gather(run("/flaky", 0), run("/quick", 0.05))
 
     asyncio.run(main())
-    assert finished == ["/quick", "/flaky"]  # /quick ran while /flaky slept between attempts
+    assert finished["/quick"] < 0.28  # it ran while /flaky slept between its attempts
+    assert finished["/flaky"] > 0.3

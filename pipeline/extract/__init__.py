@@ -34,7 +34,8 @@ _BY_TYPE = {
 _BY_SUFFIX = {".html": "html", ".htm": "html", ".pdf": "pdf", ".xlsx": "xlsx", ".csv": "csv",
               ".json": "json", ".rss": "feed", ".atom": "feed", ".xml": "feed"}
 
-__all__ = ["EXTRACTORS", "Document", "Item", "Options", "Row", "Table", "detect_kind", "extract"]
+__all__ = ["EXTRACTORS", "Document", "Item", "Options", "Row", "Table", "detect_kind", "extract",
+           "read", "resolve_kind"]
 
 
 def detect_kind(content_type: str, url: str, body: bytes) -> str:
@@ -78,3 +79,15 @@ def extract(kind: str, body: bytes, options: Options, ignore: Sequence[str] = ()
             text = re.sub(pattern, "", text)
         doc = replace(doc, blocks=tuple(b.strip() for b in text.split("\n") if b.strip()))
     return doc
+
+
+def resolve_kind(kind: str, content_type: str, url: str, body: bytes) -> str:
+    """The source's `kind`, or for `auto` what the response turns out to be."""
+    return kind if kind != "auto" else detect_kind(content_type, url, body)
+
+
+def read(body: bytes, *, kind: str, content_type: str, url: str, charset: str | None,
+         select: str | None, ignore: Sequence[str]) -> Document:
+    """A fetched or stored body as a Document under a source's options. Raises ExtractError."""
+    resolved = resolve_kind(kind, content_type, url, body)
+    return extract(resolved, body, Options(select=select, charset=charset, url=url), ignore)
