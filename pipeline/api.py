@@ -10,22 +10,31 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from db import Store, open_store
 from db.models import EvidenceRow, FlagRow, SnapshotRow, SourceRow
 from pipeline import check as check_stage
 from pipeline import config as config_stage
-from pipeline.config import Config
+from pipeline.config import Config, Evidence, Source
 from pipeline.diff import Diff, diff
 from pipeline.errors import UsageError
 from pipeline.extract import Document
 from pipeline.fetch import FetchSettings
+from pipeline.probe import ProbeResult
+from pipeline.probe import probe as run_probe
 
 
 def load_config(path: str | Path) -> Config:
     """Read and validate sources.yaml (raises ConfigError listing every problem)."""
     return config_stage.load(path)
+
+
+def empty_config() -> Config:
+    """The configuration of a desk with no sources.yaml (for probing a bare URL)."""
+    return Config(version=1)
 
 
 def open_db(url: str) -> Store:
@@ -95,6 +104,49 @@ def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | 
         return SourceDiff(source_id, before, after, Diff(), error=problems[0])
     assert isinstance(docs[0], Document) and isinstance(docs[1], Document)
     return SourceDiff(source_id, before, after, diff(docs[0], docs[1]))
+
+
+def probe(config: Config, *, source_id: str | None = None, url: str | None = None,
+          options: dict[str, Any] | None = None, expect: Iterable[str] = ()) -> ProbeResult:
+    """Fetch a source now (from sources.yaml, or `url` with `options`) and evaluate its evidence
+    plus the `expect` items (each a YAML mapping such as "quote: some words"); store nothing."""
+    extra = [_expectation(text) for text in expect]
+    if source_id is not None:
+        if source_id not in config.sources:
+            raise UsageError(f"unknown source {source_id!r}: it is not in sources.yaml")
+        source = config.sources[source_id]
+        evidence = [ev for _fc, claim in config.claims() for ev in claim.evidence
+                    if ev.source == source_id]
+        return run_probe(config, source, evidence + extra, timeout=config.timeout(source_id),
+                         max_bytes=config.max_bytes(source_id))
+    if url is None:
+        raise UsageError("probe needs a SOURCE_ID or --url")
+    try:
+        source = Source.model_validate({"url": url, **(options or {})})
+    except ValidationError as exc:
+        raise UsageError(f"bad probe options: {_first_error(exc)}") from None
+    return run_probe(config, source, extra, timeout=config.defaults.timeout,
+                     max_bytes=config.defaults.max_bytes)
+
+
+def _expectation(text: str) -> Evidence:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise UsageError(f"--expect {text!r} is not a YAML mapping like 'quote: some words'")
+    try:
+        return Evidence.model_validate({"source": "probe", **data})
+    except ValidationError as exc:
+        raise UsageError(f"--expect {text!r}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function"))
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def _snapshot(session: Any, source_row_id: int, snapshot_id: int | None) -> SnapshotRow:

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline import __version__, api
 from pipeline.check import CheckReport, SourceReport
 from pipeline.errors import ClaimwatchError, ConfigError
-from pipeline.render import console, flag_line, print_diff
+from pipeline.render import console, flag_line, print_diff, print_probe, probe_json
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,6 +101,36 @@ def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | 
     finally:
         store.close()
     print_diff(console(), result)
+
+
+@cli.command()
+@click.argument("source_id", required=False)
+@click.option("--url", help="Probe this URL instead of a source of sources.yaml.")
+@click.option("--kind", type=click.Choice(["auto", "html", "pdf", "xlsx", "csv", "json", "feed"]),
+              help="With --url: the document kind (default auto).")
+@click.option("--select", help="With --url: CSS selector (JMESPath for JSON) of the region.")
+@click.option("--follow", help="With --url: CSS selector of the link to the document to watch.")
+@click.option("--ignore", multiple=True, metavar="REGEX", help="With --url: text to drop (repeat).")
+@click.option("--expect", multiple=True, metavar="YAML",
+              help="An expectation to evaluate, e.g. 'quote: some words' (repeat).")
+@click.option("--lines", default=40, show_default=True, help="How many text lines/rows to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def probe(obj: dict[str, str], source_id: str | None, url: str | None, kind: str | None,
+          select: str | None, follow: str | None, ignore: tuple[str, ...],
+          expect: tuple[str, ...], lines: int, as_json: bool) -> None:
+    """Fetch a source now and show what claimwatch sees; stores nothing."""
+    if (source_id is None) == (url is None):
+        raise click.UsageError("give a SOURCE_ID or --url (not both)")
+    config = api.load_config(obj["sources"]) if source_id or os.path.exists(obj["sources"]) \
+        else api.empty_config()
+    options = {k: v for k, v in {"kind": kind, "select": select, "follow": follow,
+                                 "ignore": list(ignore) or None}.items() if v is not None}
+    result = api.probe(config, source_id=source_id, url=url, options=options, expect=expect)
+    if as_json:
+        click.echo(json.dumps(probe_json(result), indent=2))
+    else:
+        print_probe(console(), result, lines=lines)
 
 
 @cli.command()

@@ -4,12 +4,14 @@ text otherwise). Page content is always escaped: a page cannot inject console ma
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from pipeline.api import SourceDiff
+from pipeline.probe import ProbeResult
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -59,3 +61,55 @@ def print_diff(console: Console, result: SourceDiff) -> None:
             console.print(f"[{style}]{text}[/]" if style else text)
 
 
+
+
+OUTCOME_STYLE = {"holds": "green", "changed": "cyan", "broken": "bold red", "error": "yellow"}
+
+
+def print_probe(out: Console, result: ProbeResult, *, lines: int = 40) -> None:
+    moved = f" → {result.final_url}" if result.final_url != result.url else ""
+    out.print(f"[bold]{escape(result.url)}[/]{escape(moved)} (HTTP {result.http_status}"
+              f"{', ' + result.kind if result.kind else ''})")
+    if result.error:
+        out.print(f"[yellow]not evaluated:[/] {escape(result.error)}")
+        return
+    doc = result.document
+    assert doc is not None
+    if doc.kind not in ("xlsx", "csv"):  # a sheet's text is its rows, shown as the table
+        out.print(f"\n[bold]text[/] ({len(doc.blocks)} lines after select and ignore)")
+        for block in doc.blocks[:lines]:
+            out.print(f"  {escape(block)}")
+        if len(doc.blocks) > lines:
+            out.print(f"  … {len(doc.blocks) - lines} more (--lines N)")
+    for n, table in enumerate(doc.tables, 1):
+        out.print(f"\n[bold]table {n}[/] ({len(table)} rows)")
+        for row in table[:lines]:
+            out.print(f"  {escape(' | '.join(row))}")
+        if len(table) > lines:
+            out.print(f"  … {len(table) - lines} more (--lines N)")
+    if doc.items:
+        out.print(f"\n[bold]items[/] ({len(doc.items)})")
+        for item in doc.items[:lines]:
+            link = f" ({escape(item.link)})" if item.link and item.link != item.key else ""
+            out.print(f"  {escape(item.title or item.key)}{link}")
+    out.print("\n[bold]expectations[/]" if result.outcomes else "\nno expectations "
+              "(add --expect 'quote: some words')")
+    for ev, outcome in result.outcomes:
+        style = OUTCOME_STYLE.get(outcome.status, "")
+        what = escape(", ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}"
+                                for k, v in ev.expectation().items()))
+        out.print(f"  [{style}]{outcome.status:<8}[/] {what}\n           {escape(outcome.reason)}")
+
+
+def probe_json(result: ProbeResult) -> dict[str, Any]:
+    doc = result.document
+    return {
+        "url": result.url, "final_url": result.final_url, "http_status": result.http_status,
+        "kind": result.kind, "error": result.error,
+        "text": list(doc.blocks) if doc else [],
+        "tables": [[list(r) for r in t] for t in doc.tables] if doc else [],
+        "items": [{"key": i.key, "title": i.title, "link": i.link} for i in doc.items]
+        if doc else [],
+        "expectations": [{**ev.expectation(), "outcome": r.status, "reason": r.reason}
+                         for ev, r in result.outcomes],
+    }

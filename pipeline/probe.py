@@ -1,0 +1,66 @@
+"""`claimwatch probe`: fetch a source now and show what claimwatch sees, storing nothing.
+
+The same fetch (with `follow`), screening, extraction and evaluation as a check, on a first
+evaluation (the page is its own baseline). This is how a desk writes and debugs sources.yaml:
+the text, tables or items after select / ignore, and every expectation's outcome and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import httpx
+
+from pipeline.check import Fetched, Plan, fetch_source, user_agent
+from pipeline.config import Config, Evidence, Source
+from pipeline.errors import ExtractError
+from pipeline.evaluate import Result, evaluate
+from pipeline.extract import Document, read, resolve_kind
+from pipeline.fetch import Fetcher, FetchSettings
+from pipeline.screen import screen
+
+
+@dataclass
+class ProbeResult:
+    url: str
+    final_url: str
+    http_status: int | None
+    kind: str | None
+    document: Document | None
+    error: str | None  # why there is no document
+    outcomes: list[tuple[Evidence, Result]] = field(default_factory=list)
+
+
+def probe(config: Config, source: Source, evidence: list[Evidence], *,
+          timeout: int = 30, max_bytes: int = 20 * 1024**2,
+          transport: httpx.AsyncBaseTransport | None = None) -> ProbeResult:
+    """Fetch `source` once and evaluate `evidence` on it; nothing is written anywhere."""
+    plan = Plan(slug="probe", url=source.url, source=source, timeout=timeout,
+                max_bytes=max_bytes, validators={}, items={})
+    settings = FetchSettings(user_agent=user_agent(config))
+
+    async def fetch() -> Fetched:
+        async with Fetcher(settings, transport=transport) as fetcher:
+            return await fetch_source(fetcher, plan)
+
+    fetched = asyncio.run(fetch())
+    result = fetched.result
+    base = ProbeResult(source.url, result.final_url, result.status, None, None, None)
+    problem = fetched.content_error or result.error
+    not_evidence = screen(result)
+    if not_evidence is not None:
+        problem = f"{not_evidence.kind}: {not_evidence.reason}"
+    if problem or result.body is None:
+        base.error = problem or "no body"
+        return base
+    base.kind = resolve_kind(source.kind, result.content_type, result.final_url, result.body)
+    try:
+        base.document = read(result.body, kind=source.kind, content_type=result.content_type,
+                             url=result.final_url, charset=result.charset, select=source.select,
+                             ignore=source.ignore)
+    except ExtractError as exc:
+        base.error = str(exc)
+        return base
+    base.outcomes = [(ev, evaluate(ev, base.document, None)) for ev in evidence]
+    return base
