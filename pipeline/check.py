@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alerts import outbox
 from db import Store, blobs, utcnow
 from db.models import (
     ClaimRow,
@@ -332,7 +333,8 @@ def read(session: Session, snapshot: SnapshotRow, source: Source,
             cache[snapshot.id] = read_body(body, kind=source.kind,
                                            content_type=snapshot.content_type, url=snapshot.url,
                                            charset=snapshot.charset, select=source.select,
-                                           ignore=source.ignore)
+                                           ignore=source.ignore,
+                                           main_content=source.main_content)
         except ExtractError as exc:
             cache[snapshot.id] = str(exc)
     return cache[snapshot.id]
@@ -350,6 +352,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
     """
     opened = []
     now = utcnow()
+    docs: dict[int, Document | str] = {}  # the documents the flags' alerts quote from
     for row, _ev, res, first in outcomes:
         outcome = OutcomeRow(evidence_id=row.id, fetch_id=final.id,
                              snapshot_id=snapshot.id if snapshot else None,
@@ -385,6 +388,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
                        baseline_snapshot_id=row.baseline_snapshot_id, opened_at=now)
         session.add(flag)
         session.flush()
+        outbox.enqueue(session, config, flag, cache=docs)  # its alerts: in this transaction
         opened.append(flag_json(session, flag))
     return opened
 

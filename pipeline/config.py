@@ -143,6 +143,7 @@ class Source(_Model):
     kind: Literal["auto", "html", "pdf", "xlsx", "csv", "json", "feed"] = "auto"
     follow: Css | None = None
     select: str | None = None
+    main_content: bool = False
     ignore: list[Regex] = Field(default_factory=list)
     every: Duration | None = None
     timeout: Duration | None = None
@@ -156,10 +157,17 @@ class Source(_Model):
             (_jmespath if info.data.get("kind") == "json" else _css)(value)
         return value
 
+    @model_validator(mode="after")
+    def _main_content_is_for_pages(self) -> Source:
+        if self.main_content and (self.select or self.kind not in ("auto", "html")):
+            raise ValueError("'main_content' reads an HTML page without 'select': use one or "
+                             "the other")
+        return self
+
     def extraction_options(self) -> dict[str, Any]:
         """What decides how a fetched body becomes a Document (the snapshot's reading)."""
         return {"kind": self.kind, "follow": self.follow, "select": self.select,
-                "ignore": list(self.ignore)}
+                "main_content": self.main_content, "ignore": list(self.ignore)}
 
 
 class TableSpec(_Model):
@@ -241,10 +249,40 @@ class FactCheck(_Model):
     claims: list[Claim] = Field(min_length=1)
 
 
+class Retry(_Model):
+    """How a failed delivery is retried: after `first`, then doubling up to `max` between tries,
+    `attempts` tries in all before the alert is recorded as failed (defaults: ~20 h of trying)."""
+
+    first: Duration = 60
+    max: Duration = 6 * 3600
+    attempts: int = Field(default=12, ge=1)
+
+    @model_validator(mode="after")
+    def _first_within_max(self) -> Retry:
+        if self.first > self.max:
+            raise ValueError("'first' is longer than 'max'")
+        return self
+
+
 class AlertChannel(_Model):
-    to: str = Field(min_length=1)
+    to: str = Field(min_length=1)  # file:PATH or an Apprise URL; secrets only through ${NAME}
     min_severity: Severity = "low"
-    factchecks: list[Slug] | None = None
+    factchecks: list[Slug] | None = None  # only flags of these fact-checks
+    retry: Retry = Field(default_factory=Retry)
+    digest_over: int = Field(default=5, ge=1)  # more alerts than this in one round → one digest
+
+    @field_validator("to")
+    @classmethod
+    def _usable(cls, value: str) -> str:
+        """A channel that could never deliver is a config problem (the error names no secret)."""
+        from alerts.channels import channel  # Apprise loads its plugins: only when alerting
+        from pipeline.errors import AlertError
+
+        try:
+            channel(value, key="")
+        except AlertError as exc:
+            raise ValueError(f"cannot send alerts there: {exc}") from None
+        return value
 
 
 class Config(_Model):
@@ -364,6 +402,16 @@ def _cross_reference(data: dict[str, Any], lines: dict[Path_, int]) -> list[tupl
     seen_factchecks: set[str] = set()
     seen_claims: set[str] = set()
     factchecks = data.get("factchecks")
+    declared_factchecks = [str(fc.get("id")) for fc in factchecks
+                           if isinstance(fc, dict)] if isinstance(factchecks, list) else []
+    alerts = data.get("alerts")
+    for a, alert in enumerate(alerts if isinstance(alerts, list) else []):
+        named = alert.get("factchecks") if isinstance(alert, dict) else None
+        for n, name in enumerate(named if isinstance(named, list) else []):
+            if isinstance(name, str) and name not in declared_factchecks:
+                problems.append((_line(lines, ("alerts", a, "factchecks", n)),
+                                 f"unknown fact-check {name!r}"
+                                 f"{_did_you_mean(name, declared_factchecks)}"))
     for f, fc in enumerate(factchecks if isinstance(factchecks, list) else []):
         if not isinstance(fc, dict):
             continue
@@ -428,7 +476,7 @@ def _known_keys(parent: Path_) -> list[str]:
     model: type[BaseModel] = Config
     nested = {"desk": Desk, "defaults": Defaults, "sources": Source, "factchecks": FactCheck,
               "claims": Claim, "evidence": Evidence, "table": TableSpec, "json": JsonSpec,
-              "alerts": AlertChannel}
+              "alerts": AlertChannel, "retry": Retry}
     for name in names:
         model = nested.get(name, model)
     return [f.alias or n for n, f in model.model_fields.items()]

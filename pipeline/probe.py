@@ -58,7 +58,7 @@ def probe(config: Config, source: Source, evidence: list[Evidence], *,
     try:
         base.document = read(result.body, kind=source.kind, content_type=result.content_type,
                              url=result.final_url, charset=result.charset, select=source.select,
-                             ignore=source.ignore)
+                             ignore=source.ignore, main_content=source.main_content)
     except ExtractError as exc:
         base.error = str(exc)
         return base

@@ -155,3 +155,13 @@ def test_validate_command_exit_codes(tmp_path: Path) -> None:
     assert result.exception.exit_code == 2
     assert result.exception.problems == [f"{bad}:13: unknown source 'pag' (did you mean "
                                          "'page'?)"]
+
+
+def test_main_content_is_instead_of_select() -> None:
+    ok = config.parse(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                      "    url: http://127.0.0.1:9/page\n    main_content: true"))
+    assert ok.sources["page"].main_content
+    found = problems(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                     "    url: http://127.0.0.1:9/page\n    main_content: true\n"
+                                     "    select: article"))
+    assert len(found) == 1 and "'main_content' reads an HTML page without 'select'" in found[0]

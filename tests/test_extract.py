@@ -176,3 +176,17 @@ def test_follow_resolves_the_linked_document() -> None:
         "https://www.ice.gov/doclib/participatingAgencies01092026.xlsx"
     with pytest.raises(ExtractError, match="matched no link"):
         find_link(page, "a[href$='.pdf']", "https://www.ice.gov/287g")
+
+
+def test_main_content_keeps_the_article_and_drops_the_chrome() -> None:
+    article = "".join(f"<p>Paragraph {i} of the report on the revised immigration policy, "
+                      f"which the department adopted after weeks of public comment.</p>"
+                      for i in range(8))
+    page = html(f"""<header><a href="/">Site</a> Breaking: storm warning</header>
+        <div class="rail">Most read: <a href="/a">Ten best lakes</a></div>
+        <article><h1>Policy revised</h1>{article}</article>
+        <footer>Copyright 2026 | Privacy | Terms</footer>""")
+    doc = extract("html", page, Options(main_content=True))
+    text = doc.text.folded
+    assert "paragraph 7 of the report" in text
+    assert "ten best lakes" not in text and "storm warning" not in text and "privacy" not in text

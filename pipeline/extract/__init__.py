@@ -87,7 +87,8 @@ def resolve_kind(kind: str, content_type: str, url: str, body: bytes) -> str:
 
 
 def read(body: bytes, *, kind: str, content_type: str, url: str, charset: str | None,
-         select: str | None, ignore: Sequence[str]) -> Document:
+         select: str | None, ignore: Sequence[str], main_content: bool = False) -> Document:
     """A fetched or stored body as a Document under a source's options. Raises ExtractError."""
     resolved = resolve_kind(kind, content_type, url, body)
-    return extract(resolved, body, Options(select=select, charset=charset, url=url), ignore)
+    options = Options(select=select, charset=charset, url=url, main_content=main_content)
+    return extract(resolved, body, options, ignore)

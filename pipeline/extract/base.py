@@ -44,12 +44,13 @@ class Document:
 
 @dataclass(frozen=True)
 class Options:
-    """How to read a body: the source's `select` (CSS, or JMESPath for JSON), the charset the
-    server declared, and the final URL (to resolve links)."""
+    """How to read a body: the source's `select` (CSS, or JMESPath for JSON) or `main_content`,
+    the charset the server declared, and the final URL (to resolve links)."""
 
     select: str | None = None
     charset: str | None = None
     url: str = ""
+    main_content: bool = False  # html: keep the article, drop the page's chrome (trafilatura)
 
 
 class Extractor(Protocol):

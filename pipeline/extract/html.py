@@ -41,6 +41,8 @@ def parse(body: bytes, charset: str | None) -> BeautifulSoup:
 def extract(body: bytes, options: Options) -> Document:
     soup = parse(body, options.charset)
     title = clean(soup.title.get_text()) if soup.title else ""
+    if options.main_content:
+        soup = main_content(soup)
     for tag in [*soup(DROPPED), *soup.select(HIDDEN)]:
         if not tag.decomposed:
             tag.decompose()
@@ -56,6 +58,23 @@ def extract(body: bytes, options: Options) -> Document:
     text = _BREAK.join(region.get_text() for region in regions)
     blocks = tuple(b for b in (clean(part) for part in text.split(_BREAK)) if b)
     return Document("html", blocks=blocks, tables=tables, items=items, meta={"title": title})
+
+
+def main_content(soup: BeautifulSoup) -> BeautifulSoup:
+    """The article without the page around it, as HTML (paragraphs, tables and links kept).
+
+    trafilatura, chosen over readability-lxml by measuring on the corpus: it kept ≥ 87% of
+    every selected region's words (readability: 9% on one page) and read the same article on
+    every noise-only v1/v2 pair (docs/architecture.md, "Main content").
+    """
+    import trafilatura  # deferred: a large import that only `main_content` sources need
+
+    article = trafilatura.extract(str(soup), output_format="html", favor_precision=True,
+                                  include_tables=True, include_links=True,
+                                  include_comments=False)
+    if not article:
+        raise ExtractError("main_content: no article text found on the page")
+    return BeautifulSoup(article, "lxml")
 
 
 def select_regions(soup: BeautifulSoup, select: str | None) -> list[Tag]:
