@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urldefrag, urljoin
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
 
 from pipeline.errors import ExtractError
 from pipeline.extract.base import Document, Item, Options, Table
@@ -21,6 +21,8 @@ BLOCKS = ["address", "article", "aside", "blockquote", "caption", "dd", "details
           "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4",
           "h5", "h6", "header", "hr", "li", "main", "ol", "p", "pre", "section", "summary",
           "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "body", "html", "center"]
+_BLOCK_SET = frozenset(BLOCKS)
+_TEXT_TYPES = (NavigableString, CData)
 _BREAK = "\u2029"  # paragraph separator: a block boundary marker no page text contains
 
 
@@ -49,13 +51,7 @@ def extract(body: bytes, options: Options) -> Document:
     regions = select_regions(soup, options.select)
     tables = tuple(t for region in regions for t in _tables(region))
     items = _links(regions, options.url)
-    for region in regions:
-        for tag in region.find_all(BLOCKS):
-            tag.insert_before(_BREAK)
-            tag.append(_BREAK)
-        for br in region.find_all("br"):
-            br.replace_with(_BREAK)
-    text = _BREAK.join(region.get_text() for region in regions)
+    text = _BREAK.join(_text_with_breaks(region) for region in regions)
     blocks = tuple(b for b in (clean(part) for part in text.split(_BREAK)) if b)
     return Document("html", blocks=blocks, tables=tables, items=items, meta={"title": title})
 
@@ -75,6 +71,30 @@ def main_content(soup: BeautifulSoup) -> BeautifulSoup:
     if not article:
         raise ExtractError("main_content: no article text found on the page")
     return BeautifulSoup(article, "lxml")
+
+
+def _text_with_breaks(region: Tag) -> str:
+    """The region's text with a break wherever a block element starts or ends, or a <br> is.
+
+    One linear, non-recursive walk: pages nested 10,000 deep stay cheap.
+    """
+    parts: list[str] = []
+    stack: list[PageElement | None] = [region]
+    while stack:
+        node = stack.pop()
+        if node is None:  # the end of a block element
+            parts.append(_BREAK)
+        elif isinstance(node, Tag):
+            if node.name == "br":
+                parts.append(_BREAK)
+                continue
+            if node.name in _BLOCK_SET:
+                parts.append(_BREAK)
+                stack.append(None)
+            stack.extend(reversed(node.contents))
+        elif type(node) in _TEXT_TYPES:  # not comments, doctypes, processing instructions
+            parts.append(str(node))
+    return "".join(parts)
 
 
 def select_regions(soup: BeautifulSoup, select: str | None) -> list[Tag]:

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import io
 import re
+import time
+from typing import TYPE_CHECKING
 
 from pipeline.errors import ExtractError
 from pipeline.extract.base import Document, Options
 from pipeline.textnorm import clean
 
+if TYPE_CHECKING:
+    from pypdf import PdfReader
+
 MAX_PAGES = 2000
+MAX_TEXT_CHARS = 20_000_000
+MAX_SECONDS = 60.0  # a hostile PDF must end as a recorded error, not a check that never ends
 EDGE_LINES = 3  # how many lines at the top and bottom of a page may be a running head or foot
 _DIGITS = re.compile(r"\d+")
 _HYPHENATED = re.compile(r"(\w)-\s*\n\s*([a-z])")
@@ -27,7 +34,7 @@ def extract(body: bytes, options: Options) -> Document:
         reader = PdfReader(io.BytesIO(body))
         if len(reader.pages) > MAX_PAGES:
             raise ExtractError(f"PDF has {len(reader.pages)} pages (limit {MAX_PAGES})")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _page_texts(reader)
     except PyPdfError as exc:
         raise ExtractError(f"not a readable PDF: {exc}") from None
     text = _HYPHENATED.sub(r"\1\2", "\n".join(_without_running_heads(pages)))
@@ -35,6 +42,20 @@ def extract(body: bytes, options: Options) -> Document:
     if not blocks:
         raise ExtractError("the PDF has no text layer (a scan?): cannot evaluate")
     return Document("pdf", blocks=blocks)
+
+
+def _page_texts(reader: PdfReader) -> list[str]:
+    """Each page's text, within a total size and time budget (pypdf itself caps each stream)."""
+    started, total, pages = time.monotonic(), 0, []
+    for page in reader.pages:
+        text = page.extract_text() or ""
+        total += len(text)
+        pages.append(text)
+        if total > MAX_TEXT_CHARS:
+            raise ExtractError(f"PDF text is over {MAX_TEXT_CHARS:,} characters: refused")
+        if time.monotonic() - started > MAX_SECONDS:
+            raise ExtractError(f"reading the PDF took over {MAX_SECONDS:.0f}s: refused")
+    return pages
 
 
 def _without_running_heads(pages: list[str]) -> list[str]:
