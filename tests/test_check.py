@@ -392,3 +392,39 @@ def test_reopen_window_is_configurable(store: Store, site: SiteServer) -> None:
     write(site, "index.html", removed.replace("sports", "node A"))
     [second] = api.check(store, cfg, everything=True, settings=FAST).flags
     assert second["id"] != first["id"], "outside the window a recurrence is a new flag"
+
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Newsroom</title>{items}
+</channel></rss>"""
+
+
+def test_diff_shows_feed_items_and_json_fields(store: Store, site: SiteServer) -> None:
+    item = "<item><title>{0}</title><guid>{0}</guid></item>"
+    write(site, "feed.xml", RSS.format(items=item.format("Budget hearing")))
+    write(site, "case.json", '{"case": {"status": "pending", "entries": 3}}')
+    cfg = config.parse(f"""\
+version: 1
+sources:
+  feed: {{url: "{site.url('feed.xml')}"}}
+  case: {{url: "{site.url('case.json')}"}}
+factchecks:
+  - id: fc
+    title: T
+    claims:
+      - id: c
+        text: t
+        verdict: v
+        evidence:
+          - {{source: feed, new_items: "(?i)emergency"}}
+          - {{source: case, json: {{path: case.status, equals: pending}}}}
+""")
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "feed.xml", RSS.format(items=item.format("Emergency order sought")))
+    write(site, "case.json", '{"case": {"entries": 4, "status": "dismissed"}}')
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert sorted(f["source"] for f in report.flags) == ["case", "feed"]
+    feed_diff = api.source_diff(store, cfg, "feed").diff
+    assert [i.title for i in feed_diff.items_added] == ["Emergency order sought"]
+    assert [i.title for i in feed_diff.items_removed] == ["Budget hearing"]
+    json_diff = api.source_diff(store, cfg, "case").diff.text
+    assert '-  "status": "pending"' in json_diff and '+  "status": "dismissed"' in json_diff
