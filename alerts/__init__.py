@@ -1,6 +1,5 @@
-"""Alert delivery: the outbox, channels (Apprise URLs, `file:`) and message rendering.
-
-Not built yet (issue 4). Until then a flag is recorded in the database, printed by `claimwatch
-check`, and listed by `claimwatch flags`; the `alerts:` section of sources.yaml is validated but
-nothing is sent.
+"""Alerts (issue 4, SPEC §1 `alerts:` and §3): the outbox a check writes its alerts to
+(`outbox`), the messages (`message`), the channels that carry them (`channels`) and the dispatcher
+that sends, retries and digests them (`deliver`). Delivery is at least once; every alert has a
+stable `alert_id` so receivers can drop repeats.
 """

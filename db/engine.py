@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import SCHEMA_VERSION, Base, MetaRow
+from db.models import SCHEMA_VERSION, AuditHeadRow, Base, MetaRow
 from pipeline.errors import ClaimwatchError, UsageError
 
 
@@ -51,6 +51,8 @@ def open_store(url: str) -> Store:
             if conn.execute(select(MetaRow).where(MetaRow.key == "schema")).first() is None:
                 conn.execute(MetaRow.__table__.insert().values(key="schema",
                                                                value=str(SCHEMA_VERSION)))
+            if conn.execute(select(AuditHeadRow.id)).first() is None:
+                conn.execute(AuditHeadRow.__table__.insert().values(id=1, seq=0, hash="0" * 64))
     except ArgumentError as exc:
         raise UsageError(f"--db {url!r} is not a database URL: {exc}") from None
     except OperationalError as exc:

@@ -46,7 +46,8 @@ class ClaimRow(Base):
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     factcheck_id: Mapped[int] = mapped_column(ForeignKey("factcheck.id"))
     text: Mapped[str] = mapped_column(Text)
-    verdict: Mapped[str] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(Text)  # current: as published, or as last revised
+    config_verdict: Mapped[str | None] = mapped_column(Text)  # as sources.yaml last said
     active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -83,6 +84,10 @@ class EvidenceRow(Base):
     evaluated_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"))
     evaluated_options: Mapped[str | None] = mapped_column(String(64))
     last_outcome: Mapped[str | None] = mapped_column(String(20))
+    # the outcome an editor last accepted (its observation is the baseline's when it has no
+    # snapshot, e.g. a page accepted as gone)
+    accepted_outcome_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outcome.id", use_alter=True, name="fk_evidence_accepted_outcome"))
 
 
 class BlobRow(Base):
@@ -155,7 +160,83 @@ class FlagRow(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class ReviewRow(Base):
+    """An editor's decision on a flag (SPEC §2 `review`): append-only."""
+
+    __tablename__ = "review"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flag.id"), unique=True)
+    decision: Mapped[str] = mapped_column(String(20))  # upheld | revised | dismissed
+    reviewer: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    verdict_before: Mapped[str | None] = mapped_column(Text)
+    verdict_after: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class VerdictRow(Base):
+    """A claim's verdict history: as published (sources.yaml) and as revised by reviews."""
+
+    __tablename__ = "verdict"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claim.id"), index=True)
+    verdict: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(20))  # sources.yaml | review
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("review.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class AuditEventRow(Base):
+    """The append-only audit log: each row's hash covers the row and the previous row's hash, so
+    an edit, a deletion or an insertion out of order breaks the chain (`claimwatch audit verify`).
+    """
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str | None] = mapped_column(String(200), index=True)
+    claim: Mapped[str | None] = mapped_column(String(200), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head (one row): writers update it first, which serializes them."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class MetaRow(Base):
     __tablename__ = "claimwatch_meta"
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AlertRow(Base):
+    """One flag for one alert channel: the outbox. Written in the transaction that opens the flag,
+    sent by `alerts.deliver` (at least once: receivers drop repeats by `alert_id`).
+
+    `channel` is the channel's key (`alerts.channels.channel_keys`): its `to` with every secret
+    masked, so no password or token ever lands here.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_status_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64), unique=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flag.id"), index=True)
+    channel: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column()  # SPEC §3: what the alert carries
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    digest_id: Mapped[str | None] = mapped_column(String(64))  # sent inside this digest message
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -5,7 +5,7 @@ arguments, opens what it needs, and returns plain data; errors are `ClaimwatchEr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,23 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from db import Store, open_store
-from db.models import EvidenceRow, FlagRow, SnapshotRow, SourceRow
+from alerts.deliver import DeliveryReport, deliver, requeue
+from db import Store, audit, open_store
+from db.audit import Verification
+from db.models import AlertRow, EvidenceRow, FlagRow, ReviewRow, SnapshotRow, SourceRow
 from pipeline import check as check_stage
 from pipeline import config as config_stage
+from pipeline import history as history_stage
+from pipeline import review as review_stage
 from pipeline.config import Config, Evidence, Source
 from pipeline.diff import Diff, diff
 from pipeline.errors import UsageError
 from pipeline.extract import Document
 from pipeline.fetch import FetchSettings
+from pipeline.history import Event
 from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
+from pipeline.review import review_json
 
 
 def load_config(path: str | Path) -> Config:
@@ -41,24 +47,95 @@ def open_db(url: str) -> Store:
     return open_store(url)
 
 
+@dataclass
+class RunReport(check_stage.CheckReport):
+    """A check run and the alert delivery after it: SPEC §3's report plus an "alerts" key."""
+
+    alerts: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "alerts": self.alerts.to_json()}
+
+
 def check(store: Store, config: Config, *, everything: bool = False, only: Iterable[str] = (),
           transport: httpx.AsyncBaseTransport | None = None,
           settings: FetchSettings | None = None,
           on_progress: Callable[[check_stage.SourceReport, int], None] | None = None
-          ) -> check_stage.CheckReport:
-    """Check the due sources once (or `only` these, or `everything`)."""
-    return check_stage.run(store, config, everything=everything, only=only,
-                           transport=transport, settings=settings, on_progress=on_progress)
+          ) -> RunReport:
+    """Check the due sources once (or `only` these, or `everything`), then send the alerts due
+    (a failing channel is recorded and retried later; it never fails the check)."""
+    report = check_stage.run(store, config, everything=everything, only=only,
+                             transport=transport, settings=settings, on_progress=on_progress)
+    return RunReport(**vars(report), alerts=deliver(store, config))
+
+
+def alerts(store: Store, *, failed_only: bool = False) -> list[dict[str, Any]]:
+    """Every alert delivery and its state (only the given-up ones with `failed_only`), oldest
+    first. Channels appear by key: secrets masked."""
+    with store.session() as session:
+        query = select(AlertRow).order_by(AlertRow.id)
+        if failed_only:
+            query = query.where(AlertRow.status == "failed")
+        return [_alert_json(row) for row in session.scalars(query)]
+
+
+def retry_alerts(store: Store, alert_ids: Iterable[str] = ()) -> list[str]:
+    """Re-queue failed alerts (all, or these ids) to go out with the next delivery."""
+    return requeue(store, list(alert_ids))
+
+
+def _alert_json(row: AlertRow) -> dict[str, Any]:
+    flag = row.payload["flag"]
+    return {"alert_id": row.alert_id, "flag": row.flag_id, "claim": flag["claim"],
+            "severity": flag["severity"], "outcome": flag["outcome"], "channel": row.channel,
+            "status": row.status, "attempts": row.attempts,
+            "created_at": check_stage.iso(row.created_at), "sent_at": check_stage.iso(row.sent_at),
+            "next_attempt_at": check_stage.iso(row.next_attempt_at)
+            if row.status == "pending" else None,
+            "digest_id": row.digest_id, "last_error": row.last_error}
 
 
 def flags(store: Store, *, include_closed: bool = False) -> list[dict[str, Any]]:
-    """Open flags (all of them with `include_closed`), oldest first, as SPEC §3 objects."""
+    """Open flags (all of them with `include_closed`), oldest first, as SPEC §3 objects, with
+    their review when there is one."""
     with store.session() as session:
         query = select(FlagRow).order_by(FlagRow.id)
         if not include_closed:
             query = query.where(FlagRow.status == "open")
-        return [{**check_stage.flag_json(session, flag), "status": flag.status}
-                for flag in session.scalars(query)]
+        found = session.scalars(query).all()
+        reviews = {r.flag_id: r for r in session.scalars(
+            select(ReviewRow).where(ReviewRow.flag_id.in_([f.id for f in found])))}
+        return [{**check_stage.flag_json(session, flag), "status": flag.status,
+                 **({"review": review_json(reviews[flag.id])} if flag.id in reviews else {})}
+                for flag in found]
+
+
+def history(store: Store, *, claim: str | None = None, source: str | None = None,
+            since: str | None = None, until: str | None = None) -> list[Event]:
+    """The audit trail, oldest first: checks, changes, flags, alerts, reviews, config edits."""
+    with store.session() as session:
+        return history_stage.events(
+            session, claim=claim, source=source,
+            since=history_stage.parse_moment(since) if since else None,
+            until=history_stage.parse_moment(until, end=True) if until else None)
+
+
+def audit_verify(store: Store) -> Verification:
+    """Walk the audit chain; the first edited, deleted or out-of-order row, if any."""
+    with store.session() as session:
+        return audit.verify(session)
+
+
+def review(store: Store, flag_id: int, *, decision: str, reviewer: str,
+           note: str | None = None, verdict: str | None = None) -> dict[str, Any]:
+    """Record an editor's decision on a flag; return the flag with its review."""
+    with store.session() as session:
+        row = review_stage.review(session, flag_id, decision=decision, reviewer=reviewer,
+                                  note=note, verdict=verdict)
+        flag = session.get(FlagRow, flag_id)
+        assert flag is not None
+        return {**check_stage.flag_json(session, flag), "status": flag.status,
+                "review": review_json(row)}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from db import Store, blobs, utcnow
+from db import Store, audit, blobs, utcnow
 from db.models import (
     ClaimRow,
     EvidenceRow,
@@ -35,6 +35,7 @@ from db.models import (
 )
 from pipeline import __version__, evaluate
 from pipeline.config import Config, Evidence, Source
+from pipeline.diff import diff
 from pipeline.errors import ExtractError, UsageError
 from pipeline.extract import Document, resolve_kind
 from pipeline.extract import read as read_body
@@ -95,6 +96,17 @@ class CheckReport:
     def flags(self) -> list[dict[str, Any]]:
         return sorted((f for s in self.sources for f in s.flags), key=lambda f: f["id"])
 
+    def summary(self) -> dict[str, Any]:
+        """What the audit log keeps of a run: counts, and which sources changed or failed."""
+        statuses = [s.status for s in self.sources]
+        return {"checked": len(self.sources),
+                **{status: statuses.count(status) for status in ("new", "changed", "unchanged",
+                                                                 "error")},
+                "flags": [f["id"] for f in self.flags],
+                "changed_sources": sorted(s.source for s in self.sources
+                                          if s.status in ("new", "changed")),
+                "failed_sources": sorted(s.source for s in self.sources if s.error)}
+
     def to_json(self) -> dict[str, Any]:
         return {"checked": len(self.sources),
                 "changed": sum(s.status == "changed" for s in self.sources),
@@ -113,7 +125,11 @@ def run(store: Store, config: Config, *, everything: bool = False,
     with store.session() as session:
         plans = _plans(session, config, everything=everything, only=list(only))
     settings = settings or FetchSettings(user_agent=user_agent(config))
-    return asyncio.run(_run(store, config, plans, settings, transport, on_progress))
+    report = asyncio.run(_run(store, config, plans, settings, transport, on_progress))
+    if report.sources:
+        with store.session() as session:
+            audit.record(session, "run", report.summary())
+    return report
 
 
 def user_agent(config: Config) -> str:
@@ -242,17 +258,21 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
         final.error = final.error or error
         source.consecutive_failures += 1
         session.flush()
+        audit.record(session, "failure", {"http_status": result.status, "error": error,
+                                          "in_a_row": source.consecutive_failures},
+                     source=source.slug)
         flags: list[dict[str, Any]] = []
         if result.gone or source.consecutive_failures >= FAILURES_BEFORE_UNREACHABLE:
             observed = {"http_status": result.status} if result.gone else {"error": error}
             why = (f"the source answers HTTP {result.status}" if result.gone else
                    f"the source failed {source.consecutive_failures} checks in a row: {error}")
-            outcome = evaluate.unreachable(observed, why)
             flags = _conclude(session, config, final, None,
-                              [(row, ev, outcome, False) for row, ev in items])
+                              [(row, ev, _unreachable(session, row, observed, why), False)
+                               for row, ev in items])
         return SourceReport(source.slug, "error", None, result.status, error, flags)
 
     source.consecutive_failures = 0
+    previous = source.latest_snapshot_id
     snapshot, status = _snapshot(session, source, fetched, now)
     source.latest_snapshot_id = snapshot.id
     source.last_status = status
@@ -264,15 +284,41 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     due = [(row, ev) for row, ev in items
            if row.evaluated_snapshot_id != snapshot.id or row.evaluated_options != reading
            or row.last_outcome == evaluate.UNREACHABLE]
-    flags = []
     error = None
+    docs: dict[int, Document | str] = {}
+    outcomes: list[Concluded] = []
     if due:
-        outcomes, error = _evaluate(session, fetched, snapshot, due)
-        flags = _conclude(session, config, final, snapshot, outcomes)
+        outcomes, error = _evaluate(session, fetched, snapshot, due, docs)
         for row, _ev in due:
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
+    if status != "unchanged":  # before the flags it leads to, so the history reads in order
+        audit.record(session, "snapshot", {
+            "status": status, "snapshot": snapshot.id, "previous": previous,
+            "sha256": snapshot.blob_sha256, "url": snapshot.url,
+            "change": _change_summary(docs.get(previous or -1), docs.get(snapshot.id))},
+            source=source.slug, at=now)
+    flags = _conclude(session, config, final, snapshot, outcomes, docs) if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, flags)
+
+
+def _change_summary(before: Document | str | None, after: Document | str | None) -> str | None:
+    """A few words on what changed, when both versions were read for this check anyway."""
+    if not isinstance(before, Document) or not isinstance(after, Document):
+        return None
+    return diff(before, after).summary()
+
+
+def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],
+                 why: str) -> evaluate.Result:
+    """`unreachable`, compared with what an editor accepted: a page accepted as gone stays quiet
+    while it stays gone the same way."""
+    result = evaluate.unreachable(observed, why)
+    accepted = session.get(OutcomeRow, row.accepted_outcome_id) \
+        if row.accepted_outcome_id else None
+    if accepted is not None and accepted.status == evaluate.UNREACHABLE:
+        return replace(result, baseline_observed=accepted.observed)
+    return result
 
 
 def _snapshot(session: Session, source: SourceRow, fetched: Fetched,
@@ -301,24 +347,27 @@ def _snapshot(session: Session, source: SourceRow, fetched: Fetched,
 
 
 def _evaluate(session: Session, fetched: Fetched, snapshot: SnapshotRow,
-              due: list[tuple[EvidenceRow, Evidence]]) -> tuple[list[Concluded], str | None]:
-    """Evaluate the due items on `snapshot`, each against its own baseline."""
-    docs: dict[int, Document | str] = {}
+              due: list[tuple[EvidenceRow, Evidence]], docs: dict[int, Document | str]
+              ) -> tuple[list[Concluded], str | None]:
+    """Evaluate the due items on `snapshot`, each against its own baseline (documents read
+    are left in `docs`)."""
     current = read(session, snapshot, fetched.plan.source, docs)
     if isinstance(current, str):
         return [(row, ev, evaluate.error(current), False) for row, ev in due], current
     outcomes = []
     for row, ev in due:
-        baseline = None
-        if row.baseline_snapshot_id not in (None, snapshot.id):
+        first = row.baseline_snapshot_id is None
+        baseline: Document | None = current
+        if not first and row.baseline_snapshot_id != snapshot.id:
             base_snapshot = session.get(SnapshotRow, row.baseline_snapshot_id)
             read_base = read(session, base_snapshot, fetched.plan.source, docs) \
                 if base_snapshot else "missing"
+            # a baseline the current reading cannot read: start again from this snapshot
             baseline = read_base if isinstance(read_base, Document) else None
-        if baseline is None:
-            # first evaluation, or a baseline the current reading cannot read: start from here
+            first = baseline is None
+        if first:
             row.baseline_snapshot_id = snapshot.id
-        first = baseline is None
+            baseline = None
         outcomes.append((row, ev, evaluate.evaluate(ev, current, baseline), first))
     return outcomes, None
 
@@ -341,7 +390,8 @@ def read(session: Session, snapshot: SnapshotRow, source: Source,
 
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
-              outcomes: list[Concluded]) -> list[dict[str, Any]]:
+              outcomes: list[Concluded], docs: dict[int, Document | str] | None = None
+              ) -> list[dict[str, Any]]:
     """Write each item's outcome and open the flags SPEC calls for; return the new flags.
 
     A flag opens when the outcome is not `holds` and what the item observed differs from its
@@ -352,7 +402,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
     """
     opened = []
     now = utcnow()
-    docs: dict[int, Document | str] = {}  # the documents the flags' alerts quote from
+    docs = {} if docs is None else docs  # the documents the flags' alerts quote from
     for row, _ev, res, first in outcomes:
         outcome = OutcomeRow(evidence_id=row.id, fetch_id=final.id,
                              snapshot_id=snapshot.id if snapshot else None,
@@ -366,6 +416,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
                 for flag in session.scalars(select(FlagRow).where(
                         FlagRow.evidence_id == row.id, FlagRow.status == OPEN)):
                     flag.status, flag.closed_at = RESOLVED_BY_SOURCE, now
+                    _flag_event(session, "flag-resolved", flag, {"by": "source"})
             continue
         if res.status not in evaluate.SEVERITY or not (first or res.differs):
             continue
@@ -380,6 +431,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
             same.status, same.closed_at = OPEN, None
             same.outcome_id, same.snapshot_id, same.reason = outcome.id, outcome.snapshot_id, \
                 res.reason
+            _flag_event(session, "flag-reopened", same, {})
             continue
         flag = FlagRow(claim_id=row.claim_id, evidence_id=row.id, source_id=row.source_id,
                        outcome_id=outcome.id, outcome=res.status,
@@ -389,8 +441,17 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
         session.add(flag)
         session.flush()
         outbox.enqueue(session, config, flag, cache=docs)  # its alerts: in this transaction
-        opened.append(flag_json(session, flag))
+        opened.append(_flag_event(session, "flag", flag, {
+            "snapshot": flag.snapshot_id, "baseline": flag.baseline_snapshot_id}))
     return opened
+
+
+def _flag_event(session: Session, kind: str, flag: FlagRow,
+                extra: dict[str, Any]) -> dict[str, Any]:
+    """Record a flag's move in the audit log; return the flag as SPEC §3 prints it."""
+    data = flag_json(session, flag)
+    audit.record(session, kind, {**data, **extra}, source=data["source"], claim=data["claim"])
+    return data
 
 
 def flag_json(session: Session, flag: FlagRow) -> dict[str, Any]:

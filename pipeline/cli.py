@@ -6,6 +6,7 @@ Exit codes are mapped in one place (`main`): 0 success (flags raised included), 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -17,10 +18,19 @@ import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from db import Store
 from pipeline import __version__, api
 from pipeline.check import CheckReport, SourceReport
 from pipeline.errors import ClaimwatchError, ConfigError
-from pipeline.render import console, flag_line, print_diff, print_probe, probe_json
+from pipeline.render import (
+    alert_line,
+    console,
+    delivery_lines,
+    flag_line,
+    print_diff,
+    print_probe,
+    probe_json,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,6 +74,8 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         _print_report(report)
+        for line in delivery_lines(report.alerts):
+            console().print(line)
 
 
 @cli.command()
@@ -85,6 +97,85 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
         out.print("no open flags" if not include_closed else "no flags")
     for flag in found:
         out.print(flag_line(flag, with_status=include_closed))
+
+
+@cli.command()
+@click.argument("flag_id", type=int)
+@click.option("--decision", required=True, type=click.Choice(["upheld", "revised", "dismissed"]),
+              help="upheld: the verdict stands; revised: it changes (--verdict); dismissed: a "
+                   "false alarm. Each makes the flagged snapshot the evidence's new baseline.")
+@click.option("--by", "reviewer", required=True, metavar="NAME", help="Who decided.")
+@click.option("--note", help="Why (kept in the audit history).")
+@click.option("--verdict", help="The claim's new verdict (with --decision revised).")
+@click.option("--json", "as_json", is_flag=True, help="Print the reviewed flag as JSON.")
+@click.pass_obj
+def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note: str | None,
+           verdict: str | None, as_json: bool) -> None:
+    """Record an editor's decision on a flag."""
+    store = api.open_db(obj["db"])
+    try:
+        flag = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
+                          verdict=verdict)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(flag, indent=2))
+        return
+    done = flag["review"]
+    change = (f": '{done['verdict_before']}' → '{done['verdict_after']}'"
+              if done["decision"] == "revised" else "")
+    console().print(f"flag {flag['id']} on {flag['claim']} reviewed by {escape(done['by'])}: "
+                    f"{done['decision']}{escape(change)}; the flagged snapshot is now the "
+                    "baseline")
+
+
+@cli.command()
+@click.option("--claim", metavar="ID", help="Only this claim (and the sources it reads).")
+@click.option("--source", metavar="ID", help="Only this source.")
+@click.option("--since", metavar="WHEN", help="From a date (2026-11-20) or a duration ago (7d).")
+@click.option("--until", metavar="WHEN", help="Up to a date or a duration ago.")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the events as CSV.")
+@click.pass_obj
+def history(obj: dict[str, str], claim: str | None, source: str | None, since: str | None,
+            until: str | None, as_json: bool, as_csv: bool) -> None:
+    """The audit trail: checks, changes, flags, alerts, reviews, oldest first."""
+    store = api.open_db(obj["db"])
+    try:
+        found = api.history(store, claim=claim, source=source, since=since, until=until)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"events": [e.to_json() for e in found]}, indent=2))
+    elif as_csv:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["seq", "at", "kind", "source", "claim", "text"])
+        for e in found:
+            row = e.to_json()
+            out.writerow([row["seq"], row["at"], e.kind, e.source or "", e.claim or "", e.text])
+    else:
+        for e in found:
+            click.echo(e.text)
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.pass_obj
+def audit_verify(obj: dict[str, str]) -> None:
+    """Walk the hash chain; name the first row edited, deleted or inserted (exit 1)."""
+    store = api.open_db(obj["db"])
+    try:
+        result = api.audit_verify(store)
+    finally:
+        store.close()
+    if not result.ok:
+        raise ClaimwatchError(f"audit chain broken after {result.events - 1} good event(s): "
+                              f"{result.problem}")
+    click.echo(f"audit chain intact: {result.events} event(s)")
 
 
 @cli.command()
@@ -133,6 +224,38 @@ def probe(obj: dict[str, str], source_id: str | None, url: str | None, kind: str
         print_probe(console(), result, lines=lines)
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--failed", "failed_only", is_flag=True, help="Only the deliveries given up on.")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"alerts\": [...]}.")
+@click.pass_context
+def alerts(ctx: click.Context, failed_only: bool, as_json: bool) -> None:
+    """List alert deliveries and their state; `alerts retry` re-queues failed ones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _store(ctx.obj) as store:
+        found = api.alerts(store, failed_only=failed_only)
+    if as_json:
+        click.echo(json.dumps({"alerts": found}, indent=2))
+        return
+    out = console()
+    if not found:
+        out.print("no failed alerts" if failed_only else "no alerts")
+    for alert in found:
+        out.print(alert_line(alert))
+
+
+@alerts.command("retry")
+@click.option("--id", "alert_ids", multiple=True, metavar="ALERT_ID",
+              help="Only this failed alert (repeat). Default: every failed one.")
+@click.pass_obj
+def alerts_retry(obj: dict[str, str], alert_ids: tuple[str, ...]) -> None:
+    """Re-queue failed alerts; they go out with the next `claimwatch check`."""
+    with _store(obj) as store:
+        requeued = api.retry_alerts(store, alert_ids)
+    click.echo(f"re-queued {len(requeued)} alert(s)"
+               + (": they go out with the next 'claimwatch check'" if requeued else ""))
+
+
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), default=None,
               help="Keep the demo's database and sources in this directory.")
@@ -158,6 +281,15 @@ def _print_report(report: CheckReport) -> None:
         out.print(f"[yellow]error[/] {source.source}: {escape(source.error or '')}")
     for flag in report.flags:
         out.print(flag_line(flag))
+
+
+@contextmanager
+def _store(obj: dict[str, str]) -> Iterator[Store]:
+    store = api.open_db(obj["db"])
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @contextmanager

@@ -32,6 +32,22 @@ class Diff:
     def __bool__(self) -> bool:
         return bool(self.text or self.tables or self.items_added or self.items_removed)
 
+    def summary(self) -> str:
+        """A few words for the audit log: "+1 row, 1 row changed", "+2 / -1 lines", …"""
+        parts = []
+        for table in self.tables:
+            parts += [f"{sign}{len(rows)} row{'s' * (len(rows) != 1)}"
+                      for sign, rows in (("+", table.added), ("-", table.removed)) if rows]
+            if table.changed:
+                parts.append(f"{len(table.changed)} row(s) changed")
+        if self.items_added or self.items_removed:
+            parts.append(f"+{len(self.items_added)} / -{len(self.items_removed)} items")
+        if self.text and not self.tables:
+            added = sum(1 for line in self.text if line.startswith("+"))
+            removed = sum(1 for line in self.text if line.startswith("-"))
+            parts.append(f"+{added} / -{removed} lines")
+        return ", ".join(parts) or "no change in what claimwatch reads"
+
 
 def diff(before: Document, after: Document, context: int = 2) -> Diff:
     text = list(difflib.unified_diff(list(before.blocks), list(after.blocks), lineterm="",

@@ -4,7 +4,8 @@
     ├── ConfigError            sources.yaml is wrong (exit 2); carries every problem found
     ├── UsageError             bad command-line input: unknown source, flag, snapshot (exit 2)
     ├── FetchError             the network side of one source failed (recorded, not raised to users)
-    └── ExtractError           a document could not be read as its kind (recorded as `error`)
+    ├── ExtractError           a document could not be read as its kind (recorded as `error`)
+    └── AlertError             a channel refused an alert (recorded, retried; secrets redacted)
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class FetchError(ClaimwatchError):
 
 class ExtractError(ClaimwatchError):
     """A fetched document could not be read as the kind it claims to be."""
+
+
+class AlertError(ClaimwatchError):
+    """An alert channel could not take a message; the message is safe to record and print."""

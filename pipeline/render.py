@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from alerts.deliver import DeliveryReport
 from pipeline.api import SourceDiff
 from pipeline.probe import ProbeResult
 
@@ -113,3 +114,29 @@ def probe_json(result: ProbeResult) -> dict[str, Any]:
         "expectations": [{**ev.expectation(), "outcome": r.status, "reason": r.reason}
                          for ev, r in result.outcomes],
     }
+
+
+STATUS_STYLE = {"sent": "green", "pending": "yellow", "failed": "bold red"}
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """One alert delivery: its id, state, flag and channel (a key: no secrets), and why it
+    failed when it did."""
+    style = STATUS_STYLE.get(alert["status"], "")
+    tries = f"{alert['attempts']} attempt{'s' if alert['attempts'] != 1 else ''}"
+    when = (f"sent {alert['sent_at']}" if alert["status"] == "sent" else
+            f"next try {alert['next_attempt_at']}" if alert["status"] == "pending" else "given up")
+    digest = f", in {alert['digest_id']}" if alert["digest_id"] else ""
+    line = (f"{alert['alert_id']} [{style}]{alert['status']:<7}[/] flag {alert['flag']} "
+            f"{alert['severity']} {alert['claim']} → {escape(alert['channel'])} "
+            f"({tries}, {when}{digest})")
+    return line + (f"\n    {escape(alert['last_error'])}" if alert["last_error"] else "")
+
+
+def delivery_lines(report: DeliveryReport) -> list[str]:
+    """What the alert delivery after a check did, when it did anything."""
+    if not (report.sent or report.retrying or report.failed):
+        return []
+    lines = [f"alerts: {report.sent} sent in {report.messages} message(s), "
+             f"{report.retrying} to retry, {report.failed} given up, {report.pending} pending"]
+    return lines + [f"[yellow]alert error[/] {escape(error)}" for error in report.errors]

@@ -2,7 +2,9 @@
 
 Rows are matched by their ids (slugs); an evidence item by its claim and `Evidence.identity()`,
 so it keeps its baseline across edits elsewhere in the file. What the file no longer names is
-deactivated, never deleted: its history stays.
+deactivated, never deleted: its history stays. Every addition, removal and alteration is an
+audit event, and a verdict edited in the file joins the claim's verdict history; a verdict
+revised by a review stands until the file's own verdict changes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import ClaimRow, EvidenceRow, FactCheckRow, SourceRow
+from db import audit, utcnow
+from db.models import ClaimRow, EvidenceRow, FactCheckRow, SourceRow, VerdictRow
 from pipeline.config import Config
+
+CONFIG = "config"
 
 
 def sync_config(session: Session, config: Config) -> None:
+    now = utcnow()
     factchecks = _by_slug(session, FactCheckRow)
     claims = _by_slug(session, ClaimRow)
     sources = _by_slug(session, SourceRow)
@@ -28,31 +34,63 @@ def sync_config(session: Session, config: Config) -> None:
             row = sources[slug] = SourceRow(slug=slug, url=src.url, options=options,
                                             validators={}, consecutive_failures=0)
             session.add(row)
-        elif row.url != src.url:
-            row.url, row.validators, row.next_check_at = src.url, {}, None
+            _event(session, "source", slug, "added", {"url": src.url, "options": options},
+                   source=slug)
+        elif (row.url, row.options, row.active) != (src.url, options, True):
+            _event(session, "source", slug, "altered" if row.active else "restored",
+                   _changes({"url": row.url, "options": row.options},
+                            {"url": src.url, "options": options}), source=slug)
+            if row.url != src.url:
+                row.url, row.validators, row.next_check_at = src.url, {}, None
         row.options, row.active = options, True
-    _deactivate(sources, set(config.sources))
+    _deactivate(session, sources, set(config.sources), "source")
 
     for fc in config.factchecks:
         fc_row = factchecks.get(fc.id)
         if fc_row is None:
             fc_row = factchecks[fc.id] = FactCheckRow(slug=fc.id, title=fc.title)
             session.add(fc_row)
+            _event(session, "factcheck", fc.id, "added", {"title": fc.title, "url": fc.url})
+        elif (fc_row.title, fc_row.url, fc_row.active) != (fc.title, fc.url, True):
+            _event(session, "factcheck", fc.id, "altered",
+                   _changes({"title": fc_row.title, "url": fc_row.url},
+                            {"title": fc.title, "url": fc.url}))
         fc_row.title, fc_row.url, fc_row.active = fc.title, fc.url, True
-    _deactivate(factchecks, {fc.id for fc in config.factchecks})
+    _deactivate(session, factchecks, {fc.id for fc in config.factchecks}, "factcheck")
     session.flush()
 
     for fc, claim in config.claims():
-        claim_row = claims.get(claim.id)
-        if claim_row is None:
-            claim_row = claims[claim.id] = ClaimRow(slug=claim.id, factcheck_id=0, text="",
-                                                    verdict="")
-            session.add(claim_row)
-        claim_row.factcheck_id = factchecks[fc.id].id
-        claim_row.text, claim_row.verdict, claim_row.active = claim.text, claim.verdict, True
-    _deactivate(claims, {claim.id for _fc, claim in config.claims()})
+        row = claims.get(claim.id)
+        if row is None:
+            row = claims[claim.id] = ClaimRow(slug=claim.id, factcheck_id=factchecks[fc.id].id,
+                                              text=claim.text, verdict=claim.verdict,
+                                              config_verdict=claim.verdict)
+            session.add(row)
+            session.flush()
+            session.add(VerdictRow(claim_id=row.id, verdict=claim.verdict,
+                                   origin="sources.yaml", at=now))
+            _event(session, "claim", claim.id, "added",
+                   {"factcheck": fc.id, "text": claim.text, "verdict": claim.verdict},
+                   claim=claim.id)
+            continue
+        if row.config_verdict is None:
+            row.config_verdict = row.verdict
+        before = {"factcheck": row.factcheck_id, "text": row.text,
+                  "verdict": row.config_verdict, "active": row.active}
+        after = {"factcheck": factchecks[fc.id].id, "text": claim.text,
+                 "verdict": claim.verdict, "active": True}
+        if before != after:
+            _event(session, "claim", claim.id, "altered" if row.active else "restored",
+                   _changes(before, after), claim=claim.id)
+        if claim.verdict != row.config_verdict:  # the desk edited the published verdict
+            row.verdict = row.config_verdict = claim.verdict
+            session.add(VerdictRow(claim_id=row.id, verdict=claim.verdict,
+                                   origin="sources.yaml", at=now))
+        row.factcheck_id, row.text, row.active = factchecks[fc.id].id, claim.text, True
+    _deactivate(session, claims, {claim.id for _fc, claim in config.claims()}, "claim")
     session.flush()
 
+    slugs = {row.id: slug for slug, row in claims.items()}
     existing = {(row.claim_id, row.identity): row
                 for row in session.scalars(select(EvidenceRow))}
     wanted = set()
@@ -62,23 +100,45 @@ def sync_config(session: Session, config: Config) -> None:
             ident = (claim_id, ev.identity())
             wanted.add(ident)
             row = existing.get(ident)
+            if row is None or not row.active:
+                _event(session, "evidence", claim.id, "added" if row is None else "restored",
+                       {"source": ev.source, "expectation": ev.expectation()},
+                       source=ev.source, claim=claim.id)
             if row is None:
                 row = existing[ident] = EvidenceRow(claim_id=claim_id, identity=ev.identity(),
                                                     expectation=ev.expectation())
                 session.add(row)
             row.source_id = sources[ev.source].id
             row.position, row.active = position, True
+    source_slugs = {row.id: slug for slug, row in sources.items()}
     for ident, row in existing.items():
-        if ident not in wanted:
+        if ident not in wanted and row.active:
             row.active = False
+            _event(session, "evidence", slugs.get(row.claim_id, "?"), "dropped",
+                   {"source": source_slugs.get(row.source_id), "expectation": row.expectation},
+                   source=source_slugs.get(row.source_id), claim=slugs.get(row.claim_id))
     session.flush()
+
+
+def _event(session: Session, what: str, ident: str, change: str, data: dict[str, Any],
+           **subject: str | None) -> None:
+    audit.record(session, CONFIG, {"what": what, "id": ident, "change": change, **data},
+                 **subject)
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {"changed": {k: {"from": before[k], "to": after[k]} for k in after
+                        if before.get(k) != after[k]}}
 
 
 def _by_slug(session: Session, model: Any) -> dict[str, Any]:
     return {row.slug: row for row in session.scalars(select(model))}
 
 
-def _deactivate(rows: dict[str, Any], keep: set[str]) -> None:
+def _deactivate(session: Session, rows: dict[str, Any], keep: set[str], what: str) -> None:
     for slug, row in rows.items():
-        if slug not in keep:
+        if slug not in keep and row.active:
             row.active = False
+            subject = {"source": slug} if what == "source" else (
+                {"claim": slug} if what == "claim" else {})
+            _event(session, what, slug, "dropped", {}, **subject)

@@ -110,6 +110,9 @@ def _story(
 
     holding = [c for c in claims if c not in flagged]
     console.print(f"\n[bold]5. Still holding[/]: {', '.join(holding) or 'none'}")
+    sent = first.alerts.sent + second.alerts.sent
+    console.print(f"\n[bold]6. Alerts[/]: {sent} sent to the file channel (alerts.jsonl, one "
+                  "JSON line each); `claimwatch alerts` lists every delivery", highlight=False)
     console.print(f"\nDone in {time.monotonic() - started:.1f}s.")
     return second.flags
 

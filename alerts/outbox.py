@@ -1,0 +1,111 @@
+"""The outbox: the check that opens a flag writes its alerts, one per channel that wants it, in
+the same transaction (so a flag is never committed without its alerts, nor an alert without its
+flag). Each alert row carries its whole payload (SPEC §3), so delivery needs nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from alerts.channels import alert_id, channel_keys
+from alerts.message import rank
+from db import utcnow
+from db.models import AlertRow, ClaimRow, FactCheckRow, FlagRow, SnapshotRow
+from pipeline import check  # a cycle (check calls enqueue): use it as `check.x`, at call time
+from pipeline.config import AlertChannel, Config
+from pipeline.diff import diff
+from pipeline.extract import Document
+
+EXCERPT_LINES = 10  # per kind of change (text lines, rows added, …)
+EXCERPT_CHARS = 300  # per line or cell
+
+
+def enqueue(session: Session, config: Config, flag: FlagRow, *,
+            cache: dict[int, Document | str] | None = None) -> list[AlertRow]:
+    """Write the alerts for a flag just flushed (one per matching channel); return them.
+
+    `cache` holds Documents already read in this transaction (`pipeline.check.read`'s cache).
+    """
+    claim = session.get(ClaimRow, flag.claim_id)
+    assert claim is not None
+    factcheck = session.get(FactCheckRow, claim.factcheck_id)
+    assert factcheck is not None
+    keys = channel_keys([spec.to for spec in config.alerts])
+    wanted = [key for key, spec in zip(keys, config.alerts, strict=True)
+              if wants(spec, flag.severity, factcheck.slug)]
+    if not wanted:
+        return []
+    payload = _payload(session, config, flag, claim, factcheck, cache)
+    now = utcnow()
+    rows = []
+    for key in wanted:
+        id_ = alert_id(flag.id, payload["flag"]["opened_at"], key)
+        rows.append(AlertRow(alert_id=id_, flag_id=flag.id, channel=key,
+                             payload={"alert_id": id_, **payload}, status="pending",
+                             attempts=0, next_attempt_at=now, created_at=now))
+    session.add_all(rows)
+    return rows
+
+
+def wants(spec: AlertChannel, severity: str, factcheck: str) -> bool:
+    """Whether a channel takes a flag: severe enough, and of one of its fact-checks if it names
+    them."""
+    return (rank(severity) >= rank(spec.min_severity)
+            and (spec.factchecks is None or factcheck in spec.factchecks))
+
+
+def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
+             factcheck: FactCheckRow, cache: dict[int, Document | str] | None) -> dict[str, Any]:
+    flag_json = check.flag_json(session, flag)
+    source = config.sources[flag_json["source"]]
+    baseline = session.get(SnapshotRow, flag.baseline_snapshot_id) \
+        if flag.baseline_snapshot_id else None
+    snapshot = session.get(SnapshotRow, flag.snapshot_id) if flag.snapshot_id else None
+    change = None
+    if baseline is not None and snapshot is not None:
+        cache = {} if cache is None else cache
+        before = check.read(session, baseline, source, cache)
+        after = check.read(session, snapshot, source, cache)
+        if isinstance(before, Document) and isinstance(after, Document):
+            change = excerpt(before, after)
+    return {"flag": flag_json,
+            "factcheck": {"id": factcheck.slug, "title": factcheck.title, "url": factcheck.url},
+            "claim": {"id": claim.slug, "text": claim.text, "verdict": claim.verdict},
+            "source": {"id": flag_json["source"], "url": source.url},
+            "baseline": _snapshot(baseline), "snapshot": _snapshot(snapshot),
+            "change": change}
+
+
+def _snapshot(row: SnapshotRow | None) -> dict[str, Any] | None:
+    return None if row is None else {"id": row.id, "fetched_at": check.iso(row.fetched_at),
+                                     "url": row.url}
+
+
+def excerpt(before: Document, after: Document) -> dict[str, Any]:
+    """A short excerpt of what changed: removed/added lines, table rows, new items."""
+    d = diff(before, after, context=0)
+    found: dict[str, list[Any]] = {
+        "text": [] if d.tables else [line for line in d.text if line[:1] in "+-"],
+        "rows_added": [list(row) for t in d.tables for row in t.added],
+        "rows_removed": [list(row) for t in d.tables for row in t.removed],
+        "rows_changed": [[list(old), list(new)] for t in d.tables for old, new in t.changed],
+        "items_added": [{"title": i.title or i.key, "link": i.link} for i in d.items_added],
+        "items_removed": [{"title": i.title or i.key, "link": i.link} for i in d.items_removed],
+    }
+    out: dict[str, Any] = {k: _cut(v[:EXCERPT_LINES]) for k, v in found.items() if v}
+    if any(len(v) > EXCERPT_LINES for v in found.values()):
+        out["truncated"] = True
+    return out
+
+
+def _cut(value: Any) -> Any:
+    """Every string in `value` at most EXCERPT_CHARS long."""
+    if isinstance(value, str):
+        return value if len(value) <= EXCERPT_CHARS else value[:EXCERPT_CHARS - 1] + "…"
+    if isinstance(value, list):
+        return [_cut(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _cut(v) for k, v in value.items()}
+    return value

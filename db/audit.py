@@ -1,0 +1,79 @@
+"""The audit log: append-only events in a hash chain (DESIGN "History is never rewritten").
+
+Each event's hash is sha256(previous hash + the event's canonical JSON). Writers first bump the
+one-row chain head with UPDATE … RETURNING, which takes the write lock (SQLite) or the row lock
+(PostgreSQL) until commit, so concurrent writers append one after another and never fork the
+chain. An event commits with the transaction that made it: a rolled-back check leaves none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.engine import utcnow
+from db.models import AuditEventRow, AuditHeadRow
+
+GENESIS = "0" * 64
+
+
+def record(session: Session, kind: str, data: dict[str, Any], *, source: str | None = None,
+           claim: str | None = None, at: dt.datetime | None = None) -> AuditEventRow:
+    """Append one event to the chain, in the caller's transaction."""
+    seq, prev = session.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq + 1)
+        .returning(AuditHeadRow.seq, AuditHeadRow.hash)).one()
+    event = AuditEventRow(seq=seq, at=at or utcnow(), kind=kind, source=source, claim=claim,
+                          data=data, prev_hash=prev, hash="")
+    event.hash = chain_hash(prev, event)
+    session.add(event)
+    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=event.hash))
+    return event
+
+
+def chain_hash(prev: str, event: AuditEventRow) -> str:
+    body = json.dumps([event.seq, event.at.isoformat(), event.kind, event.source, event.claim,
+                       event.data], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev + body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    problem: str | None  # the first broken row, in words; None when the chain is intact
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify(session: Session, batch: int = 5000) -> Verification:
+    """Walk the chain in order; name the first row that was edited, deleted or inserted."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    query = select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=batch)
+    for event in session.scalars(query):
+        count += 1
+        if event.seq != expected_seq:
+            what = "deleted" if event.seq > expected_seq else "inserted out of order"
+            return Verification(count, f"event seq {expected_seq} is missing before seq "
+                                       f"{event.seq} (id {event.id}): rows were {what}")
+        if event.prev_hash != prev:
+            return Verification(count, f"event seq {event.seq} (id {event.id}) does not follow "
+                                       f"seq {event.seq - 1}: inserted out of order or the "
+                                       f"previous row was replaced")
+        if chain_hash(prev, event) != event.hash:
+            return Verification(count, f"event seq {event.seq} (id {event.id}, {event.kind} at "
+                                       f"{event.at:%Y-%m-%d %H:%M:%S}) was edited: its hash no "
+                                       f"longer matches its contents")
+        prev, expected_seq = event.hash, expected_seq + 1
+    head = session.get(AuditHeadRow, 1)
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+        return Verification(count, f"the chain ends at seq {expected_seq - 1} but its head says "
+                                   f"seq {head.seq}: the last rows were deleted")
+    return Verification(count, None)

@@ -1,0 +1,140 @@
+"""`claimwatch history`: the audit log read as a story, oldest first.
+
+Each event becomes one line a reader can follow ("ice-287g changed (+1 row) → flag 7 (high) on
+six-287g-agencies → alert delivered → reviewed by J. Doe: revised …"). A claim's history also
+takes in what happened to the sources its evidence reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from db import utcnow
+from db.models import AuditEventRow, ClaimRow, EvidenceRow, SourceRow
+from pipeline.config import parse_duration
+from pipeline.errors import UsageError
+
+# events about a source that belong to the story of every claim reading it
+SOURCE_EVENTS = ("snapshot", "failure")
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    at: dt.datetime
+    kind: str
+    source: str | None
+    claim: str | None
+    data: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return describe(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "kind": self.kind, "source": self.source, "claim": self.claim,
+                "text": self.text, "data": self.data}
+
+
+def events(session: Session, *, claim: str | None = None, source: str | None = None,
+           since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[Event]:
+    query = select(AuditEventRow).order_by(AuditEventRow.seq)
+    if claim is not None:
+        row = session.scalars(select(ClaimRow).where(ClaimRow.slug == claim)).first()
+        if row is None:
+            raise UsageError(f"unknown claim {claim!r}")
+        sources = session.scalars(select(SourceRow.slug).join(
+            EvidenceRow, EvidenceRow.source_id == SourceRow.id).where(
+            EvidenceRow.claim_id == row.id)).all()
+        query = query.where(or_(AuditEventRow.claim == claim,
+                                AuditEventRow.source.in_(sources)
+                                & AuditEventRow.kind.in_(SOURCE_EVENTS)))
+    if source is not None:
+        query = query.where(AuditEventRow.source == source)
+    if since is not None:
+        query = query.where(AuditEventRow.at >= since)
+    if until is not None:
+        query = query.where(AuditEventRow.at <= until)
+    return [Event(e.seq, e.at, e.kind, e.source, e.claim, e.data) for e in session.scalars(query)]
+
+
+def parse_moment(text: str, *, end: bool = False) -> dt.datetime:
+    """'2026-11-20', '2026-11-20T08:00' or a duration ago ('7d', '12h'), as naive UTC."""
+    text = text.strip()
+    if re.fullmatch(r"\d+\s*[smhdw]", text):
+        return utcnow() - dt.timedelta(seconds=parse_duration(text))
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{text!r} is not a date (2026-11-20, 2026-11-20T08:00) or a "
+                         "duration ago (7d)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    if end and len(text) == 10:  # a whole day: until its end
+        moment += dt.timedelta(days=1) - dt.timedelta(seconds=1)
+    return moment
+
+
+def describe(event: Event) -> str:
+    """One line of the story."""
+    d = event.data
+    when = f"{event.at:%Y-%m-%d %H:%M}"
+    match event.kind:
+        case "snapshot":
+            change = f" ({d['change']})" if d.get("change") else ""
+            what = "first snapshot" if d.get("status") == "new" else f"changed{change}"
+            return f"{when} {event.source} {what} → snapshot {d.get('snapshot')}"
+        case "failure":
+            return (f"{when} {event.source} failed: {d.get('error')} "
+                    f"({d.get('in_a_row')} in a row)")
+        case "flag":
+            return (f"{when} flag {d.get('id')} ({d.get('severity')}) on {event.claim}: "
+                    f"{d.get('outcome')} on {event.source} — {d.get('reason')}")
+        case "flag-resolved":
+            return (f"{when} flag {d.get('id')} on {event.claim} resolved by the source "
+                    "(the evidence holds again)")
+        case "flag-reopened":
+            return f"{when} flag {d.get('id')} on {event.claim} re-opened: {d.get('reason')}"
+        case "review":
+            verdict = (f", '{d.get('verdict_before')}' → '{d.get('verdict_after')}'"
+                       if d.get("decision") == "revised" else "")
+            note = f" — \"{d['note']}\"" if d.get("note") else ""
+            return (f"{when} flag {d.get('flag')} on {event.claim} reviewed by {d.get('by')}: "
+                    f"{d.get('decision')}{verdict}{note}")
+        case "alert":
+            how = "delivered to" if d.get("status") == "sent" else f"{d.get('status')} for"
+            error = f": {d['error']}" if d.get("error") else ""
+            return f"{when} alert for flag {d.get('flag')} {how} {d.get('channel')}{error}"
+        case "run":
+            return (f"{when} check run: {d.get('checked')} source(s), {d.get('changed', 0)} "
+                    f"changed, {d.get('new', 0)} new, {d.get('error', 0)} failed, "
+                    f"{len(d.get('flags', []))} new flag(s)")
+        case "config":
+            return _describe_config(when, d)
+        case "prune":
+            return (f"{when} pruned {d.get('snapshots')} snapshot(s), {d.get('fetches')} fetch "
+                    f"row(s) and {d.get('blobs')} blob(s) older than {d.get('older_than')}")
+        case _:
+            return f"{when} {event.kind}: {d}"
+
+
+def _describe_config(when: str, d: dict[str, Any]) -> str:
+    what, ident, change = d.get("what"), d.get("id"), d.get("change")
+    if what == "evidence":
+        expectation = ", ".join(f"{k}: {v}" for k, v in (d.get("expectation") or {}).items())
+        return f"{when} sources.yaml: evidence {change} on {ident} ({d.get('source')}: " \
+               f"{expectation})"
+    detail = ""
+    if change == "altered" and d.get("changed"):
+        detail = " (" + "; ".join(f"{k}: {v['from']!r} → {v['to']!r}"
+                                  for k, v in d["changed"].items()) + ")"
+    elif change == "added" and what == "claim":
+        detail = f" (verdict '{d.get('verdict')}')"
+    return f"{when} sources.yaml: {what} {ident} {change}{detail}"
