@@ -4,6 +4,7 @@ arguments, opens what it needs, and returns plain data; errors are `ClaimwatchEr
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +16,25 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from alerts.deliver import DeliveryReport, deliver, requeue
-from db import Store, audit, open_store
+from db import Store, audit, open_store, utcnow
 from db.audit import Verification
-from db.models import AlertRow, EvidenceRow, FlagRow, ReviewRow, SnapshotRow, SourceRow
+from db.models import (
+    AlertRow,
+    ClaimRow,
+    EvidenceRow,
+    FactCheckRow,
+    FlagRow,
+    ReviewRow,
+    SnapshotRow,
+    SourceRow,
+)
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import history as history_stage
+from pipeline import prune as prune_stage
+from pipeline import report as report_stage
 from pipeline import review as review_stage
+from pipeline import warc
 from pipeline.config import Config, Evidence, Source
 from pipeline.diff import Diff, diff
 from pipeline.errors import UsageError
@@ -124,6 +137,52 @@ def audit_verify(store: Store) -> Verification:
     """Walk the audit chain; the first edited, deleted or out-of-order row, if any."""
     with store.session() as session:
         return audit.verify(session)
+
+
+def report(store: Store, factcheck: str, fmt: str = "md") -> str:
+    """The evidence report of a fact-check, as Markdown or HTML."""
+    with store.session() as session:
+        built = report_stage.build(session, factcheck, utcnow())
+    return report_stage.to_html(built) if fmt == "html" else report_stage.markdown(built)
+
+
+def export_warc(store: Store, out: Path, *, claim: str | None = None,
+                factcheck: str | None = None, source: str | None = None) -> int:
+    """Write the stored snapshots of a claim's, a fact-check's or a source's sources as WARC."""
+    if sum(x is not None for x in (claim, factcheck, source)) != 1:
+        raise UsageError("export-warc needs exactly one of --claim, --factcheck or --source")
+    with store.session() as session:
+        query = select(SourceRow.id)
+        if source is not None:
+            query = query.where(SourceRow.slug == source)
+        else:
+            claims = select(ClaimRow.id).where(ClaimRow.slug == claim) if claim else \
+                select(ClaimRow.id).join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id
+                                         ).where(FactCheckRow.slug == factcheck)
+            query = query.join(EvidenceRow, EvidenceRow.source_id == SourceRow.id).where(
+                EvidenceRow.claim_id.in_(claims))
+        source_ids = session.scalars(query).all()
+        if not source_ids:
+            raise UsageError(f"nothing known as {claim or factcheck or source!r}")
+        snapshots = session.scalars(select(SnapshotRow).where(
+            SnapshotRow.source_id.in_(source_ids))).all()
+        if not snapshots:
+            raise UsageError("no snapshots stored yet: run 'claimwatch check'")
+        try:
+            return warc.export(session, list(snapshots), out)
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def prune(store: Store, older_than: str) -> dict[str, int | str]:
+    """Remove old snapshots, fetch attempts and outcomes nothing refers to (never a baseline,
+    a flagged or reviewed snapshot, or an audit event)."""
+    try:
+        seconds = config_stage.parse_duration(older_than)
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    with store.session() as session:
+        return prune_stage.prune(session, dt.timedelta(seconds=seconds), utcnow(), older_than)
 
 
 def review(store: Store, flag_id: int, *, decision: str, reviewer: str,

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -156,6 +157,58 @@ def history(obj: dict[str, str], claim: str | None, source: str | None, since: s
     else:
         for e in found:
             click.echo(e.text)
+
+
+@cli.command()
+@click.argument("factcheck_id")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.pass_obj
+def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None) -> None:
+    """The evidence report of a fact-check: claims, verdicts, evidence, flags, decisions."""
+    store = api.open_db(obj["db"])
+    try:
+        text = api.report(store, factcheck_id, fmt)
+    finally:
+        store.close()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+@cli.command("export-warc")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--claim", metavar="ID")
+@click.option("--factcheck", metavar="ID")
+@click.option("--source", metavar="ID")
+@click.pass_obj
+def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str | None,
+                source: str | None) -> None:
+    """Write stored snapshots as WARC response records (OUT.warc.gz)."""
+    store = api.open_db(obj["db"])
+    try:
+        records = api.export_warc(store, Path(out), claim=claim, factcheck=factcheck,
+                                  source=source)
+    finally:
+        store.close()
+    click.echo(f"{out}: {records} WARC records")
+
+
+@cli.command()
+@click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d")
+@click.pass_obj
+def prune(obj: dict[str, str], older_than: str) -> None:
+    """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
+    store = api.open_db(obj["db"])
+    try:
+        counts = api.prune(store, older_than)
+    finally:
+        store.close()
+    click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
+               f"{counts['outcomes']} outcome(s), {counts['blobs']} blob(s) older than "
+               f"{older_than}; {counts['snapshots_kept']} snapshot(s) kept")
 
 
 @cli.group()

@@ -1,0 +1,97 @@
+"""What a desk keeps and shows: the evidence report, WARC export of snapshots, and retention
+that never removes baselines, what flags and reviews point to, or audit events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from warcio.archiveiterator import ArchiveIterator
+from warcio.cli import main as warcio_main
+
+from db import Store
+from db.models import BlobRow, FetchRow, OutcomeRow, SnapshotRow
+from pipeline import api
+from pipeline.demo.server import SiteServer
+from tests.test_review import check, only_flag, serve, sources
+
+
+@pytest.fixture
+def history(store: Store, site: SiteServer) -> Store:
+    """ICE's list grows 6 → 7 (flag, revised), MPD's page changes noise four times."""
+    serve(site, 6)
+    check(store, sources(site))
+    serve(site, 7)
+    check(store, sources(site))
+    api.review(store, only_flag(store), decision="revised", reviewer="J. Doe",
+               note="ICE added <b>Sherburne</b>", verdict="Outdated: seven agencies")
+    for n in range(4):
+        (site.root / "mpd.html").write_text(
+            f"<html><body><main><p>The revised policies more clearly prohibit assisting ICE.</p>"
+            f"</main><aside>weather {n}</aside></body></html>")
+        check(store, sources(site))
+    return store
+
+
+def test_report_lists_claims_verdicts_evidence_and_decisions(history: Store) -> None:
+    md = api.report(history, "fc")
+    assert md.startswith("# Evidence report: Did Minnesota police join ICE")
+    assert "**Verdict:** Outdated: seven agencies" in md
+    assert "(sources.yaml)" in md and "Outdated: seven agencies (review)" in md
+    assert "### ice: table:" in md and "Current outcome: **broken**" in md
+    assert "→ revised by J. Doe" in md and "'Supported' → 'Outdated: seven agencies'" in md
+    assert "Current outcome: **holds**" in md, "the MPD quote"
+    page = api.report(history, "fc", "html")
+    assert "<b>Sherburne</b>" not in page and "&lt;b&gt;Sherburne&lt;/b&gt;" in page
+    with pytest.raises(api.UsageError, match="unknown fact-check"):
+        api.report(history, "nope")
+
+
+def test_warc_export_is_readable_and_checks(history: Store, tmp_path: Path,
+                                            site: SiteServer) -> None:
+    out = tmp_path / "evidence.warc.gz"
+    records = api.export_warc(history, out, factcheck="fc")
+    with history.session() as session:
+        assert records == (session.scalar(select(func.count()).select_from(SnapshotRow)) or 0) + 1
+    with open(out, "rb") as stream:
+        responses = [(r.rec_headers.get_header("WARC-Target-URI"), r.http_headers.get_statuscode(),
+                      r.content_stream().read()) for r in ArchiveIterator(stream)
+                     if r.rec_type == "response"]
+    assert len(responses) == records - 1
+    uri, status, body = responses[-1]
+    assert status == "200" and uri.startswith(site.base_url)
+    assert body == (site.root / Path(uri).name).read_bytes() or uri.endswith("list.csv")
+    with pytest.raises(SystemExit) as checked:  # `warcio check`: every record's digests
+        warcio_main(["check", str(out)])
+    assert checked.value.code == 0
+    claim_only = api.export_warc(history, tmp_path / "claim.warc.gz", claim="mpd-no-escort")
+    assert claim_only == 1 + 5, "the MPD page: one first snapshot and four changes"
+    with pytest.raises(api.UsageError, match="exactly one"):
+        api.export_warc(history, out)
+
+
+def test_prune_keeps_what_the_record_needs(history: Store, site: SiteServer) -> None:
+    long_ago = dt.datetime(2020, 1, 1)
+    with history.session() as session:
+        for model, column in ((SnapshotRow, SnapshotRow.fetched_at),
+                              (FetchRow, FetchRow.started_at),
+                              (OutcomeRow, OutcomeRow.created_at)):
+            session.execute(update(model).values({column: long_ago}))
+        before = session.scalar(select(func.count()).select_from(SnapshotRow))
+    flags_before = api.flags(history, include_closed=True)
+    counts = api.prune(history, "90d")
+    assert counts["snapshots"] >= 3, "the MPD page's intermediate versions go"
+    with history.session() as session:
+        kept = session.scalar(select(func.count()).select_from(SnapshotRow))
+        blobs = session.scalar(select(func.count()).select_from(BlobRow))
+    assert kept == before - counts["snapshots"] and blobs == kept
+    assert api.flags(history, include_closed=True) == flags_before
+    assert api.audit_verify(history).ok, "the chain still verifies after a prune"
+    assert "pruned" in api.history(history)[-1].text
+    for source in ("ice", "mpd"):  # baseline → latest is still there to read
+        assert api.source_diff(history, sources(site), source).error is None
+    assert api.prune(history, "90d")["snapshots"] == 0, "idempotent"
+    with pytest.raises(api.UsageError, match="older-than"):
+        api.prune(history, "soon")
