@@ -235,6 +235,12 @@ class Evidence(_Model):
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def describe_expectation(expectation: dict[str, Any]) -> str:
+    """An expectation as the desk wrote it, on one line: `table: {"where": …}, count: 6`."""
+    return ", ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                     for k, v in expectation.items())
+
+
 class Claim(_Model):
     id: Slug
     text: str

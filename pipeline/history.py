@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from db import utcnow
 from db.models import AuditEventRow, ClaimRow, EvidenceRow, SourceRow
-from pipeline.config import parse_duration
+from pipeline.config import describe_expectation, parse_duration
 from pipeline.errors import UsageError
 
 # events about a source that belong to the story of every claim reading it
@@ -128,7 +128,7 @@ def describe(event: Event) -> str:
 def _describe_config(when: str, d: dict[str, Any]) -> str:
     what, ident, change = d.get("what"), d.get("id"), d.get("change")
     if what == "evidence":
-        expectation = ", ".join(f"{k}: {v}" for k, v in (d.get("expectation") or {}).items())
+        expectation = describe_expectation(d.get("expectation") or {})
         return f"{when} sources.yaml: evidence {change} on {ident} ({d.get('source')}: " \
                f"{expectation})"
     detail = ""

@@ -4,7 +4,6 @@ text otherwise). Page content is always escaped: a page cannot inject console ma
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +11,7 @@ from rich.markup import escape
 
 from alerts.deliver import DeliveryReport
 from pipeline.api import SourceDiff
+from pipeline.config import describe_expectation
 from pipeline.probe import ProbeResult
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
@@ -97,8 +97,7 @@ def print_probe(out: Console, result: ProbeResult, *, lines: int = 40) -> None:
               "(add --expect 'quote: some words')")
     for ev, outcome in result.outcomes:
         style = OUTCOME_STYLE.get(outcome.status, "")
-        what = escape(", ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}"
-                                for k, v in ev.expectation().items()))
+        what = escape(describe_expectation(ev.expectation()))
         out.print(f"  [{style}]{outcome.status:<8}[/] {what}\n           {escape(outcome.reason)}")
 
 

@@ -28,6 +28,7 @@ from db.models import (
     SourceRow,
     VerdictRow,
 )
+from pipeline.config import describe_expectation
 from pipeline.errors import UsageError
 
 
@@ -121,10 +122,6 @@ def _when(moment: dt.datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
 
 
-def _expectation(expectation: dict[str, Any]) -> str:
-    return "; ".join(f"{k}: {v}" for k, v in expectation.items())
-
-
 def markdown(report: Report) -> str:
     out = [f"# Evidence report: {report.title}", ""]
     if report.url:
@@ -138,7 +135,7 @@ def markdown(report: Report) -> str:
                     for at, verdict, origin in claim.verdicts]
             out.append("")
         for ev in claim.evidence:
-            out += [f"### {ev.source}: {_expectation(ev.expectation)}", "",
+            out += [f"### {ev.source}: {describe_expectation(ev.expectation)}", "",
                     f"- Source: {ev.url}",
                     f"- Current outcome: **{ev.outcome or 'not checked yet'}**"
                     + (f" — {ev.reason}" if ev.reason else ""),
@@ -178,7 +175,7 @@ def to_html(report: Report) -> str:
                      f"{_when(ev.latest_at)}"]
             items += [f"Open: {e(line)}" for line in ev.open_flags]
             items += [f"Decided: {e(line)}" for line in ev.decisions]
-            parts.append(f"<h3>{e(ev.source)}: {e(_expectation(ev.expectation))}</h3><ul>"
+            parts.append(f"<h3>{e(ev.source)}: {e(describe_expectation(ev.expectation))}</h3><ul>"
                          + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
