@@ -124,12 +124,16 @@ def run(store: Store, config: Config, *, everything: bool = False,
         sync_config(session, config)
     with store.session() as session:
         plans = _plans(session, config, everything=everything, only=list(only))
-    settings = settings or FetchSettings(user_agent=user_agent(config))
+    settings = settings or fetch_settings(config)
     report = asyncio.run(_run(store, config, plans, settings, transport, on_progress))
     if report.sources:
         with store.session() as session:
             audit.record(session, "run", report.summary())
     return report
+
+
+def fetch_settings(config: Config) -> FetchSettings:
+    return FetchSettings(user_agent=user_agent(config), host_delay=config.defaults.host_delay)
 
 
 def user_agent(config: Config) -> str:
@@ -184,9 +188,10 @@ async def fetch_source(fetcher: Fetcher, plan: Plan) -> Fetched:
     follow = plan.source.follow
     # a 304 for a `follow` page is only usable when we know which document it linked
     page_cond = page_v if (not follow or doc_v) else {}
+    obey = plan.source.obey_robots
     page = await fetcher.fetch(plan.url, etag=page_cond.get("etag"),
                                last_modified=page_cond.get("last_modified"),
-                               timeout=plan.timeout, max_bytes=plan.max_bytes)
+                               timeout=plan.timeout, max_bytes=plan.max_bytes, obey_robots=obey)
     page_v = _validators(page) or page_v
     if not follow or not (page.ok or page.not_modified) or (page.ok and screen(page)):
         return Fetched(plan, page, list(page.attempts), {"page": page_v})
@@ -200,7 +205,7 @@ async def fetch_source(fetcher: Fetcher, plan: Plan) -> Fetched:
     doc_cond = doc_v if doc_v.get("url") == doc_url else {}
     doc = await fetcher.fetch(doc_url, etag=doc_cond.get("etag"),
                               last_modified=doc_cond.get("last_modified"),
-                              timeout=plan.timeout, max_bytes=plan.max_bytes)
+                              timeout=plan.timeout, max_bytes=plan.max_bytes, obey_robots=obey)
     return Fetched(plan, doc, [*page.attempts, *doc.attempts],
                    {"page": page_v, "doc": _validators(doc) or doc_cond})
 

@@ -52,6 +52,16 @@ def parse_duration(value: Any) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+def parse_delay(value: Any) -> float:
+    """'1s', '500ms', '0s' (or plain seconds) → seconds, zero allowed."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a delay like 1s, 500ms or 0s")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
+
+
 def parse_size(value: Any) -> int:
     """'20MB', '512KB', '1GB', '900B' (or plain bytes) → bytes; units are powers of 1024."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -111,6 +121,7 @@ def _http_url(value: str) -> str:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+Delay = Annotated[float, BeforeValidator(parse_delay)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Regex = Annotated[str, AfterValidator(_regex)]
 Css = Annotated[str, AfterValidator(_css)]
@@ -136,6 +147,8 @@ class Defaults(_Model):
     # a flag resolved by the source itself (the evidence came back) re-opens, rather than a new
     # flag and alert, when the same outcome recurs within this window (flip-flopping pages)
     reopen_within: Duration = 7 * 86400
+    # politeness: the least time between two requests to one host
+    host_delay: Delay = 1.0
 
 
 class Source(_Model):
@@ -144,6 +157,7 @@ class Source(_Model):
     follow: Css | None = None
     select: str | None = None
     main_content: bool = False
+    obey_robots: bool = True  # false: the desk has decided this official source must be read
     ignore: list[Regex] = Field(default_factory=list)
     every: Duration | None = None
     timeout: Duration | None = None

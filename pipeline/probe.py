@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from pipeline.check import Fetched, Plan, fetch_source, user_agent
+from pipeline.check import Fetched, Plan, fetch_settings, fetch_source
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError
 from pipeline.evaluate import Result, evaluate
 from pipeline.extract import Document, read, resolve_kind
-from pipeline.fetch import Fetcher, FetchSettings
+from pipeline.fetch import Fetcher
 from pipeline.screen import screen
 
 
@@ -38,7 +38,7 @@ def probe(config: Config, source: Source, evidence: list[Evidence], *,
     """Fetch `source` once and evaluate `evidence` on it; nothing is written anywhere."""
     plan = Plan(slug="probe", url=source.url, source=source, timeout=timeout,
                 max_bytes=max_bytes, validators={}, items={})
-    settings = FetchSettings(user_agent=user_agent(config))
+    settings = fetch_settings(config)
 
     async def fetch() -> Fetched:
         async with Fetcher(settings, transport=transport) as fetcher:

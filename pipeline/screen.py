@@ -54,6 +54,8 @@ class NotEvidence:
 def screen(result: FetchResult) -> NotEvidence | None:
     """Why `result` is not the page the source cites, or None when it may be evaluated."""
     headers = result.headers
+    if result.disallowed:
+        return NotEvidence("blocked", result.error or "disallowed by robots.txt")
     if headers.get("cf-mitigated", "").lower() == "challenge":
         return NotEvidence("blocked", "blocked by a bot challenge (cf-mitigated: challenge)")
     if result.status in (401, 403, 429, 503) and not result.ok:

@@ -23,7 +23,7 @@ from pipeline.fetch import FetchSettings
 from tests.conftest import Handler
 
 FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
-                     backoff_base=0.01)
+                     backoff_base=0.01, host_delay=0)
 
 PAGE = """<html><head><title>Statement</title><script>var build = "{build}";</script></head>
 <body><nav><a href="/">Home</a> Most read: {sidebar}</nav>
@@ -303,8 +303,8 @@ def test_follow_rechecks_page_and_document_conditionally(store: Store, site: Sit
     site.requests.clear()
     again = api.check(store, cfg, everything=True, settings=FAST)
     assert again.sources[0].status == "unchanged"
-    assert [r.path for r in site.requests] == ["/287g.html", "/list-0109.csv"]
-    assert all(r.headers.get("If-None-Match") for r in site.requests)
+    assert [r.path for r in site.requests] == ["/robots.txt", "/287g.html", "/list-0109.csv"]
+    assert all(r.headers.get("If-None-Match") for r in site.requests[1:])
     write(site, "287g.html", LANDING.format(name="list-0116.csv", note="Updated Jan 16"))
     write(site, "list-0116.csv", ROWS)
     renamed = api.check(store, cfg, everything=True, settings=FAST)

@@ -28,6 +28,7 @@ FAST = FetchSettings(
     connect_timeout=1.0,
     backoff_base=0.01,
     backoff_max=0.05,
+    host_delay=0.0,  # politeness has its own tests below; these are about one fetch
 )
 MiB = 1024 * 1024
 
@@ -139,7 +140,8 @@ def server2() -> Iterator[Server]:
 def fetch(url: str, settings: FetchSettings = FAST, **kwargs: object) -> FetchResult:
     async def main() -> FetchResult:
         async with Fetcher(settings) as fetcher:
-            return await fetcher.fetch(url, **kwargs)  # type: ignore[arg-type]
+            options = {"obey_robots": False, **kwargs}
+            return await fetcher.fetch(url, **options)  # type: ignore[arg-type]
 
     return asyncio.run(main())
 
@@ -147,7 +149,8 @@ def fetch(url: str, settings: FetchSettings = FAST, **kwargs: object) -> FetchRe
 def fetch_many(urls: list[str], settings: FetchSettings = FAST) -> list[FetchResult]:
     async def main() -> list[FetchResult]:
         async with Fetcher(settings) as fetcher:
-            return list(await asyncio.gather(*(fetcher.fetch(u) for u in urls)))
+            return list(await asyncio.gather(*(fetcher.fetch(u, obey_robots=False)
+                                               for u in urls)))
 
     return asyncio.run(main())
 
@@ -549,3 +552,39 @@ def test_backoff_does_not_hold_the_host_slot(server: Server) -> None:
     asyncio.run(main())
     assert finished["/quick"] < 0.28  # it ran while /flaky slept between its attempts
     assert finished["/flaky"] > 0.3
+
+
+# --- politeness ----------------------------------------------------------------------------
+
+
+def test_robots_txt_is_obeyed_once_per_host(server: Server) -> None:
+    server.routes["/robots.txt"] = lambda h: reply(
+        h, body=b"User-agent: *\nDisallow: /private\n\nUser-agent: claimwatch\nDisallow: /no\n")
+    server.routes["/yes"] = lambda h: reply(h, body=b"ok")
+    server.routes["/no/page"] = lambda h: reply(h, body=b"secret")
+
+    async def main() -> list[FetchResult]:
+        async with Fetcher(FAST) as fetcher:
+            return [await fetcher.fetch(server.url(p)) for p in ("/yes", "/no/page", "/yes")]
+
+    allowed, refused, again = asyncio.run(main())
+    assert allowed.ok and again.ok
+    assert refused.disallowed and refused.attempts == () and "robots.txt" in (refused.error or "")
+    assert [path for path, _ in server.requests] == ["/robots.txt", "/yes", "/yes"]
+    overridden = fetch(server.url("/no/page"), obey_robots=False)
+    assert overridden.ok and overridden.body == b"secret"
+
+
+def test_missing_or_broken_robots_txt_allows_everything(server: Server) -> None:
+    server.routes["/robots.txt"] = lambda h: reply(h, status=500, body=b"oops")
+    server.routes["/page"] = lambda h: reply(h, body=b"ok")
+    assert fetch(server.url("/page"), replace(FAST, retries=0), obey_robots=True).ok
+
+
+def test_requests_to_one_host_are_spaced(server: Server) -> None:
+    server.routes["/p"] = lambda h: reply(h, body=b"ok")
+    spaced = replace(FAST, host_delay=0.3)
+    results = fetch_many([server.url("/p")] * 4, spaced)
+    starts = sorted(a.started_at for r in results for a in r.attempts)
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 0.28 for gap in gaps), gaps

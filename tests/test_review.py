@@ -14,7 +14,7 @@ from pipeline.errors import UsageError
 from pipeline.fetch import FetchSettings
 
 FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
-                     backoff_base=0.01)
+                     backoff_base=0.01, host_delay=0)
 HEADER = "STATE,LAW ENFORCEMENT AGENCY\n"
 AGENCIES = [f"MINNESOTA,{name} County Sheriff's Office\n" for name in
             ("Cass", "Crow Wing", "Freeborn", "Itasca", "Jackson", "Kandiyohi", "Sherburne",

@@ -139,5 +139,7 @@ def _point_at(server: SiteServer, sources: Path, out: Path) -> Path:
             raise ClaimwatchError(f"the demo has no fixture for source {source_id!r}")
         source["url"] = server.url(f"{source_id}/{main[0].name}")
     data["alerts"] = [{"to": f"file:{out.parent / 'alerts.jsonl'}"}]
+    # every "publisher" is this one loopback server: spacing requests to it protects no one
+    data.setdefault("defaults", {})["host_delay"] = "0s"
     out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return out
