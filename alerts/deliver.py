@@ -17,10 +17,11 @@ from itertools import groupby
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from alerts.channels import Channel, channel, channel_keys
 from alerts.message import Message, alert_message, digest_message
-from db import Store, utcnow
+from db import Store, audit, utcnow
 from db.models import AlertRow
 from pipeline.config import AlertChannel, Config, Retry
 from pipeline.errors import AlertError, UsageError
@@ -94,8 +95,7 @@ def _deliver_channel(store: Store, spec: AlertChannel, target: Channel, alerts: 
             rest = [alert for later in batches[i:] for alert in later]
             _failed(store, spec.retry, rest, str(exc), now, report)
             return
-        _mark_sent(store, [alert.id for alert in batch], now,
-                   message.alert_id if len(batch) > 1 else None)
+        _mark_sent(store, batch, now, message.alert_id if len(batch) > 1 else None)
         report.sent += len(batch)
         report.messages += 1
 
@@ -124,11 +124,13 @@ def _due(store: Store, now: dt.datetime) -> list[Due]:
         return [Due(r.id, r.alert_id, r.channel, r.payload, r.attempts) for r in rows]
 
 
-def _mark_sent(store: Store, ids: list[int], now: dt.datetime, digest: str | None) -> None:
+def _mark_sent(store: Store, alerts: list[Due], now: dt.datetime, digest: str | None) -> None:
     with store.session() as session:
-        session.execute(update(AlertRow).where(AlertRow.id.in_(ids))
+        session.execute(update(AlertRow).where(AlertRow.id.in_([a.id for a in alerts]))
                         .values(status="sent", sent_at=now, attempts=AlertRow.attempts + 1,
                                 digest_id=digest, last_error=None))
+        for alert in alerts:
+            _event(session, alert.alert_id, alert.channel, alert.payload, "sent", digest=digest)
 
 
 def _failed(store: Store, retry: Retry, alerts: list[Due], error: str, now: dt.datetime,
@@ -146,6 +148,8 @@ def _failed(store: Store, retry: Retry, alerts: list[Due], error: str, now: dt.d
             else:
                 row.next_attempt_at = now + dt.timedelta(seconds=backoff(retry, row.attempts))
                 report.retrying += 1
+            _event(session, row.alert_id, row.channel, row.payload,
+                   "failed" if row.status == "failed" else "retrying", error=error)
     report.errors.append(f"{alerts[0].channel}: {error}")
 
 
@@ -165,4 +169,14 @@ def requeue(store: Store, alert_ids: list[str] | None = None) -> list[str]:
         rows = session.scalars(query.order_by(AlertRow.id)).all()
         for row in rows:
             row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
+            _event(session, row.alert_id, row.channel, row.payload, "requeued")
         return [row.alert_id for row in rows]
+
+
+def _event(session: Session, alert_id: str, channel: str, payload: dict[str, Any], status: str,
+           **extra: Any) -> None:
+    """An alert's move in the audit log (`claimwatch history`), in the same transaction."""
+    flag = payload["flag"]
+    audit.record(session, "alert", {"alert_id": alert_id, "flag": flag["id"], "channel": channel,
+                                    "status": status, **extra},
+                 source=flag["source"], claim=flag["claim"])

@@ -66,6 +66,9 @@ class SourceRow(Base):
     validators: Mapped[dict[str, Any]] = mapped_column(default=dict)
     latest_snapshot_id: Mapped[int | None] = mapped_column(
         ForeignKey("snapshot.id", use_alter=True, name="fk_source_latest_snapshot"))
+    # a worker's claim on the source while it checks it; an expired lease is free again
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class EvidenceRow(Base):

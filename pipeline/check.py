@@ -12,13 +12,17 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import os
+import random
+import socket
 import sys
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts import outbox
@@ -45,6 +49,9 @@ from pipeline.screen import NotEvidence, screen
 from pipeline.sync import sync_config
 
 FAILURES_BEFORE_UNREACHABLE = 3
+LEASE_FACTOR = 8  # a lease lasts this many times the longest source timeout
+JITTER = 0.1  # ±10% on every interval, so a desk's sources don't all fire together
+MAX_BACKOFF = 86400  # a failing source is retried at least daily (or at its own interval)
 OPEN, RESOLVED_BY_SOURCE = "open", "resolved-by-source"
 # an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
 Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
@@ -61,6 +68,7 @@ class Plan:
     max_bytes: int
     validators: dict[str, Any]
     items: dict[tuple[str, str], Evidence]  # (claim id, Evidence.identity()) → item
+    owner: str = ""  # the lease this check holds on the source
 
 
 @dataclass
@@ -91,6 +99,7 @@ class SourceReport:
 @dataclass
 class CheckReport:
     sources: list[SourceReport] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # being checked by another worker: skipped
 
     @property
     def flags(self) -> list[dict[str, Any]]:
@@ -112,20 +121,36 @@ class CheckReport:
                 "changed": sum(s.status == "changed" for s in self.sources),
                 "errors": sum(s.error is not None for s in self.sources),
                 "sources": [s.to_json() for s in sorted(self.sources, key=lambda s: s.source)],
-                "flags": self.flags}
+                "flags": self.flags, **({"busy": self.busy} if self.busy else {})}
 
 
 def run(store: Store, config: Config, *, everything: bool = False,
         only: Iterable[str] = (), transport: httpx.AsyncBaseTransport | None = None,
         settings: FetchSettings | None = None,
-        on_progress: Callable[[SourceReport, int], None] | None = None) -> CheckReport:
-    """Check the due sources (or `only` these, or `everything`) once; return what happened."""
+        on_progress: Callable[[SourceReport, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False, sync: bool = True) -> CheckReport:
+    """Check the due sources (or `only` these, or `everything`) once; return what happened.
+
+    Sources are claimed with a lease first, so a cron `check` overlapping a daemon, or several
+    daemons on one PostgreSQL database, never check one source twice at once. Once
+    `should_stop()` is true no further source is started.
+    """
+    only = list(only)
+    if sync:
+        with store.session() as session:
+            sync_config(session, config)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with store.session() as session:
-        sync_config(session, config)
-    with store.session() as session:
-        plans = _plans(session, config, everything=everything, only=list(only))
+        plans, busy = _claim(session, config, owner, everything=everything, only=only)
     settings = settings or fetch_settings(config)
-    report = asyncio.run(_run(store, config, plans, settings, transport, on_progress))
+    try:
+        report = asyncio.run(_run(store, config, plans, settings, transport, on_progress,
+                                  should_stop))
+    finally:  # whatever was not recorded (skipped on stop, failed) is free for others again
+        with store.session() as session:
+            session.execute(update(SourceRow).where(SourceRow.lease_owner == owner)
+                            .values(lease_owner=None, lease_until=None))
+    report.busy = busy
     if report.sources:
         with store.session() as session:
             audit.record(session, "run", report.summary())
@@ -143,12 +168,21 @@ def user_agent(config: Config) -> str:
 
 async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchSettings,
                transport: httpx.AsyncBaseTransport | None,
-               on_progress: Callable[[SourceReport, int], None] | None) -> CheckReport:
+               on_progress: Callable[[SourceReport, int], None] | None,
+               should_stop: Callable[[], bool]) -> CheckReport:
     report = CheckReport()
+    gate = asyncio.Semaphore(settings.global_limit)  # a source starts only when it may run
+
+    async def one(plan: Plan) -> Fetched | None:
+        async with gate:
+            return None if should_stop() else await fetch_source(fetcher, plan)
+
     async with Fetcher(settings, transport=transport) as fetcher:
-        tasks = [asyncio.create_task(fetch_source(fetcher, plan)) for plan in plans]
+        tasks = [asyncio.create_task(one(plan)) for plan in plans]
         for next_done in asyncio.as_completed(tasks):
             fetched = await next_done
+            if fetched is None:  # stopping: never started, its lease is released below
+                continue
             source_report = _record_safely(store, config, fetched)
             report.sources.append(source_report)
             if on_progress:
@@ -156,26 +190,42 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
     return report
 
 
-def _plans(session: Session, config: Config, *, everything: bool, only: list[str]) -> list[Plan]:
+def _claim(session: Session, config: Config, owner: str, *, everything: bool,
+           only: list[str]) -> tuple[list[Plan], list[str]]:
+    """Lease the sources to check (due, or `only`, or `everything`) that no one else holds;
+    return their plans and the ones another worker is checking right now."""
     unknown = [s for s in only if s not in config.sources]
     if unknown:
         raise UsageError(f"unknown source {unknown[0]!r}: it is not in sources.yaml")
-    query = select(SourceRow).where(SourceRow.active.is_(True))
+    now = utcnow()
+    wanted = select(SourceRow.id).where(SourceRow.active.is_(True))
     if only:
-        query = query.where(SourceRow.slug.in_(only))
+        wanted = wanted.where(SourceRow.slug.in_(only))
     elif not everything:
-        now = utcnow()
-        query = query.where((SourceRow.next_check_at.is_(None)) | (SourceRow.next_check_at <= now))
-    rows = session.scalars(query.order_by(SourceRow.slug)).all()
+        wanted = wanted.where(SourceRow.next_check_at.is_(None) | (SourceRow.next_check_at <= now))
+    free = wanted.where(SourceRow.lease_until.is_(None) | (SourceRow.lease_until < now))
+    if session.get_bind().dialect.name == "postgresql":
+        free = free.with_for_update(skip_locked=True)  # other workers' claims are skipped
+    lease = dt.timedelta(seconds=LEASE_FACTOR * max(
+        [config.timeout(slug) for slug in config.sources] or [30]))
+    # one statement: atomic under SQLite's write lock and under PostgreSQL's row locks
+    session.execute(update(SourceRow).where(SourceRow.id.in_(free.scalar_subquery()))
+                    .values(lease_owner=owner, lease_until=now + lease)
+                    .execution_options(synchronize_session=False))
+    rows = session.scalars(select(SourceRow).where(SourceRow.lease_owner == owner)
+                           .order_by(SourceRow.slug)).all()
+    busy = sorted(set(session.scalars(select(SourceRow.slug).where(
+        SourceRow.id.in_(wanted.scalar_subquery())))) - {row.slug for row in rows})
     items: dict[str, dict[tuple[str, str], Evidence]] = {slug: {} for slug in config.sources}
     for _fc, claim in config.claims():
         for ev in claim.evidence:
             items[ev.source][(claim.id, ev.identity())] = ev
-    return [Plan(slug=row.slug, url=row.url, source=config.sources[row.slug],
-                 timeout=config.timeout(row.slug), max_bytes=config.max_bytes(row.slug),
-                 validators=row.validators if row.latest_snapshot_id else {},
-                 items=items[row.slug])
-            for row in rows]
+    plans = [Plan(slug=row.slug, url=row.url, source=config.sources[row.slug],
+                  timeout=config.timeout(row.slug), max_bytes=config.max_bytes(row.slug),
+                  validators=row.validators if row.latest_snapshot_id else {},
+                  items=items[row.slug], owner=owner)
+             for row in rows if row.slug in config.sources]
+    return plans, busy
 
 
 # --- network -------------------------------------------------------------------------------
@@ -241,7 +291,11 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     session.add_all(rows)
     final = rows[-1]
     source.last_checked_at = now
-    source.next_check_at = now + dt.timedelta(seconds=config.every(source.slug))
+    every = config.every(source.slug)
+    source.next_check_at = now + dt.timedelta(seconds=every * random.uniform(1 - JITTER,
+                                                                             1 + JITTER))
+    if source.lease_owner == fetched.plan.owner:
+        source.lease_owner, source.lease_until = None, None
     items = _items(session, source, fetched.plan.items)
 
     problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
@@ -262,6 +316,9 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
         final.result = source.last_status = "error"
         final.error = final.error or error
         source.consecutive_failures += 1
+        backoff = min(every * 2 ** (source.consecutive_failures - 1), max(every, MAX_BACKOFF))
+        source.next_check_at = now + dt.timedelta(seconds=backoff * random.uniform(
+            1 - JITTER, 1 + JITTER))
         session.flush()
         audit.record(session, "failure", {"http_status": result.status, "error": error,
                                           "in_a_row": source.consecutive_failures},
