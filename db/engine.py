@@ -21,7 +21,7 @@ from pipeline.errors import ClaimwatchError, UsageError
 
 def utcnow() -> dt.datetime:
     """Now, as the naive UTC datetime every row stores."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass

@@ -151,7 +151,9 @@ def run(store: Store, config: Config, *, everything: bool = False,
             session.execute(update(SourceRow).where(SourceRow.lease_owner == owner)
                             .values(lease_owner=None, lease_until=None))
     report.busy = busy
-    if report.sources:
+    if any(r.status != "unchanged" or r.error for r in report.sources):
+        # a round where every source was unchanged is kept by its fetch rows alone: a daemon
+        # ticking every second must not grow the audit chain with nothing to tell
         with store.session() as session:
             audit.record(session, "run", report.summary())
     return report

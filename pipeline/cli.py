@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from db import Store
 from pipeline import __version__, api
 from pipeline.check import CheckReport, SourceReport
+from pipeline.config import parse_delay
 from pipeline.errors import ClaimwatchError, ConfigError
 from pipeline.render import (
     alert_line,
@@ -77,6 +78,30 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
         _print_report(report)
         for line in delivery_lines(report.alerts):
             console().print(line)
+
+
+@cli.command("run")
+@click.option("--tick", default="1s", show_default=True, metavar="DELAY",
+              help="How often to look for due sources.")
+@click.option("--deliver-every", default="10s", show_default=True, metavar="DELAY",
+              help="How often to deliver pending alerts.")
+@click.option("--grace", default="30s", show_default=True, metavar="DELAY",
+              help="How long checks in flight may finish after SIGTERM/SIGINT.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="One line per event; json for log shippers.")
+@click.pass_obj
+def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str,
+               log_format: str) -> None:
+    """Check each source on its schedule and deliver alerts until SIGTERM/SIGINT."""
+    from pipeline import daemon
+
+    try:
+        settings = daemon.Settings(tick=parse_delay(tick) or 1.0,
+                                   deliver_every=parse_delay(deliver_every) or 10.0,
+                                   grace=parse_delay(grace), log_format=log_format)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(daemon.run(obj["sources"], obj["db"], settings))
 
 
 @cli.command()

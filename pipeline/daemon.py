@@ -1,0 +1,189 @@
+"""`claimwatch run`: the long-running service (issue 6). An APScheduler 3.x scheduler runs three
+jobs: check the due sources, deliver alerts from the outbox, and reload sources.yaml when it
+changes (a broken edit is reported and the last good config keeps running).
+
+Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
+instead of re-checking everything, and several daemons on one PostgreSQL database share the work
+through the sources' leases. On SIGTERM/SIGINT no new check starts; checks in flight get `grace`
+seconds to finish, and are then abandoned, which leaves no partial rows (one transaction per
+source check); the daemon exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alerts.deliver import deliver
+from db import Store, open_store
+from pipeline import check as check_stage
+from pipeline import config as config_stage
+from pipeline.errors import ConfigError
+from pipeline.sync import sync_config
+
+
+@dataclass(frozen=True)
+class Settings:
+    tick: float = 1.0  # how often due sources are looked for, seconds
+    deliver_every: float = 10.0  # how often the outbox is delivered
+    reload_every: float = 2.0  # how often sources.yaml is looked at
+    grace: float = 30.0  # how long in-flight checks may finish after SIGTERM
+    log_format: str = "text"  # text | json
+
+
+class Log:
+    """One line per event on a stream: `2026-11-25T08:00:00Z check source=… status=…`, or JSON
+    objects with --log-format json for log shippers."""
+
+    def __init__(self, stream: TextIO, fmt: str) -> None:
+        self.stream, self.fmt = stream, fmt
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.fmt == "json":
+            line = json.dumps({"ts": now, "event": event, **fields}, ensure_ascii=False,
+                              default=str)
+        else:
+            parts = [f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
+            line = " ".join([now, event, *parts])
+        with self._lock:
+            print(line, file=self.stream, flush=True)
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+class Daemon:
+    def __init__(self, sources: Path, db_url: str, settings: Settings, log: Log) -> None:
+        self.sources, self.settings, self.log = sources, settings, log
+        self.config = config_stage.load(sources)  # a broken file at start is a startup error
+        self._config_stamp = _stamp(sources)
+        self.store: Store = open_store(db_url)
+        self._needs_sync = True
+        self._stopping = threading.Event()
+        self._checking = threading.Lock()
+        # APScheduler would warn on stderr whenever a tick finds the last check still running;
+        # that is expected here, and job failures are logged by `_guarded`
+        quiet = logging.getLogger("apscheduler")
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(3)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            timezone=dt.UTC)
+
+    # --- jobs ------------------------------------------------------------------------------
+
+    def check_due(self) -> None:
+        if self._stopping.is_set():
+            return
+        with self._checking:
+            config, sync = self.config, self._needs_sync
+            if sync:
+                with self.store.session() as session:
+                    sync_config(session, config)
+                self._needs_sync = False
+            report = check_stage.run(self.store, config, sync=False,
+                                     should_stop=self._stopping.is_set,
+                                     on_progress=self._checked)
+            if report.sources:
+                data = report.summary()
+                self.log("run", checked=data["checked"], changed=data["changed"],
+                         new=data["new"], errors=data["error"], flags=len(data["flags"]))
+
+    def _checked(self, source: check_stage.SourceReport, _total: int) -> None:
+        self.log("check", source=source.source, status=source.status,
+                 http_status=source.http_status, snapshot=source.snapshot, error=source.error)
+        for flag in source.flags:
+            self.log("flag", id=flag["id"], claim=flag["claim"], source=flag["source"],
+                     outcome=flag["outcome"], severity=flag["severity"], reason=flag["reason"])
+
+    def deliver_alerts(self) -> None:
+        report = deliver(self.store, self.config)
+        if report.sent or report.failed or report.errors:
+            self.log("alerts", sent=report.sent, failed=report.failed, pending=report.pending,
+                     errors=report.errors or None)
+
+    def reload(self) -> None:
+        stamp = _stamp(self.sources)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            config = config_stage.load(self.sources)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.log("config-invalid", problem=problem, keeping="the last good config")
+            return
+        self.config, self._needs_sync = config, True
+        self.log("config-reloaded", sources=len(config.sources),
+                 claims=sum(1 for _ in config.claims()))
+
+    # --- running ---------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stopping.set())
+        now = dt.datetime.now(dt.UTC)
+        s = self.settings
+        for job, every in ((self.check_due, s.tick), (self.deliver_alerts, s.deliver_every),
+                           (self.reload, s.reload_every)):
+            self.scheduler.add_job(self._guarded(job), "interval", seconds=every,
+                                   next_run_time=now, id=job.__name__)
+        self.log("started", sources=len(self.config.sources), pid=os.getpid(),
+                 db=self.store.engine.url.render_as_string(hide_password=True))
+        self.scheduler.start()
+        while not self._stopping.wait(0.2):
+            pass
+        return self._stop()
+
+    def _stop(self) -> int:
+        self.log("stopping", grace=self.settings.grace)
+        self.scheduler.shutdown(wait=False)
+        if not self._checking.acquire(timeout=self.settings.grace):
+            self.log("stopped", abandoned="checks still running after the grace period")
+            sys.stdout.flush()
+            os._exit(0)  # the running transactions roll back; their leases expire
+        self._checking.release()
+        self.store.close()
+        self.log("stopped")
+        return 0
+
+    def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
+        """A job's failure is logged as one line; the daemon keeps going."""
+        def run() -> None:
+            try:
+                job()
+            except Exception as exc:  # one bad round must not stop the service
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.log("job-failed", job=job.__name__, error=message)
+        return run
+
+
+def _stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size
+
+
+def run(sources: str, db_url: str, settings: Settings) -> int:
+    """Start the daemon (config and database problems at start are ClaimwatchErrors)."""
+    return Daemon(Path(sources), db_url, settings, Log(sys.stderr, settings.log_format)).serve()

@@ -1,0 +1,178 @@
+"""`claimwatch run` as a deployment runs it: a real process, real signals, a loopback site.
+Due times survive a restart, sources.yaml reloads (a broken edit keeps the last good config),
+SIGTERM stops cleanly within the grace period, and several workers never check one source
+twice at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from db import open_store
+from db.models import FetchRow, SnapshotRow, SourceRow
+from pipeline.demo.server import SiteServer
+
+PAGE = "<html><body><main><p>The office does not hold people on detainers alone.</p></main>" \
+       "</body></html>"
+
+
+def write_sources(path: Path, site: SiteServer, names: list[str], every: str = "2s",
+                  extra: str = "") -> None:
+    sources = "\n".join(f"  {n}: {{url: \"{site.url(n + '.html')}\", select: main}}"
+                        for n in names)
+    evidence = "\n".join(f"          - {{source: {n}, quote: does not hold people on detainers}}"
+                         for n in names)
+    path.write_text(f"""\
+version: 1
+defaults: {{every: {every}, host_delay: 0s}}
+sources:
+{sources}
+{extra}factchecks:
+  - id: fc
+    title: T
+    claims:
+      - id: c
+        text: t
+        verdict: v
+        evidence:
+{evidence}
+""")
+
+
+def start(tmp_path: Path, db_url: str, *args: str, log: str = "daemon.log") -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
+         str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--tick", "0.2s", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / log, "a"))  # noqa: SIM115 (the process owns it)
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=timeout)
+
+
+def checks(db_url: str) -> dict[str, list[dt.datetime]]:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(SourceRow.slug, FetchRow.started_at).join(
+                SourceRow, SourceRow.id == FetchRow.source_id).where(
+                FetchRow.result.is_not(None)).order_by(FetchRow.started_at)).all()
+    finally:
+        engine.dispose()
+    found: dict[str, list[dt.datetime]] = defaultdict(list)
+    for slug, at in rows:
+        found[slug].append(at)
+    return found
+
+
+@pytest.fixture
+def pages(site: SiteServer) -> SiteServer:
+    for name in ("a", "b", "c"):
+        (site.root / f"{name}.html").write_text(PAGE)
+    return site
+
+
+def test_keeps_schedule_across_a_restart_and_stops_cleanly(tmp_path: Path, db_url: str,
+                                                           pages: SiteServer) -> None:
+    write_sources(tmp_path / "sources.yaml", pages, ["a", "b"], every="4s")
+    daemon = start(tmp_path, db_url)
+    time.sleep(2.5)
+    assert stop(daemon) == 0
+    first = checks(db_url)
+    assert {k: len(v) for k, v in first.items()} == {"a": 1, "b": 1}
+    restarted = start(tmp_path, db_url)
+    time.sleep(1.0)
+    assert {k: len(v) for k, v in checks(db_url).items()} == {"a": 1, "b": 1}, \
+        "a restart resumes the schedule: nothing is due yet"
+    time.sleep(3.5)
+    assert stop(restarted) == 0
+    again = checks(db_url)
+    for name in ("a", "b"):
+        assert len(again[name]) == 2
+        gap = (again[name][1] - again[name][0]).total_seconds()
+        assert 4 * 0.9 - 0.3 <= gap <= 4 * 1.1 + 1.5, gap
+    log = (tmp_path / "daemon.log").read_text().splitlines()
+    assert any(" started " in line for line in log) and log[-1].endswith("stopped")
+    assert "Traceback" not in "\n".join(log)
+
+
+def test_reloads_sources_yaml_and_keeps_the_last_good_one(tmp_path: Path, db_url: str,
+                                                          pages: SiteServer) -> None:
+    sources = tmp_path / "sources.yaml"
+    write_sources(sources, pages, ["a"], every="1h")
+    daemon = start(tmp_path, db_url, "--log-format", "json")
+    time.sleep(1.5)
+    sources.write_text(sources.read_text() + "  oops: [unclosed\n")
+    time.sleep(2.5)
+    write_sources(sources, pages, ["a", "b"], every="1h")
+    time.sleep(3.0)
+    assert stop(daemon) == 0
+    events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert "config-invalid" in kinds and "config-reloaded" in kinds
+    invalid = next(e for e in events if e["event"] == "config-invalid")
+    assert invalid["problem"].startswith(f"{sources}:") and "invalid YAML" in invalid["problem"]
+    assert sorted(checks(db_url)) == ["a", "b"], "the new source is checked after the reload"
+
+
+def test_sigterm_abandons_a_stuck_check_without_partial_rows(tmp_path: Path, db_url: str,
+                                                             pages: SiteServer,
+                                                             serve: object) -> None:
+    def slow(request: object) -> None:
+        time.sleep(6)
+
+    slow_url = serve(slow)  # type: ignore[operator]
+    write_sources(tmp_path / "sources.yaml", pages, ["a"], every="1h",
+                  extra=f"  stuck: {{url: \"{slow_url}\", timeout: 30s}}\n")
+    daemon = start(tmp_path, db_url, "--grace", "1s")
+    time.sleep(2.0)
+    started = time.monotonic()
+    assert stop(daemon) == 0
+    assert time.monotonic() - started < 5, "stopped within the grace period"
+    found = checks(db_url)
+    assert "a" in found and "stuck" not in found, "the abandoned check left nothing behind"
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(SnapshotRow.id).join(
+            SourceRow, SourceRow.id == SnapshotRow.source_id).where(
+            SourceRow.slug == "stuck")).first() is None
+    engine.dispose()
+    assert "abandoned" in (tmp_path / "daemon.log").read_text()
+
+
+def test_several_workers_check_each_source_once_per_period(tmp_path: Path, db_url: str,
+                                                           site: SiteServer) -> None:
+    names = [f"s{i:02d}" for i in range(12)]
+    for name in names:
+        (site.root / f"{name}.html").write_text(PAGE)
+    write_sources(tmp_path / "sources.yaml", site, names, every="2s")
+    open_store(db_url).close()  # an existing database (creating one at once is tested apart)
+    workers = [start(tmp_path, db_url, log=f"worker{i}.log") for i in range(3)]
+    time.sleep(9)
+    assert [stop(w) for w in workers] == [0, 0, 0]
+    found = checks(db_url)
+    assert sorted(found) == names, "no source was skipped"
+    for name, times in found.items():
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert len(times) >= 3, (name, times)
+        assert min(gaps) >= 2 * 0.9 - 0.3, f"{name} was checked twice in one period: {gaps}"
+        assert max(gaps) <= 2 * 1.1 + 1.5, f"{name} missed a period: {gaps}"
+    worked = [bool(checks_in_log(tmp_path / f"worker{i}.log")) for i in range(3)]
+    assert sum(worked) >= 2, "the work was shared"
+
+
+def checks_in_log(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if " check source=" in line)
