@@ -34,6 +34,7 @@ from pipeline import history as history_stage
 from pipeline import prune as prune_stage
 from pipeline import report as report_stage
 from pipeline import review as review_stage
+from pipeline import status as status_stage
 from pipeline import warc
 from pipeline.config import Config, Evidence, Source
 from pipeline.diff import Diff, diff
@@ -131,6 +132,12 @@ def history(store: Store, *, claim: str | None = None, source: str | None = None
             session, claim=claim, source=source,
             since=history_stage.parse_moment(since) if since else None,
             until=history_stage.parse_moment(until, end=True) if until else None)
+
+
+def status(store: Store, config: Config) -> dict[str, Any]:
+    """The deployment's state; `attention` lists what needs someone (empty when healthy)."""
+    with store.session() as session:
+        return status_stage.status(session, config, utcnow())
 
 
 def audit_verify(store: Store) -> Verification:

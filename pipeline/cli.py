@@ -31,6 +31,7 @@ from pipeline.render import (
     flag_line,
     print_diff,
     print_probe,
+    print_status,
     probe_json,
 )
 
@@ -78,6 +79,26 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
         _print_report(report)
         for line in delivery_lines(report.alerts):
             console().print(line)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+def status(obj: dict[str, str], as_json: bool) -> None:
+    """Sources due, failing and backed off, open flags, undelivered alerts; exit 1 when
+    something needs attention (a health check)."""
+    config = api.load_config(obj["sources"])
+    store = api.open_db(obj["db"])
+    try:
+        state = api.status(store, config)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+    else:
+        print_status(console(), state)
+    if state["attention"]:
+        sys.exit(1)
 
 
 @cli.command("run")

@@ -139,3 +139,28 @@ def delivery_lines(report: DeliveryReport) -> list[str]:
     lines = [f"alerts: {report.sent} sent in {report.messages} message(s), "
              f"{report.retrying} to retry, {report.failed} given up, {report.pending} pending"]
     return lines + [f"[yellow]alert error[/] {escape(error)}" for error in report.errors]
+
+
+def print_status(out: Console, state: dict[str, Any]) -> None:
+    src, flags, alerts = state["sources"], state["flags"], state["alerts"]
+    out.print(f"[bold]claimwatch status[/] (schema {state['schema'] or 'unknown'})")
+    run = state["last_run"]
+    out.print(f"last check: {state['last_check_at'] or 'never'}"
+              + (f"; last run with news: {run['at']} ({run.get('checked')} checked, "
+                 f"{run.get('changed', 0)} changed, {run.get('error', 0)} failed)" if run
+                 else ""))
+    backed_off = sum(1 for f in src["failing"] if f["backed_off"])
+    out.print(f"sources: {src['active']} active, {src['due']} due, "
+              f"{len(src['being_checked'])} being checked, {len(src['failing'])} failing "
+              f"({backed_off} backed off)")
+    for f in src["failing"]:
+        out.print(f"  failing: {f['source']}: {f['in_a_row']} in a row, next try "
+                  f"{f['next_check_at']}: {escape(f['error'] or '')}")
+    by = ", ".join(f"{n} {sev}" for sev, n in sorted(flags["by_severity"].items()))
+    out.print(f"flags: {flags['open']} open" + (f" ({by})" if by else ""))
+    out.print(f"alerts: {alerts['pending']} pending, {alerts['failed']} given up, "
+              f"{alerts['sent']} sent")
+    for line in state["attention"]:
+        out.print(f"[bold yellow]needs attention:[/] {escape(line)}")
+    if not state["attention"]:
+        out.print("[green]nothing needs attention[/]")

@@ -1,0 +1,93 @@
+"""`claimwatch status` as a health check: exit 0 when nothing needs attention, 1 when a source
+keeps failing, nothing checks a source any more, or an alert was given up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from db import Store, utcnow
+from db.models import AlertRow, SourceRow
+from pipeline import api, config
+from pipeline.cli import cli
+from pipeline.demo.server import SiteServer
+from pipeline.fetch import FetchSettings
+
+FAST = FetchSettings(user_agent="t", retries=0, host_delay=0, connect_timeout=1)
+
+
+def dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def setup(tmp_path: Path, site: SiteServer) -> tuple[Path, config.Config]:
+    (site.root / "ok.html").write_text("<html><body><main>All is well here.</main></body></html>")
+    path = tmp_path / "sources.yaml"
+    path.write_text(f"""\
+version: 1
+defaults: {{every: 1h}}
+sources:
+  ok: {{url: "{site.url('ok.html')}"}}
+  dead: {{url: "http://127.0.0.1:{dead_port()}/gone"}}
+factchecks:
+  - id: fc
+    title: T
+    claims:
+      - id: c
+        text: t
+        verdict: v
+        evidence:
+          - {{source: ok, quote: all is well here}}
+          - {{source: dead, quote: anything at all here}}
+""")
+    return path, config.load(path)
+
+
+def status_cli(path: Path, store: Store) -> tuple[int, dict]:
+    url = store.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--sources", str(path), "--db", url, "status", "--json"])
+    return result.exit_code, json.loads(result.output)
+
+
+def test_healthy_then_failing_then_overdue(tmp_path: Path, store: Store,
+                                           site: SiteServer) -> None:
+    path, cfg = setup(tmp_path, site)
+    api.check(store, cfg, only=["ok"], settings=FAST)
+    code, state = status_cli(path, store)
+    assert state["sources"]["active"] == 2 and state["sources"]["due"] == 1  # dead: never
+    assert (code, state["attention"]) == (0, [])
+    for _ in range(3):
+        api.check(store, cfg, only=["dead"], settings=FAST)
+    code, state = status_cli(path, store)
+    [failing] = state["sources"]["failing"]
+    assert failing["source"] == "dead" and failing["in_a_row"] == 3 and failing["backed_off"]
+    assert "refused" in failing["error"]
+    assert code == 1 and state["attention"] == ["1 source(s) failing: dead"]
+    assert state["flags"]["open"] == 1 and state["flags"]["by_severity"] == {"high": 1}
+    with store.session() as session:
+        session.execute(update(SourceRow).where(SourceRow.slug == "ok").values(
+            next_check_at=utcnow() - dt.timedelta(hours=3)))
+    code, state = status_cli(path, store)
+    assert state["sources"]["overdue"] == ["ok"] and code == 1
+    assert any("overdue" in line for line in state["attention"])
+
+
+def test_a_given_up_alert_needs_attention(tmp_path: Path, store: Store,
+                                          site: SiteServer) -> None:
+    path, cfg = setup(tmp_path, site)
+    for _ in range(3):
+        api.check(store, cfg, only=["dead"], settings=FAST)
+    with store.session() as session:
+        session.add(AlertRow(alert_id="cw-test", flag_id=1, channel="file:x", payload={},
+                             status="failed", attempts=12, next_attempt_at=utcnow(),
+                             last_error="connection refused", created_at=utcnow()))
+    code, state = status_cli(path, store)
+    assert code == 1 and state["alerts"]["failed"] == 1
+    assert any("alert(s) given up" in line for line in state["attention"])
