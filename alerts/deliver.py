@@ -28,6 +28,8 @@ from pipeline.errors import AlertError, UsageError
 
 Sender = Callable[[Channel, Message], None]  # sends one message, or raises AlertError
 
+CLAIM = dt.timedelta(minutes=10)  # how long a deliverer holds the alerts it sends
+
 
 @dataclass(frozen=True)
 class Due:
@@ -62,19 +64,29 @@ def deliver(store: Store, config: Config, *, now: dt.datetime | None = None,
     specs = dict(zip(channel_keys([spec.to for spec in config.alerts]), config.alerts,
                      strict=True))
     report = DeliveryReport()
-    for key, group in groupby(_due(store, now), key=lambda alert: alert.channel):
-        alerts = list(group)
-        spec = specs.get(key)
-        if spec is None:
-            _failed(store, Retry(attempts=1), alerts, "the channel is no longer in sources.yaml",
-                    now, report)
-            continue
-        try:
-            target = channel(spec.to, key)
-        except AlertError as exc:
-            _failed(store, spec.retry, alerts, str(exc), now, report)
-            continue
-        _deliver_channel(store, spec, target, alerts, now, send, report)
+    claimed = _due(store, now)
+    try:
+        for key, group in groupby(claimed, key=lambda alert: alert.channel):
+            alerts = list(group)
+            spec = specs.get(key)
+            if spec is None:
+                _failed(store, Retry(attempts=1), alerts,
+                        "the channel is no longer in sources.yaml", now, report)
+                continue
+            try:
+                target = channel(spec.to, key)
+            except AlertError as exc:
+                _failed(store, spec.retry, alerts, str(exc), now, report)
+                continue
+            _deliver_channel(store, spec, target, alerts, now, send, report)
+    except BaseException:
+        # a failure we live through gives the claims back at once (a dead process's claims
+        # run out after CLAIM): what was sent but not marked goes again, same alert_id
+        with store.session() as session:
+            session.execute(update(AlertRow).where(
+                AlertRow.id.in_([a.id for a in claimed]), AlertRow.status == "pending",
+                AlertRow.next_attempt_at == now + CLAIM).values(next_attempt_at=now))
+        raise
     with store.session() as session:
         report.pending = session.scalar(select(func.count()).select_from(AlertRow)
                                         .where(AlertRow.status == "pending")) or 0
@@ -116,10 +128,19 @@ def _send(target: Channel, message: Message) -> None:
 
 
 def _due(store: Store, now: dt.datetime) -> list[Due]:
+    """Claim the pending alerts that are due: their next attempt moves `CLAIM` ahead, in one
+    statement, so a cron `check` and a daemon delivering at once never both send one. A
+    deliverer that dies leaves them due again when the claim runs out."""
     with store.session() as session:
-        rows = session.scalars(select(AlertRow)
-                               .where(AlertRow.status == "pending",
-                                      AlertRow.next_attempt_at <= now)
+        due = select(AlertRow.id).where(AlertRow.status == "pending",
+                                        AlertRow.next_attempt_at <= now)
+        if session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claimed = session.scalars(
+            update(AlertRow).where(AlertRow.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=now + CLAIM).returning(AlertRow.id)
+            .execution_options(synchronize_session=False)).all()
+        rows = session.scalars(select(AlertRow).where(AlertRow.id.in_(claimed))
                                .order_by(AlertRow.channel, AlertRow.id))
         return [Due(r.id, r.alert_id, r.channel, r.payload, r.attempts) for r in rows]
 

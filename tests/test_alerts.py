@@ -529,3 +529,28 @@ def test_channel_keys_mask_secrets_and_stay_distinct(monkeypatch: pytest.MonkeyP
         "slack://****/B1/C1", "json://desk:****@example.org/hook", "file:alerts.jsonl",
         "slack://****/B1/C1 #2"]
     assert redact("failed for pass/word and p...d", secrets(b)) == "failed for **** and ****"
+
+
+def test_two_deliverers_at_once_send_each_alert_once(store: Store, site: SiteServer,
+                                                     webhook: Webhook,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    webhook.start()
+    cfg = desk(site, f'  - to: "{webhook.url()}"')
+    monkeypatch.setattr(api, "deliver", lambda store, config: deliver_stage.DeliveryReport())
+    break_claims(store, site, cfg)  # a flag and its alert, pending
+    barrier = threading.Barrier(2)
+    reports: list[deliver_stage.DeliveryReport] = []
+
+    def deliverer() -> None:
+        barrier.wait()
+        reports.append(deliver(store, cfg))
+
+    threads = [threading.Thread(target=deliverer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.sent for r in reports) == [0, 1]
+    assert len(webhook.alert_ids()) == 1, "a cron check and a daemon never both send it"
