@@ -177,7 +177,14 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
 
     async def one(plan: Plan) -> Fetched | None:
         async with gate:
-            return None if should_stop() else await fetch_source(fetcher, plan)
+            if should_stop():
+                return None
+            try:
+                return await fetch_source(fetcher, plan)
+            except Exception as exc:  # a bug must not end the run: this source's check fails
+                error = f"internal error while fetching: {type(exc).__name__}: {exc}"
+                return Fetched(plan, FetchResult(plan.url, plan.url, None, {}, None, error, ()),
+                               [], {})
 
     async with Fetcher(settings, transport=transport) as fetcher:
         tasks = [asyncio.create_task(one(plan)) for plan in plans]
@@ -290,6 +297,10 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     source = session.scalars(select(SourceRow).where(SourceRow.slug == fetched.plan.slug)).one()
     now = utcnow()
     rows = [_fetch_row(source.id, a) for a in fetched.attempts]
+    if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
+        rows = [FetchRow(source_id=source.id, started_at=now, duration_ms=0,
+                         url=fetched.result.url, status=None, bytes=0,
+                         error=fetched.result.error)]
     session.add_all(rows)
     final = rows[-1]
     source.last_checked_at = now

@@ -428,3 +428,21 @@ factchecks:
     assert [i.title for i in feed_diff.items_removed] == ["Budget hearing"]
     json_diff = api.source_diff(store, cfg, "case").diff.text
     assert '-  "status": "pending"' in json_diff and '+  "status": "dismissed"' in json_diff
+
+
+def test_a_source_robots_txt_disallows_is_a_recorded_error(store: Store,
+                                                           site: SiteServer) -> None:
+    write(site, "robots.txt", "User-agent: claimwatch\nDisallow: /private/\n")
+    (site.root / "private").mkdir()
+    write(site, "private/index.html", page())
+    cfg = sources_yaml(site.url("private/index.html"), QUOTE)
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].status == "error" and "robots.txt" in report.sources[0].error
+    [flag] = report.flags
+    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert [r.path for r in site.requests] == ["/robots.txt"], "the page was never requested"
+    with store.session() as session:
+        assert session.scalars(select(FetchRow)).one().error.startswith("robots.txt")
+    overridden = sources_yaml(site.url("private/index.html"), QUOTE,
+                              source_opts="    select: main\n    obey_robots: false\n")
+    assert api.check(store, overridden, everything=True, settings=FAST).sources[0].error is None

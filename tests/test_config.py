@@ -139,8 +139,8 @@ def test_bad_ids_urls_and_expectations() -> None:
 
 
 def test_invalid_yaml_is_one_line_with_position() -> None:
-    assert problems("version: 1\nsources: [unclosed\n") == [
-        "s.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"]
+    [problem] = problems("version: 1\nsources: [unclosed\n")
+    assert problem.startswith("s.yaml:3: invalid YAML: ") and "']'" in problem
 
 
 def test_validate_command_exit_codes(tmp_path: Path) -> None:
