@@ -23,18 +23,42 @@ from db.models import AuditEventRow, AuditHeadRow
 GENESIS = "0" * 64
 
 
+@dataclass(frozen=True)
+class Event:
+    """An event to append: what happened (`kind`, `data`) and to which source and claim."""
+
+    kind: str
+    data: dict[str, Any]
+    source: str | None = None
+    claim: str | None = None
+    at: dt.datetime | None = None
+
+
 def record(session: Session, kind: str, data: dict[str, Any], *, source: str | None = None,
            claim: str | None = None, at: dt.datetime | None = None) -> AuditEventRow:
     """Append one event to the chain, in the caller's transaction."""
-    seq, prev = session.execute(
-        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq + 1)
+    return record_many(session, [Event(kind, data, source, claim, at)])[0]
+
+
+def record_many(session: Session, events: list[Event]) -> list[AuditEventRow]:
+    """Append several events in order with one move of the chain head (a config sync can have
+    thousands)."""
+    if not events:
+        return []
+    last, prev = session.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == 1)
+        .values(seq=AuditHeadRow.seq + len(events))
         .returning(AuditHeadRow.seq, AuditHeadRow.hash)).one()
-    event = AuditEventRow(seq=seq, at=at or utcnow(), kind=kind, source=source, claim=claim,
-                          data=data, prev_hash=prev, hash="")
-    event.hash = chain_hash(prev, event)
-    session.add(event)
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=event.hash))
-    return event
+    now = utcnow()
+    rows = []
+    for seq, event in enumerate(events, start=last - len(events) + 1):
+        row = AuditEventRow(seq=seq, at=event.at or now, kind=event.kind, source=event.source,
+                            claim=event.claim, data=event.data, prev_hash=prev, hash="")
+        row.hash = prev = chain_hash(prev, row)
+        rows.append(row)
+    session.add_all(rows)
+    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=prev))
+    return rows
 
 
 def chain_hash(prev: str, event: AuditEventRow) -> str:

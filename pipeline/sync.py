@@ -23,6 +23,7 @@ CONFIG = "config"
 
 def sync_config(session: Session, config: Config) -> None:
     now = utcnow()
+    events: list[audit.Event] = []
     factchecks = _by_slug(session, FactCheckRow)
     claims = _by_slug(session, ClaimRow)
     sources = _by_slug(session, SourceRow)
@@ -34,29 +35,29 @@ def sync_config(session: Session, config: Config) -> None:
             row = sources[slug] = SourceRow(slug=slug, url=src.url, options=options,
                                             validators={}, consecutive_failures=0)
             session.add(row)
-            _event(session, "source", slug, "added", {"url": src.url, "options": options},
+            _event(events, "source", slug, "added", {"url": src.url, "options": options},
                    source=slug)
         elif (row.url, row.options, row.active) != (src.url, options, True):
-            _event(session, "source", slug, "altered" if row.active else "restored",
+            _event(events, "source", slug, "altered" if row.active else "restored",
                    _changes({"url": row.url, "options": row.options},
                             {"url": src.url, "options": options}), source=slug)
             if row.url != src.url:
                 row.url, row.validators, row.next_check_at = src.url, {}, None
         row.options, row.active = options, True
-    _deactivate(session, sources, set(config.sources), "source")
+    _deactivate(events, sources, set(config.sources), "source")
 
     for fc in config.factchecks:
         fc_row = factchecks.get(fc.id)
         if fc_row is None:
             fc_row = factchecks[fc.id] = FactCheckRow(slug=fc.id, title=fc.title)
             session.add(fc_row)
-            _event(session, "factcheck", fc.id, "added", {"title": fc.title, "url": fc.url})
+            _event(events, "factcheck", fc.id, "added", {"title": fc.title, "url": fc.url})
         elif (fc_row.title, fc_row.url, fc_row.active) != (fc.title, fc.url, True):
-            _event(session, "factcheck", fc.id, "altered",
+            _event(events, "factcheck", fc.id, "altered",
                    _changes({"title": fc_row.title, "url": fc_row.url},
                             {"title": fc.title, "url": fc.url}))
         fc_row.title, fc_row.url, fc_row.active = fc.title, fc.url, True
-    _deactivate(session, factchecks, {fc.id for fc in config.factchecks}, "factcheck")
+    _deactivate(events, factchecks, {fc.id for fc in config.factchecks}, "factcheck")
     session.flush()
 
     for fc, claim in config.claims():
@@ -69,7 +70,7 @@ def sync_config(session: Session, config: Config) -> None:
             session.flush()
             session.add(VerdictRow(claim_id=row.id, verdict=claim.verdict,
                                    origin="sources.yaml", at=now))
-            _event(session, "claim", claim.id, "added",
+            _event(events, "claim", claim.id, "added",
                    {"factcheck": fc.id, "text": claim.text, "verdict": claim.verdict},
                    claim=claim.id)
             continue
@@ -80,14 +81,14 @@ def sync_config(session: Session, config: Config) -> None:
         after = {"factcheck": factchecks[fc.id].id, "text": claim.text,
                  "verdict": claim.verdict, "active": True}
         if before != after:
-            _event(session, "claim", claim.id, "altered" if row.active else "restored",
+            _event(events, "claim", claim.id, "altered" if row.active else "restored",
                    _changes(before, after), claim=claim.id)
         if claim.verdict != row.config_verdict:  # the desk edited the published verdict
             row.verdict = row.config_verdict = claim.verdict
             session.add(VerdictRow(claim_id=row.id, verdict=claim.verdict,
                                    origin="sources.yaml", at=now))
         row.factcheck_id, row.text, row.active = factchecks[fc.id].id, claim.text, True
-    _deactivate(session, claims, {claim.id for _fc, claim in config.claims()}, "claim")
+    _deactivate(events, claims, {claim.id for _fc, claim in config.claims()}, "claim")
     session.flush()
 
     slugs = {row.id: slug for slug, row in claims.items()}
@@ -101,7 +102,7 @@ def sync_config(session: Session, config: Config) -> None:
             wanted.add(ident)
             row = existing.get(ident)
             if row is None or not row.active:
-                _event(session, "evidence", claim.id, "added" if row is None else "restored",
+                _event(events, "evidence", claim.id, "added" if row is None else "restored",
                        {"source": ev.source, "expectation": ev.expectation()},
                        source=ev.source, claim=claim.id)
             if row is None:
@@ -114,16 +115,17 @@ def sync_config(session: Session, config: Config) -> None:
     for ident, row in existing.items():
         if ident not in wanted and row.active:
             row.active = False
-            _event(session, "evidence", slugs.get(row.claim_id, "?"), "dropped",
+            _event(events, "evidence", slugs.get(row.claim_id, "?"), "dropped",
                    {"source": source_slugs.get(row.source_id), "expectation": row.expectation},
                    source=source_slugs.get(row.source_id), claim=slugs.get(row.claim_id))
+    audit.record_many(session, events)
     session.flush()
 
 
-def _event(session: Session, what: str, ident: str, change: str, data: dict[str, Any],
-           **subject: str | None) -> None:
-    audit.record(session, CONFIG, {"what": what, "id": ident, "change": change, **data},
-                 **subject)
+def _event(events: list[audit.Event], what: str, ident: str, change: str, data: dict[str, Any],
+           *, source: str | None = None, claim: str | None = None) -> None:
+    events.append(audit.Event(CONFIG, {"what": what, "id": ident, "change": change, **data},
+                              source=source, claim=claim))
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -135,10 +137,11 @@ def _by_slug(session: Session, model: Any) -> dict[str, Any]:
     return {row.slug: row for row in session.scalars(select(model))}
 
 
-def _deactivate(session: Session, rows: dict[str, Any], keep: set[str], what: str) -> None:
+def _deactivate(events: list[audit.Event], rows: dict[str, Any], keep: set[str],
+                what: str) -> None:
     for slug, row in rows.items():
         if slug not in keep and row.active:
             row.active = False
             subject = {"source": slug} if what == "source" else (
                 {"claim": slug} if what == "claim" else {})
-            _event(session, what, slug, "dropped", {}, **subject)
+            _event(events, what, slug, "dropped", {}, **subject)
