@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jmespath
-import soupsieve
 import yaml
 from pydantic import (
     AfterValidator,
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
+from pipeline.extract.html import compile_css
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 KINDS = ("auto", "html", "pdf", "xlsx", "csv", "json", "feed")
@@ -93,10 +93,7 @@ def _regex(value: str) -> str:
 
 
 def _css(value: str) -> str:
-    try:
-        soupsieve.compile(value)
-    except Exception as exc:  # soupsieve raises several types for bad selectors
-        raise ValueError(f"bad CSS selector {value!r}: {str(exc).splitlines()[0]}") from None
+    compile_css(value)  # the engine extraction uses: a selector that validates also works
     return value
 
 

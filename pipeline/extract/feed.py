@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 import feedparser
-from bs4 import BeautifulSoup
+import lxml.html
+from lxml import etree
 
 from pipeline.errors import ExtractError
 from pipeline.extract.base import Document, Item, Options
@@ -44,4 +45,9 @@ def _text(entry: feedparser.FeedParserDict) -> str:
     html = entry.get("summary") or ""
     if not html and entry.get("content"):
         html = " ".join(c.get("value", "") for c in entry["content"])
-    return clean(BeautifulSoup(html, "lxml").get_text(" ")) if "<" in html else clean(html)
+    if "<" not in html:
+        return clean(html)
+    try:
+        return clean(" ".join(lxml.html.fragment_fromstring(html, create_parent="div").itertext()))
+    except (etree.ParserError, ValueError):
+        return clean(html)

@@ -1,14 +1,24 @@
 """HTML → Document: the visible text of the selected region as blocks, its tables and its links.
 
-Scripts, styles, templates, nav, forms and comments are dropped; block elements and <br> separate
-words, so re-wrapped markup or a paragraph split in two reads the same (corpus README, "Text").
+Scripts, styles, templates, nav, forms, hidden elements and comments are dropped; block elements
+and <br> separate words, so re-wrapped markup or a paragraph split in two reads the same (corpus
+README, "Text").
+
+Parsed with lxml directly and selected with cssselect: bs4 over the same lxml parser spent ten
+times as long building its own tree (3.2 ms against 0.32 ms on a 24 KB page, 24 ms on the
+benchmark's 80 KB articles), which alone kept a desk's first check of 1,000 sources near 30 s.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from urllib.parse import urldefrag, urljoin
 
-from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
+import lxml.html
+from cssselect import GenericTranslator, SelectorError
+from lxml import etree
+from lxml.etree import XPath
 
 from pipeline.errors import ExtractError
 from pipeline.extract.base import Document, Item, Options, Table
@@ -17,38 +27,54 @@ from pipeline.textnorm import clean
 # not visible text: scripts, styles, page chrome and hidden elements
 DROPPED = ["script", "style", "noscript", "template", "nav", "form", "iframe", "svg", "head",
            "object", "embed", "canvas"]
-BLOCKS = ["address", "article", "aside", "blockquote", "caption", "dd", "details", "dialog",
-          "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4",
-          "h5", "h6", "header", "hr", "li", "main", "ol", "p", "pre", "section", "summary",
-          "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "body", "html", "center"]
-_BLOCK_SET = frozenset(BLOCKS)
-_TEXT_TYPES = (NavigableString, CData)
+BLOCKS = frozenset(["address", "article", "aside", "blockquote", "caption", "dd", "details",
+                    "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer",
+                    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "ol", "p",
+                    "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead",
+                    "tr", "ul", "body", "html", "center"])
+_INVISIBLE = XPath(
+    "//*[" + " or ".join(f"self::{tag}" for tag in DROPPED) + " or @hidden"
+    " or contains(translate(@style, ' ', ''), 'display:none')"
+    " or contains(translate(@style, ' ', ''), 'visibility:hidden')]")
 _BREAK = "\u2029"  # paragraph separator: a block boundary marker no page text contains
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
-HIDDEN = "[hidden], [style*='display:none'], [style*='display: none'], [style*='visibility:hidden']"
+def parse(body: bytes, charset: str | None) -> lxml.html.HtmlElement:
+    """Decode and parse. The server's charset wins when the bytes are valid in it; otherwise (a
+    server that says utf-8 about a windows-1252 page) the page's own <meta>, then UTF-8, then
+    windows-1252 decide."""
+    text = _XML_DECLARATION.sub("", _decode(body, charset))
+    try:
+        return lxml.html.document_fromstring(text or "<html></html>")
+    except (etree.ParserError, ValueError):
+        return lxml.html.document_fromstring("<html></html>")
 
 
-def parse(body: bytes, charset: str | None) -> BeautifulSoup:
-    """Parse with lxml. The server's charset wins when the bytes are valid in it; otherwise (a
-    server that says utf-8 about a windows-1252 page) the page's own <meta> and sniffing decide."""
-    if charset:
-        try:
-            return BeautifulSoup(body.decode(charset), "lxml")
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return BeautifulSoup(body, "lxml")
+def _decode(body: bytes, charset: str | None) -> str:
+    if body.startswith(b"\xef\xbb\xbf"):
+        return body[3:].decode("utf-8", errors="replace")
+    meta = _META_CHARSET.search(body[:4096])
+    for encoding in (charset, meta.group(1).decode("ascii", "ignore") if meta else None,
+                     "utf-8"):
+        if encoding:
+            try:
+                return body.decode(encoding)
+            except (UnicodeDecodeError, LookupError):
+                continue
+    return body.decode("cp1252", errors="replace")
 
 
 def extract(body: bytes, options: Options) -> Document:
-    soup = parse(body, options.charset)
-    title = clean(soup.title.get_text()) if soup.title else ""
+    root = parse(body, options.charset)
+    title = clean(root.findtext(".//title") or "")
     if options.main_content:
-        soup = main_content(soup)
-    for tag in [*soup(DROPPED), *soup.select(HIDDEN)]:
-        if not tag.decomposed:
-            tag.decompose()
-    regions = select_regions(soup, options.select)
+        root = main_content(root)
+    for element in _INVISIBLE(root):
+        if element.getparent() is not None:
+            element.drop_tree()  # keeps the text that follows the element
+    regions = select_regions(root, options.select)
     tables = tuple(t for region in regions for t in _tables(region))
     items = _links(regions, options.url)
     text = _BREAK.join(_text_with_breaks(region) for region in regions)
@@ -56,7 +82,7 @@ def extract(body: bytes, options: Options) -> Document:
     return Document("html", blocks=blocks, tables=tables, items=items, meta={"title": title})
 
 
-def main_content(soup: BeautifulSoup) -> BeautifulSoup:
+def main_content(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     """The article without the page around it, as HTML (paragraphs, tables and links kept).
 
     trafilatura, chosen over readability-lxml by measuring on the corpus: it kept ≥ 87% of
@@ -65,68 +91,84 @@ def main_content(soup: BeautifulSoup) -> BeautifulSoup:
     """
     import trafilatura  # deferred: a large import that only `main_content` sources need
 
-    article = trafilatura.extract(str(soup), output_format="html", favor_precision=True,
+    article = trafilatura.extract(root, output_format="html", favor_precision=True,
                                   include_tables=True, include_links=True,
                                   include_comments=False)
     if not article:
         raise ExtractError("main_content: no article text found on the page")
-    return BeautifulSoup(article, "lxml")
+    return lxml.html.document_fromstring(article)
 
 
-def _text_with_breaks(region: Tag) -> str:
-    """The region's text with a break wherever a block element starts or ends, or a <br> is.
-
-    One linear, non-recursive walk: pages nested 10,000 deep stay cheap.
-    """
-    parts: list[str] = []
-    stack: list[PageElement | None] = [region]
-    while stack:
-        node = stack.pop()
-        if node is None:  # the end of a block element
-            parts.append(_BREAK)
-        elif isinstance(node, Tag):
-            if node.name == "br":
-                parts.append(_BREAK)
-                continue
-            if node.name in _BLOCK_SET:
-                parts.append(_BREAK)
-                stack.append(None)
-            stack.extend(reversed(node.contents))
-        elif type(node) in _TEXT_TYPES:  # not comments, doctypes, processing instructions
-            parts.append(str(node))
-    return "".join(parts)
+@lru_cache(maxsize=256)
+def compile_css(selector: str) -> XPath:
+    """A CSS selector as a compiled XPath (cached: a desk reuses a handful of selectors)."""
+    try:
+        return XPath(GenericTranslator().css_to_xpath(selector))
+    except SelectorError as exc:
+        raise ValueError(f"bad CSS selector {selector!r}: {exc}") from None
 
 
-def select_regions(soup: BeautifulSoup, select: str | None) -> list[Tag]:
+def select_regions(root: lxml.html.HtmlElement,
+                   select: str | None) -> list[lxml.html.HtmlElement]:
     """The elements `select` names, outermost only; the whole body without it."""
     if not select:
-        return [soup.body or soup]
-    found = soup.select(select)
+        body = root.find("body")
+        return [body if body is not None else root]
+    found = compile_css(select)(root)
     if not found:
         raise ExtractError(f"select {select!r} matched nothing on the page")
-    outer: list[Tag] = []
-    for tag in found:
-        if not any(parent in outer for parent in tag.parents):
-            outer.append(tag)
+    chosen = set()
+    outer = []
+    for element in found:
+        if not any(parent in chosen for parent in element.iterancestors()):
+            chosen.add(element)
+            outer.append(element)
     return outer
 
 
 def find_link(body: bytes, selector: str, base_url: str, charset: str | None = None) -> str:
     """`follow`: the absolute URL of the first element `selector` matches (href or src)."""
-    soup = parse(body, charset)
-    for tag in soup.select(selector):
-        target = tag.get("href") or tag.get("src")
-        if isinstance(target, str) and target.strip():
+    for element in compile_css(selector)(parse(body, charset)):
+        target = element.get("href") or element.get("src")
+        if target and target.strip():
             return urljoin(base_url, target.strip())
     raise ExtractError(f"follow {selector!r} matched no link on the page")
 
 
-def _tables(region: Tag) -> list[Table]:
+def _text_with_breaks(region: lxml.html.HtmlElement) -> str:
+    """The region's text with a break wherever a block element starts or ends, or a <br> is:
+    one pass over lxml's own iterator, so pages nested 10,000 deep stay cheap."""
+    parts: list[str] = []
+    for event, element in etree.iterwalk(region, events=("start", "end")):
+        tag = element.tag
+        if not isinstance(tag, str):  # a comment or processing instruction: only its tail
+            if event == "end" and element.tail:
+                parts.append(element.tail)
+            continue
+        block = tag in BLOCKS or tag == "br"
+        if event == "start":
+            if block:
+                parts.append(_BREAK)
+            if element.text:
+                parts.append(element.text)
+        else:
+            if block:
+                parts.append(_BREAK)
+            if element.tail and element is not region:
+                parts.append(element.tail)
+    return "".join(parts)
+
+
+def _cell_text(cell: lxml.html.HtmlElement) -> str:
+    return clean(" ".join(cell.itertext()))
+
+
+def _tables(region: lxml.html.HtmlElement) -> list[Table]:
     tables: list[Table] = []
-    for table in region.find_all("table"):
+    for table in region.iter("table"):
         rows = []
-        for tr in table.find_all("tr"):
-            cells = tuple(clean(c.get_text(" ")) for c in tr.find_all(["td", "th"]))
+        for tr in table.iter("tr"):
+            cells = tuple(_cell_text(c) for c in tr if c.tag in ("td", "th"))
             if any(cells):
                 rows.append(cells)
         if rows:
@@ -134,17 +176,14 @@ def _tables(region: Tag) -> list[Table]:
     return tables
 
 
-def _links(regions: list[Tag], base_url: str) -> tuple[Item, ...]:
+def _links(regions: list[lxml.html.HtmlElement], base_url: str) -> tuple[Item, ...]:
     items: dict[str, Item] = {}
     for region in regions:
-        for a in region.find_all("a", href=True):
-            href = a["href"].strip() if isinstance(a["href"], str) else ""
+        for a in region.iter("a"):
+            href = (a.get("href") or "").strip()
             if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
                 continue
             link = urldefrag(urljoin(base_url, href))[0]
-            title = clean(a.get_text(" ")) or clean(str(a.get("title") or ""))
+            title = clean(" ".join(a.itertext())) or clean(a.get("title") or "")
             items.setdefault(link, Item(key=link, title=title, link=link))
     return tuple(items.values())
-
-
-
