@@ -19,7 +19,7 @@ from pipeline.errors import UsageError
 
 BATCH = 2000
 DEFERRED = {"source": "latest_snapshot_id", "evidence": "accepted_outcome_id"}
-REPLACED = {"audit_head"}  # seeded by open_store: the source's row replaces the target's
+REPLACED = {"audit_head"}  # seeded by the migrations: the source's row replaces the target's
 OWN = {"alembic_version", "claimwatch_meta"}  # the target's own schema bookkeeping
 
 

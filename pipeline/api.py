@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from alerts.deliver import DeliveryReport, deliver, requeue
-from db import Store, audit, open_store, utcnow
+from db import SchemaState, Store, audit, open_store, schema_state, upgrade_schema, utcnow
 from db.audit import Verification
+from db.copy import copy as copy_database
 from db.models import (
     AlertRow,
     ClaimRow,
@@ -59,6 +60,26 @@ def empty_config() -> Config:
 
 def open_db(url: str) -> Store:
     return open_store(url)
+
+
+def db_upgrade(url: str) -> SchemaState:
+    """Bring the database's schema to this claimwatch's revision; returns where it was."""
+    return upgrade_schema(url)
+
+
+def db_copy(url: str, target: str) -> dict[str, int]:
+    """Copy the database at `url` into the new, empty database at `target`."""
+    source, destination = open_store(url), open_store(target)
+    try:
+        return copy_database(source, destination)
+    finally:
+        source.close()
+        destination.close()
+
+
+def db_current(url: str) -> SchemaState:
+    """Where the database's schema stands; changes nothing."""
+    return schema_state(url)
 
 
 @dataclass

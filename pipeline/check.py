@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts import outbox
@@ -69,6 +69,10 @@ class Plan:
     validators: dict[str, Any]
     items: dict[tuple[str, str], Evidence]  # (claim id, Evidence.identity()) → item
     owner: str = ""  # the lease this check holds on the source
+    source_id: int = 0
+    latest_snapshot_id: int | None = None
+    latest_sha: str | None = None  # the bytes of the latest snapshot, if any
+    quiet: bool = False  # healthy, and every item evaluated on the latest snapshot as read now
 
 
 @dataclass
@@ -229,11 +233,32 @@ def _claim(session: Session, config: Config, owner: str, *, everything: bool,
     for _fc, claim in config.claims():
         for ev in claim.evidence:
             items[ev.source][(claim.id, ev.identity())] = ev
-    plans = [Plan(slug=row.slug, url=row.url, source=config.sources[row.slug],
-                  timeout=config.timeout(row.slug), max_bytes=config.max_bytes(row.slug),
-                  validators=row.validators if row.latest_snapshot_id else {},
-                  items=items[row.slug], owner=owner)
-             for row in rows if row.slug in config.sources]
+    rows = [row for row in rows if row.slug in config.sources]
+    shas = dict(session.execute(select(SnapshotRow.id, SnapshotRow.blob_sha256).where(
+        SnapshotRow.id.in_([r.latest_snapshot_id for r in rows if r.latest_snapshot_id]))).all())
+    evaluated: dict[int, list[tuple[int | None, str | None, str | None]]] = {}
+    for source_id, snapshot_id, reading, outcome in session.execute(select(
+            EvidenceRow.source_id, EvidenceRow.evaluated_snapshot_id,
+            EvidenceRow.evaluated_options, EvidenceRow.last_outcome).where(
+            EvidenceRow.active.is_(True),
+            EvidenceRow.source_id.in_([r.id for r in rows]))):
+        evaluated.setdefault(source_id, []).append((snapshot_id, reading, outcome))
+    plans = []
+    for row in rows:
+        source = config.sources[row.slug]
+        reading = _reading_key(source)
+        settled = all(snapshot_id == row.latest_snapshot_id and key == reading
+                      and outcome != evaluate.UNREACHABLE
+                      for snapshot_id, key, outcome in evaluated.get(row.id, []))
+        plans.append(Plan(
+            slug=row.slug, url=row.url, source=source, timeout=config.timeout(row.slug),
+            max_bytes=config.max_bytes(row.slug),
+            validators=row.validators if row.latest_snapshot_id else {},
+            items=items[row.slug], owner=owner, source_id=row.id,
+            latest_snapshot_id=row.latest_snapshot_id,
+            latest_sha=shas.get(row.latest_snapshot_id or -1),
+            quiet=row.consecutive_failures == 0 and row.latest_snapshot_id is not None
+            and settled))
     return plans, busy
 
 
@@ -293,9 +318,13 @@ def _record_safely(store: Store, config: Config, fetched: Fetched) -> SourceRepo
 
 
 def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
-    result = fetched.result
-    source = session.scalars(select(SourceRow).where(SourceRow.slug == fetched.plan.slug)).one()
+    result, plan = fetched.result, fetched.plan
     now = utcnow()
+    if plan.quiet and fetched.attempts and not fetched.content_error and (
+            result.not_modified or (result.ok and blobs.digest(result.body or b"")
+                                    == plan.latest_sha)):
+        return _record_unchanged(session, config, fetched, now)
+    source = session.scalars(select(SourceRow).where(SourceRow.slug == plan.slug)).one()
     rows = [_fetch_row(source.id, a) for a in fetched.attempts]
     if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
         rows = [FetchRow(source_id=source.id, started_at=now, duration_ms=0,
@@ -382,6 +411,33 @@ def _change_summary(before: Document | str | None, after: Document | str | None)
     if not isinstance(before, Document) or not isinstance(after, Document):
         return None
     return diff(before, after).summary()
+
+
+def _record_unchanged(session: Session, config: Config, fetched: Fetched,
+                      now: dt.datetime) -> SourceReport:
+    """The common case, kept cheap: the same bytes again (a 304, or the same sha256) on a
+    healthy source whose items were all evaluated on them. One fetch row per attempt and the
+    source's schedule: no parse, no diff, no screening (those bytes were screened when stored)."""
+    plan, result = fetched.plan, fetched.result
+    rows = [_fetch_row(plan.source_id, a) for a in fetched.attempts]
+    rows[-1].result, rows[-1].snapshot_id = "unchanged", plan.latest_snapshot_id
+    session.execute(insert(FetchRow), [
+        {c: getattr(r, c) for c in ("source_id", "started_at", "duration_ms", "url",
+                                    "final_url", "status", "bytes", "error", "result",
+                                    "snapshot_id")}
+        for r in rows])
+    every = config.every(plan.slug)
+    ours = SourceRow.lease_owner == plan.owner  # a lease that ran out may be another's now
+    values: dict[str, Any] = {
+        "last_checked_at": now, "last_status": "unchanged",
+        "lease_owner": case((ours, None), else_=SourceRow.lease_owner),
+        "lease_until": case((ours, None), else_=SourceRow.lease_until),
+        "next_check_at": now + dt.timedelta(seconds=every * random.uniform(1 - JITTER,
+                                                                           1 + JITTER))}
+    if result.ok:
+        values["validators"] = fetched.validators
+    session.execute(update(SourceRow).where(SourceRow.id == plan.source_id).values(values))
+    return SourceReport(plan.slug, "unchanged", plan.latest_snapshot_id, result.status, None)
 
 
 def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],

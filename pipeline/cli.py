@@ -277,6 +277,48 @@ def audit_verify(obj: dict[str, str]) -> None:
     click.echo(f"audit chain intact: {result.events} event(s)")
 
 
+@cli.group("db")
+def db_group() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def db_upgrade(obj: dict[str, str]) -> None:
+    """Upgrade the schema to this claimwatch's revision (back the database up first)."""
+    was = api.db_upgrade(obj["db"])
+    if was.status == "current":
+        click.echo(f"database schema already at {was.head} (head)")
+        return
+    start = was.revision or "none"
+    if was.matches:
+        start += f" (the tables of {was.matches}, adopted)"
+    click.echo(f"database schema upgraded: {start} → {was.head}")
+
+
+@db_group.command("current")
+@click.pass_obj
+def db_current(obj: dict[str, str]) -> None:
+    """Print the schema revision; exit 1 when claimwatch cannot use the database as it is."""
+    state = api.db_current(obj["db"])
+    click.echo({"current": f"{state.revision} (head)",
+                "empty": "none (empty database: created on first use)"}.get(
+                    state.status, state.revision or "none"))
+    if state.problem:
+        raise ClaimwatchError(state.problem)
+
+
+@db_group.command("copy")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="The new, empty database (e.g. postgresql+psycopg://…).")
+@click.pass_obj
+def db_copy(obj: dict[str, str], target: str) -> None:
+    """Copy every row (ids, snapshots, the audit chain) into a new database, e.g. PostgreSQL."""
+    counts = api.db_copy(obj["db"], target)
+    click.echo(f"copied {sum(counts.values()):,} rows in {len(counts)} tables; the audit chain "
+               "verifies on the copy")
+
+
 @cli.command()
 @click.argument("source_id")
 @click.option("--from", "from_id", type=int, metavar="SNAPSHOT", help="Default: the baseline.")
