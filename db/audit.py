@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import utcnow
@@ -56,7 +56,10 @@ def record_many(session: Session, events: list[Event]) -> list[AuditEventRow]:
                             claim=event.claim, data=event.data, prev_hash=prev, hash="")
         row.hash = prev = chain_hash(prev, row)
         rows.append(row)
-    session.add_all(rows)
+    # plain INSERTs: the ORM's unit of work cost a quarter of a first check
+    session.execute(insert(AuditEventRow), [
+        {c: getattr(row, c) for c in ("seq", "at", "kind", "source", "claim", "data",
+                                      "prev_hash", "hash")} for row in rows])
     session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=prev))
     return rows
 

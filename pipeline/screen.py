@@ -42,7 +42,8 @@ _LOGIN_PATHS = re.compile(r"/(login|signin|sign-in|log-in|sso|auth|account/login
                           re.IGNORECASE)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _PASSWORD = re.compile(rb"<input[^>]+type=[\"']?password", re.IGNORECASE)
-_VISIBLE = re.compile(rb"<(script|style)\b.*?</\1\s*>|<[^>]*>|&nbsp;|\s", re.IGNORECASE | re.DOTALL)
+_MARKUP = re.compile(rb"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|&nbsp;",
+                     re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,8 @@ def screen(result: FetchResult) -> NotEvidence | None:
     if not _is_html(result):
         return None
     title = _title(head)
-    visible = len(_VISIBLE.sub(b"", body))
-    small = visible < SMALL_PAGE_CHARS
-    if small and (_CHALLENGE_TITLES.search(title) or _CHALLENGE_MARKERS.search(head)):
+    if (_CHALLENGE_TITLES.search(title) or _CHALLENGE_MARKERS.search(head)) and \
+            _visible_chars(body, SMALL_PAGE_CHARS) < SMALL_PAGE_CHARS:
         return NotEvidence("blocked", f"blocked by a bot challenge or firewall page "
                                       f"(title: \"{title[:80]}\")")
     if _LOGIN_PATHS.search(urlsplit(result.final_url).path) and not _LOGIN_PATHS.search(
@@ -87,9 +87,21 @@ def screen(result: FetchResult) -> NotEvidence | None:
                                       f"{result.status} (title: \"{title[:80]}\")")
     if _moved_to_home(result.url, result.final_url):
         return NotEvidence("missing", f"redirected to the site's home page ({result.final_url})")
-    if visible == 0:
+    if _visible_chars(body, 1) == 0:
         return NotEvidence("missing", "the page has no visible text")
     return None
+
+
+def _visible_chars(body: bytes, enough: int) -> int:
+    """How many characters of text lie outside tags, scripts and styles, counting no further
+    than `enough` (most pages answer within their first few kilobytes)."""
+    count, position = 0, 0
+    for markup in _MARKUP.finditer(body):
+        count += len(body[position:markup.start()].strip())
+        if count >= enough:
+            return count
+        position = markup.end()
+    return count + len(body[position:].strip())
 
 
 def _is_html(result: FetchResult) -> bool:

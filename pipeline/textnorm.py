@@ -30,7 +30,8 @@ FUZZY_MIN_CHARS = 20
 
 def clean(text: str) -> str:
     """Display form: compatibility forms folded, quotes and dashes straight, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).translate(_CHARMAP)
+    if not text.isascii():  # NFKC and the quote/dash map only ever touch non-ASCII text
+        text = unicodedata.normalize("NFKC", text).translate(_CHARMAP)
     return _SPACES.sub(" ", text).strip()
 
 
