@@ -177,18 +177,21 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
                on_progress: Callable[[SourceReport, int], None] | None,
                should_stop: Callable[[], bool]) -> CheckReport:
     report = CheckReport()
-    gate = asyncio.Semaphore(settings.global_limit)  # a source starts only when it may run
+    # a source holds its place from fetch to record: at most `global_limit` bodies are in
+    # memory at once, however many thousand sources a run has
+    gate = asyncio.Semaphore(settings.global_limit)
 
     async def one(plan: Plan) -> Fetched | None:
-        async with gate:
-            if should_stop():
-                return None
-            try:
-                return await fetch_source(fetcher, plan)
-            except Exception as exc:  # a bug must not end the run: this source's check fails
-                error = f"internal error while fetching: {type(exc).__name__}: {exc}"
-                return Fetched(plan, FetchResult(plan.url, plan.url, None, {}, None, error, ()),
-                               [], {})
+        await gate.acquire()
+        if should_stop():
+            gate.release()
+            return None
+        try:
+            return await fetch_source(fetcher, plan)
+        except Exception as exc:  # a bug must not end the run: this source's check fails
+            error = f"internal error while fetching: {type(exc).__name__}: {exc}"
+            return Fetched(plan, FetchResult(plan.url, plan.url, None, {}, None, error, ()),
+                           [], {})
 
     async with Fetcher(settings, transport=transport) as fetcher:
         tasks = [asyncio.create_task(one(plan)) for plan in plans]
@@ -196,7 +199,11 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
             fetched = await next_done
             if fetched is None:  # stopping: never started, its lease is released below
                 continue
-            source_report = _record_safely(store, config, fetched)
+            try:
+                source_report = _record_safely(store, config, fetched)
+            finally:
+                fetched.result = replace(fetched.result, body=None)  # done with the page
+                gate.release()
             report.sources.append(source_report)
             if on_progress:
                 on_progress(source_report, len(plans))

@@ -588,3 +588,50 @@ def test_requests_to_one_host_are_spaced(server: Server) -> None:
     starts = sorted(a.started_at for r in results for a in r.attempts)
     gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
     assert all(gap >= 0.28 for gap in gaps), gaps
+
+
+def test_unchanged_rechecks_reuse_the_connection() -> None:
+    """A 304's connection goes back to the pool: thousands of unchanged sources must not cost
+    thousands of TCP handshakes."""
+    import http.server
+    import threading
+
+    ports: list[int] = []
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            ports.append(self.client_address[1])
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.send_header("ETag", '"v1"')
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/page"
+
+    async def main() -> list[FetchResult]:
+        async with Fetcher(replace(FAST, per_host_limit=1)) as fetcher:
+            first = await fetcher.fetch(url, obey_robots=False)
+            return [first] + [await fetcher.fetch(url, etag='"v1"', obey_robots=False)
+                              for _ in range(4)]
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert results[0].ok and all(r.not_modified for r in results[1:])
+    assert len(set(ports)) == 1, f"one connection for five requests, got ports {ports}"
