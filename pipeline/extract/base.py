@@ -53,5 +53,20 @@ class Options:
     main_content: bool = False  # html: keep the article, drop the page's chrome (trafilatura)
 
 
+def decode(body: bytes, *encodings: str | None) -> str:
+    """Bytes as text: a UTF-8 byte-order mark wins, then the first of `encodings` (the server's
+    charset, the document's own declaration) the bytes are valid in, then UTF-8, and at last
+    windows-1252, which reads anything."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return body[3:].decode("utf-8", errors="replace")
+    for encoding in (*encodings, "utf-8"):
+        if encoding:
+            try:
+                return body.decode(encoding)
+            except (UnicodeDecodeError, LookupError):
+                continue
+    return body.decode("cp1252", errors="replace")
+
+
 class Extractor(Protocol):
     def __call__(self, body: bytes, options: Options) -> Document: ...

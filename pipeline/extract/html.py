@@ -21,7 +21,7 @@ from lxml import etree
 from lxml.etree import XPath
 
 from pipeline.errors import ExtractError
-from pipeline.extract.base import Document, Item, Options, Table
+from pipeline.extract.base import Document, Item, Options, Table, decode
 from pipeline.textnorm import clean
 
 # not visible text: scripts, styles, page chrome and hidden elements
@@ -53,17 +53,8 @@ def parse(body: bytes, charset: str | None) -> lxml.html.HtmlElement:
 
 
 def _decode(body: bytes, charset: str | None) -> str:
-    if body.startswith(b"\xef\xbb\xbf"):
-        return body[3:].decode("utf-8", errors="replace")
     meta = _META_CHARSET.search(body[:4096])
-    for encoding in (charset, meta.group(1).decode("ascii", "ignore") if meta else None,
-                     "utf-8"):
-        if encoding:
-            try:
-                return body.decode(encoding)
-            except (UnicodeDecodeError, LookupError):
-                continue
-    return body.decode("cp1252", errors="replace")
+    return decode(body, charset, meta.group(1).decode("ascii", "ignore") if meta else None)
 
 
 def extract(body: bytes, options: Options) -> Document:

@@ -13,7 +13,7 @@ import io
 import zipfile
 
 from pipeline.errors import ExtractError
-from pipeline.extract.base import Document, Options, Row
+from pipeline.extract.base import Document, Options, Row, decode
 from pipeline.textnorm import clean
 
 MAX_ROWS = 200_000
@@ -41,7 +41,7 @@ def extract_xlsx(body: bytes, options: Options) -> Document:
 
 
 def extract_csv(body: bytes, options: Options) -> Document:
-    text = _decode(body, options.charset)
+    text = decode(body, options.charset)
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], ",;\t|")
     except csv.Error:
@@ -90,18 +90,6 @@ def _cell(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return clean(str(value))
-
-
-def _decode(body: bytes, charset: str | None) -> str:
-    if body.startswith(b"\xef\xbb\xbf"):
-        return body[3:].decode("utf-8", errors="replace")
-    for encoding in (charset, "utf-8"):
-        if encoding:
-            try:
-                return body.decode(encoding)
-            except (UnicodeDecodeError, LookupError):
-                continue
-    return body.decode("cp1252", errors="replace")
 
 
 def _check_zip(body: bytes) -> None:
