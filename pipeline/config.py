@@ -422,6 +422,7 @@ def _cross_reference(data: dict[str, Any], lines: dict[Path_, int]) -> list[tupl
     problems: list[tuple[int, str]] = []
     sources = data.get("sources")
     declared = [str(k) for k in sources] if isinstance(sources, dict) else []
+    known = set(declared)  # looked up once per evidence item: thousands of them
     seen_factchecks: set[str] = set()
     seen_claims: set[str] = set()
     factchecks = data.get("factchecks")
@@ -455,7 +456,7 @@ def _cross_reference(data: dict[str, Any], lines: dict[Path_, int]) -> list[tupl
             evidence = claim.get("evidence")
             for e, item in enumerate(evidence if isinstance(evidence, list) else []):
                 name = item.get("source") if isinstance(item, dict) else None
-                if isinstance(name, str) and name not in declared:
+                if isinstance(name, str) and name not in known:
                     where = ("factchecks", f, "claims", c, "evidence", e, "source")
                     problems.append((_line(lines, where),
                                      f"unknown source {name!r}{_did_you_mean(name, declared)}"))
