@@ -341,8 +341,7 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     final = rows[-1]
     source.last_checked_at = now
     every = config.every(source.slug)
-    source.next_check_at = now + dt.timedelta(seconds=every * random.uniform(1 - JITTER,
-                                                                             1 + JITTER))
+    source.next_check_at = _next_check(now, every)
     if source.lease_owner == fetched.plan.owner:
         source.lease_owner, source.lease_until = None, None
     items = _items(session, source, fetched.plan.items)
@@ -366,8 +365,7 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
         final.error = final.error or error
         source.consecutive_failures += 1
         backoff = min(every * 2 ** (source.consecutive_failures - 1), max(every, MAX_BACKOFF))
-        source.next_check_at = now + dt.timedelta(seconds=backoff * random.uniform(
-            1 - JITTER, 1 + JITTER))
+        source.next_check_at = _next_check(now, backoff)
         session.flush()
         audit.record(session, "failure", {"http_status": result.status, "error": error,
                                           "in_a_row": source.consecutive_failures},
@@ -439,12 +437,16 @@ def _record_unchanged(session: Session, config: Config, fetched: Fetched,
         "last_checked_at": now, "last_status": "unchanged",
         "lease_owner": case((ours, None), else_=SourceRow.lease_owner),
         "lease_until": case((ours, None), else_=SourceRow.lease_until),
-        "next_check_at": now + dt.timedelta(seconds=every * random.uniform(1 - JITTER,
-                                                                           1 + JITTER))}
+        "next_check_at": _next_check(now, every)}
     if result.ok:
         values["validators"] = fetched.validators
     session.execute(update(SourceRow).where(SourceRow.id == plan.source_id).values(values))
     return SourceReport(plan.slug, "unchanged", plan.latest_snapshot_id, result.status, None)
+
+
+def _next_check(now: dt.datetime, seconds: float) -> dt.datetime:
+    """When to check again: `seconds` from now, ±JITTER."""
+    return now + dt.timedelta(seconds=seconds * random.uniform(1 - JITTER, 1 + JITTER))
 
 
 def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],

@@ -66,13 +66,10 @@ def validate(obj: dict[str, str]) -> None:
 def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Check due sources once and exit (for cron)."""
     config = api.load_config(obj["sources"])
-    store = api.open_db(obj["db"])
-    try:
-        with _progress(enabled=not as_json and sys.stdout.isatty()) as advance:
-            report = api.check(store, config, everything=everything, only=only,
-                               on_progress=advance)
-    finally:
-        store.close()
+    with _store(obj) as store, _progress(enabled=not as_json
+                                         and sys.stdout.isatty()) as advance:
+        report = api.check(store, config, everything=everything, only=only,
+                           on_progress=advance)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -88,11 +85,8 @@ def status(obj: dict[str, str], as_json: bool) -> None:
     """Sources due, failing and backed off, open flags, undelivered alerts; exit 1 when
     something needs attention (a health check)."""
     config = api.load_config(obj["sources"])
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         state = api.status(store, config)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(state, indent=2))
     else:
@@ -131,11 +125,8 @@ def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str,
 @click.pass_obj
 def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
     """List open flags."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         found = api.flags(store, include_closed=include_closed)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps({"flags": found}, indent=2))
         return
@@ -159,12 +150,9 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
 def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note: str | None,
            verdict: str | None, as_json: bool) -> None:
     """Record an editor's decision on a flag."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         flag = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
                           verdict=verdict)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(flag, indent=2))
         return
@@ -187,11 +175,8 @@ def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note
 def history(obj: dict[str, str], claim: str | None, source: str | None, since: str | None,
             until: str | None, as_json: bool, as_csv: bool) -> None:
     """The audit trail: checks, changes, flags, alerts, reviews, oldest first."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         found = api.history(store, claim=claim, source=source, since=since, until=until)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps({"events": [e.to_json() for e in found]}, indent=2))
     elif as_csv:
@@ -213,11 +198,8 @@ def history(obj: dict[str, str], claim: str | None, source: str | None, since: s
 @click.pass_obj
 def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None) -> None:
     """The evidence report of a fact-check: claims, verdicts, evidence, flags, decisions."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         text = api.report(store, factcheck_id, fmt)
-    finally:
-        store.close()
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -233,12 +215,9 @@ def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None)
 def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str | None,
                 source: str | None) -> None:
     """Write stored snapshots as WARC response records (OUT.warc.gz)."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         records = api.export_warc(store, Path(out), claim=claim, factcheck=factcheck,
                                   source=source)
-    finally:
-        store.close()
     click.echo(f"{out}: {records} WARC records")
 
 
@@ -247,11 +226,8 @@ def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str
 @click.pass_obj
 def prune(obj: dict[str, str], older_than: str) -> None:
     """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         counts = api.prune(store, older_than)
-    finally:
-        store.close()
     click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
                f"{counts['outcomes']} outcome(s), {counts['blobs']} blob(s) older than "
                f"{older_than}; {counts['snapshots_kept']} snapshot(s) kept")
@@ -266,11 +242,8 @@ def audit() -> None:
 @click.pass_obj
 def audit_verify(obj: dict[str, str]) -> None:
     """Walk the hash chain; name the first row edited, deleted or inserted (exit 1)."""
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         result = api.audit_verify(store)
-    finally:
-        store.close()
     if not result.ok:
         raise ClaimwatchError(f"audit chain broken after {result.events - 1} good event(s): "
                               f"{result.problem}")
@@ -327,11 +300,8 @@ def db_copy(obj: dict[str, str], target: str) -> None:
 def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | None) -> None:
     """Show what changed in a source between two snapshots."""
     config = api.load_config(obj["sources"])
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         result = api.source_diff(store, config, source_id, from_id=from_id, to_id=to_id)
-    finally:
-        store.close()
     print_diff(console(), result)
 
 
@@ -426,11 +396,8 @@ def _print_report(report: CheckReport) -> None:
 
 @contextmanager
 def _store(obj: dict[str, str]) -> Iterator[Store]:
-    store = api.open_db(obj["db"])
-    try:
+    with _store(obj) as store:
         yield store
-    finally:
-        store.close()
 
 
 @contextmanager
@@ -446,6 +413,16 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
             progress.update(task, total=total, advance=1)
 
         yield advance
+
+
+@contextmanager
+def _store(obj: dict[str, str]) -> Iterator[Store]:
+    """The database named by --db, closed afterwards."""
+    store = api.open_db(obj["db"])
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def main() -> None:
