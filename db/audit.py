@@ -1,9 +1,10 @@
 """The audit log: append-only events in a hash chain (DESIGN "History is never rewritten").
 
-Each event's hash is sha256(previous hash + the event's canonical JSON). Writers first bump the
-one-row chain head with UPDATE … RETURNING, which takes the write lock (SQLite) or the row lock
-(PostgreSQL) until commit, so concurrent writers append one after another and never fork the
-chain. An event commits with the transaction that made it: a rolled-back check leaves none.
+Each event's hash is sha256(previous hash + the event's canonical JSON). Events wait in their
+session until it commits; then the writer bumps the one-row chain head with UPDATE … RETURNING,
+which takes the write lock (SQLite) or the row lock (PostgreSQL) until commit, so concurrent
+writers append one after another and never fork the chain. An event commits with the transaction
+that made it: a rolled-back check leaves none.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.event import listens_for
 from sqlalchemy.orm import Session
 
 from db.engine import utcnow
 from db.models import AuditEventRow, AuditHeadRow
 
 GENESIS = "0" * 64
+_PENDING = "claimwatch.audit.pending"  # the session.info key of events waiting for the commit
 
 
 @dataclass(frozen=True)
@@ -35,24 +38,36 @@ class Event:
 
 
 def record(session: Session, kind: str, data: dict[str, Any], *, source: str | None = None,
-           claim: str | None = None, at: dt.datetime | None = None) -> AuditEventRow:
+           claim: str | None = None, at: dt.datetime | None = None) -> None:
     """Append one event to the chain, in the caller's transaction."""
-    return record_many(session, [Event(kind, data, source, claim, at)])[0]
+    record_many(session, [Event(kind, data, source, claim, at)])
 
 
-def record_many(session: Session, events: list[Event]) -> list[AuditEventRow]:
-    """Append several events in order with one move of the chain head (a config sync can have
-    thousands)."""
+def record_many(session: Session, events: list[Event]) -> None:
+    """Append events in order, in the caller's transaction.
+
+    They wait in the session and join the chain when it commits (or at `flush`), all with one
+    move of the head: a batch of source checks, or a config sync with thousands of events, costs
+    three statements. A rolled-back transaction drops them with everything else.
+    """
+    now = utcnow()
+    session.info.setdefault(_PENDING, []).extend(
+        event if event.at else replace(event, at=now) for event in events)
+
+
+def flush(session: Session) -> None:
+    """Write the session's waiting events to the chain now."""
+    events: list[Event] = session.info.pop(_PENDING, [])
     if not events:
-        return []
+        return
     last, prev = session.execute(
         update(AuditHeadRow).where(AuditHeadRow.id == 1)
         .values(seq=AuditHeadRow.seq + len(events))
         .returning(AuditHeadRow.seq, AuditHeadRow.hash)).one()
-    now = utcnow()
     rows = []
     for seq, event in enumerate(events, start=last - len(events) + 1):
-        row = AuditEventRow(seq=seq, at=event.at or now, kind=event.kind, source=event.source,
+        assert event.at is not None
+        row = AuditEventRow(seq=seq, at=event.at, kind=event.kind, source=event.source,
                             claim=event.claim, data=event.data, prev_hash=prev, hash="")
         row.hash = prev = chain_hash(prev, row)
         rows.append(row)
@@ -61,7 +76,16 @@ def record_many(session: Session, events: list[Event]) -> list[AuditEventRow]:
         {c: getattr(row, c) for c in ("seq", "at", "kind", "source", "claim", "data",
                                       "prev_hash", "hash")} for row in rows])
     session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=prev))
-    return rows
+
+
+@listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    flush(session)
+
+
+@listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def chain_hash(prev: str, event: AuditEventRow) -> str:
@@ -82,6 +106,7 @@ class Verification:
 
 def verify(session: Session, batch: int = 5000) -> Verification:
     """Walk the chain in order; name the first row that was edited, deleted or inserted."""
+    flush(session)
     prev, expected_seq, count = GENESIS, 1, 0
     query = select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=batch)
     for event in session.scalars(query):

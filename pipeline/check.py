@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts import outbox
@@ -181,32 +181,42 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
     # memory at once, however many thousand sources a run has
     gate = asyncio.Semaphore(settings.global_limit)
 
-    async def one(plan: Plan) -> Fetched | None:
+    finished: asyncio.Queue[Fetched | None] = asyncio.Queue()
+
+    async def one(plan: Plan) -> None:
         await gate.acquire()
         if should_stop():
             gate.release()
-            return None
+            finished.put_nowait(None)
+            return
         try:
-            return await fetch_source(fetcher, plan)
+            fetched = await fetch_source(fetcher, plan)
         except Exception as exc:  # a bug must not end the run: this source's check fails
             error = f"internal error while fetching: {type(exc).__name__}: {exc}"
-            return Fetched(plan, FetchResult(plan.url, plan.url, None, {}, None, error, ()),
-                           [], {})
+            fetched = Fetched(plan, FetchResult(plan.url, plan.url, None, {}, None, error, ()),
+                              [], {})
+        finished.put_nowait(fetched)
 
     async with Fetcher(settings, transport=transport) as fetcher:
         tasks = [asyncio.create_task(one(plan)) for plan in plans]
-        for next_done in asyncio.as_completed(tasks):
-            fetched = await next_done
-            if fetched is None:  # stopping: never started, its lease is released below
-                continue
+        remaining = len(tasks)
+        while remaining:
+            # every check that has finished by now is recorded together (at most global_limit)
+            arrived = [await finished.get()]
+            while not finished.empty():
+                arrived.append(finished.get_nowait())
+            remaining -= len(arrived)
+            batch = [f for f in arrived if f is not None]  # None: never started (stopping)
             try:
-                source_report = _record_safely(store, config, fetched)
+                reports = _record_batch(store, config, batch)
             finally:
-                fetched.result = replace(fetched.result, body=None)  # done with the page
-                gate.release()
-            report.sources.append(source_report)
-            if on_progress:
-                on_progress(source_report, len(plans))
+                for fetched in batch:
+                    fetched.result = replace(fetched.result, body=None)  # done with the page
+                    gate.release()
+            for source_report in reports:
+                report.sources.append(source_report)
+                if on_progress:
+                    on_progress(source_report, len(plans))
     return report
 
 
@@ -313,24 +323,38 @@ def _validators(result: FetchResult) -> dict[str, Any]:
 # --- recording: one transaction per source -------------------------------------------------
 
 
-def _record_safely(store: Store, config: Config, fetched: Fetched) -> SourceReport:
-    """Record one source check; a failure of claimwatch itself rolls the whole check back."""
+def _record_batch(store: Store, config: Config, batch: list[Fetched]) -> list[SourceReport]:
+    """Record the source checks that finished together, in one transaction (one commit, and the
+    quiet path's rows in two statements, however many sources). Each check is whole or absent.
+    If recording one fails (a bug in claimwatch), the transaction rolls back and each check is
+    recorded alone, so the failure costs that source's check and no other."""
+    if not batch:
+        return []
     try:
         with store.session() as session:
-            return _record(session, config, fetched)
-    except Exception as exc:  # a bug must not lose the other sources' checks
+            quiet = _QuietRows()
+            reports = [_record(session, config, fetched, quiet) for fetched in batch]
+            quiet.write(session)
+            return reports
+    except Exception as exc:
+        if len(batch) > 1:
+            return [report for fetched in batch
+                    for report in _record_batch(store, config, [fetched])]
+        fetched = batch[0]
         message = f"internal error while recording: {type(exc).__name__}: {exc}"
         print(f"claimwatch: {fetched.plan.slug}: {message}", file=sys.stderr)
-        return SourceReport(fetched.plan.slug, "error", None, fetched.result.status, message)
+        return [SourceReport(fetched.plan.slug, "error", None, fetched.result.status, message)]
 
 
-def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
+def _record(session: Session, config: Config, fetched: Fetched,
+            quiet: _QuietRows) -> SourceReport:
     result, plan = fetched.result, fetched.plan
     now = utcnow()
     if plan.quiet and fetched.attempts and not fetched.content_error and (
             result.not_modified or (result.ok and blobs.digest(result.body or b"")
                                     == plan.latest_sha)):
-        return _record_unchanged(session, config, fetched, now)
+        quiet.add(fetched, now, config.every(plan.slug))
+        return SourceReport(plan.slug, "unchanged", plan.latest_snapshot_id, result.status, None)
     source = session.scalars(select(SourceRow).where(SourceRow.slug == plan.slug)).one()
     rows = [_fetch_row(source.id, a) for a in fetched.attempts]
     if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
@@ -418,30 +442,43 @@ def _change_summary(before: Document | str | None, after: Document | str | None)
     return diff(before, after).summary()
 
 
-def _record_unchanged(session: Session, config: Config, fetched: Fetched,
-                      now: dt.datetime) -> SourceReport:
-    """The common case, kept cheap: the same bytes again (a 304, or the same sha256) on a
-    healthy source whose items were all evaluated on them. One fetch row per attempt and the
-    source's schedule: no parse, no diff, no screening (those bytes were screened when stored)."""
-    plan, result = fetched.plan, fetched.result
-    rows = [_fetch_row(plan.source_id, a) for a in fetched.attempts]
-    rows[-1].result, rows[-1].snapshot_id = "unchanged", plan.latest_snapshot_id
-    session.execute(insert(FetchRow), [
-        {c: getattr(r, c) for c in ("source_id", "started_at", "duration_ms", "url",
-                                    "final_url", "status", "bytes", "error", "result",
-                                    "snapshot_id")}
-        for r in rows])
-    every = config.every(plan.slug)
-    ours = SourceRow.lease_owner == plan.owner  # a lease that ran out may be another's now
-    values: dict[str, Any] = {
-        "last_checked_at": now, "last_status": "unchanged",
-        "lease_owner": case((ours, None), else_=SourceRow.lease_owner),
-        "lease_until": case((ours, None), else_=SourceRow.lease_until),
-        "next_check_at": _next_check(now, every)}
-    if result.ok:
-        values["validators"] = fetched.validators
-    session.execute(update(SourceRow).where(SourceRow.id == plan.source_id).values(values))
-    return SourceReport(plan.slug, "unchanged", plan.latest_snapshot_id, result.status, None)
+class _QuietRows:
+    """The common case, kept cheap: the same bytes again (a 304, or the same sha256) on a healthy
+    source whose items were all evaluated on them. No parse, no diff, no screening (those bytes
+    were screened when stored): one fetch row per attempt and the source's schedule, gathered for
+    a whole batch and written as one INSERT and one UPDATE."""
+
+    _FETCH = ("source_id", "started_at", "duration_ms", "url", "final_url", "status", "bytes",
+              "error", "result", "snapshot_id")
+
+    def __init__(self) -> None:
+        self.fetches: list[dict[str, Any]] = []
+        self.sources: list[dict[str, Any]] = []
+        self.owner = ""
+
+    def add(self, fetched: Fetched, now: dt.datetime, every: float) -> None:
+        plan = fetched.plan
+        rows = [_fetch_row(plan.source_id, a) for a in fetched.attempts]
+        rows[-1].result, rows[-1].snapshot_id = "unchanged", plan.latest_snapshot_id
+        self.fetches += [{c: getattr(row, c) for c in self._FETCH} for row in rows]
+        # on a 304 the validators are the ones sent; on the same bytes, the server's new ones
+        self.sources.append({"b_id": plan.source_id, "b_now": now,
+                             "b_next": _next_check(now, every),
+                             "b_validators": fetched.validators})
+        self.owner = plan.owner
+
+    def write(self, session: Session) -> None:
+        if not self.sources:
+            return
+        session.execute(insert(FetchRow), self.fetches)
+        table = SourceRow.__table__
+        ours = table.c.lease_owner == self.owner  # a lease that ran out may be another's now
+        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            last_checked_at=bindparam("b_now"), last_status="unchanged",
+            next_check_at=bindparam("b_next"),
+            validators=bindparam("b_validators", type_=table.c.validators.type),
+            lease_owner=case((ours, None), else_=table.c.lease_owner),
+            lease_until=case((ours, None), else_=table.c.lease_until)), self.sources)
 
 
 def _next_check(now: dt.datetime, seconds: float) -> dt.datetime:

@@ -27,10 +27,11 @@ _CHALLENGE_TITLES = re.compile(
     r"access denied|request (blocked|rejected)|are you a (human|robot)|captcha|ddos protection|"
     r"security check|verify you are human|bot (check|verification)|pardon our interruption",
     re.IGNORECASE)
-_CHALLENGE_MARKERS = re.compile(
-    rb"cf-chl-|challenge-platform|_cf_chl_opt|cf-browser-verification|g-recaptcha|h-captcha|"
-    rb"px-captcha|_incapsula_resource|awswaf|datadome|perimeterx|"
-    rb"enable javascript and cookies to continue", re.IGNORECASE)
+# plain substrings of the lower-cased head: a case-insensitive regex alternation took 4 ms a page
+_CHALLENGE_MARKERS = (
+    b"cf-chl-", b"challenge-platform", b"_cf_chl_opt", b"cf-browser-verification", b"g-recaptcha",
+    b"h-captcha", b"px-captcha", b"_incapsula_resource", b"awswaf", b"datadome", b"perimeterx",
+    b"enable javascript and cookies to continue")
 _NOT_FOUND_TITLES = re.compile(
     r"\b(page|file|document|article|content|story)\s+(was\s+)?not\s+found\b|"
     r"^\W*(error\s*)?404\W*$|\b404\s*(error|not found|page|[-–|:])|"
@@ -73,7 +74,7 @@ def screen(result: FetchResult) -> NotEvidence | None:
     if not _is_html(result):
         return None
     title = _title(head)
-    if (_CHALLENGE_TITLES.search(title) or _CHALLENGE_MARKERS.search(head)) and \
+    if (_CHALLENGE_TITLES.search(title) or _has_marker(head.lower())) and \
             _visible_chars(body, SMALL_PAGE_CHARS) < SMALL_PAGE_CHARS:
         return NotEvidence("blocked", f"blocked by a bot challenge or firewall page "
                                       f"(title: \"{title[:80]}\")")
@@ -102,6 +103,10 @@ def _visible_chars(body: bytes, enough: int) -> int:
             return count
         position = markup.end()
     return count + len(body[position:].strip())
+
+
+def _has_marker(lowered: bytes) -> bool:
+    return any(marker in lowered for marker in _CHALLENGE_MARKERS)
 
 
 def _is_html(result: FetchResult) -> bool:

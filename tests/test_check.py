@@ -4,6 +4,7 @@ recorded, and a crash mid-check leaving nothing half-written."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import socket
@@ -13,13 +14,14 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from db import Store
 from db.models import BlobRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
-from pipeline import api, config, evaluate
+from pipeline import api, check, config, evaluate
 from pipeline.demo.server import SiteServer
-from pipeline.fetch import FetchSettings
+from pipeline.fetch import Fetcher, FetchSettings
+from pipeline.sync import sync_config
 from tests.conftest import Handler
 
 FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
@@ -274,6 +276,50 @@ def test_a_crash_between_stages_leaves_no_partial_rows(store: Store, site: SiteS
     redo = api.check(store, cfg, everything=True, settings=FAST)
     assert redo.sources[0].status == "changed"
     assert [f["outcome"] for f in redo.flags] == ["broken"]
+
+
+def test_a_crash_in_one_source_costs_only_that_check(store: Store, site: SiteServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks that finish together are recorded in one transaction; a bug while recording one
+    of them must still leave the others recorded, and the audit chain intact."""
+    names = [f"s{i}" for i in range(6)]
+    for name in names:
+        write(site, f"{name}.html", page(extra=f"Page {name}."))
+    sources = "".join(f"  {n}:\n    url: {site.url(n + '.html')}\n    select: main\n"
+                      for n in names)
+    items = "".join(f"          - {{source: {n}, {QUOTE}}}\n" for n in names)
+    cfg = config.parse(f"version: 1\nsources:\n{sources}factchecks:\n  - id: fc\n"
+                       f"    title: T\n    claims:\n      - id: c\n        text: T\n"
+                       f"        verdict: Supported\n        evidence:\n{items}")
+    real = evaluate.evaluate
+
+    def explode_on_s3(item: config.Evidence, *args: object) -> evaluate.Result:
+        if item.source == "s3":
+            raise RuntimeError("injected failure in s3")
+        return real(item, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evaluate, "evaluate", explode_on_s3)
+    with store.session() as session:  # what check.run does, with all six in one batch
+        sync_config(session, cfg)
+        plans, _busy = check._claim(session, cfg, "test-worker", everything=True, only=[])
+
+    async def fetch_all() -> list[check.Fetched]:
+        async with Fetcher(FAST) as fetcher:
+            return [await check.fetch_source(fetcher, plan) for plan in plans]
+
+    reports = check._record_batch(store, cfg, asyncio.run(fetch_all()))
+    statuses = {s.source: s.status for s in reports}
+    assert statuses == {n: "error" if n == "s3" else "new" for n in names}
+    assert "injected failure in s3" in (reports[3].error or "")
+    with store.session() as session:
+        snapped = set(session.scalars(select(SourceRow.slug).join(
+            SnapshotRow, SnapshotRow.source_id == SourceRow.id)))
+        assert snapped == set(names) - {"s3"}
+        session.execute(update(SourceRow).values(lease_owner=None, lease_until=None))  # as run
+    assert api.audit_verify(store).ok
+    monkeypatch.undo()
+    again = api.check(store, cfg, only=["s3"], settings=FAST)
+    assert [(s.source, s.status) for s in again.sources] == [("s3", "new")]
 
 
 def test_only_due_sources_are_checked_unless_all(store: Store, site: SiteServer) -> None:
