@@ -635,3 +635,35 @@ def test_unchanged_rechecks_reuse_the_connection() -> None:
         server.server_close()
     assert results[0].ok and all(r.not_modified for r in results[1:])
     assert len(set(ports)) == 1, f"one connection for five requests, got ports {ports}"
+
+
+def test_hosts_beyond_the_open_limit_are_closed_only_when_idle(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each host gets its own connection pool; past OPEN_HOSTS the least recent idle ones are
+    closed, never one a fetch is still using."""
+    import pipeline.fetch
+
+    monkeypatch.setattr(pipeline.fetch, "OPEN_HOSTS", 1)
+    servers = [next(_make_server()) for _ in range(4)]  # started; shut down below
+    for srv in servers:
+        srv.routes["/slow"] = lambda h: (time.sleep(0.3), reply(h, 302, headers={
+            "Location": "/fast"}))[1]  # the redirect needs the host's client still open
+        srv.routes["/fast"] = lambda h: reply(h, 200, b"fast page")
+
+    async def main() -> tuple[list[FetchResult], FetchResult, int]:
+        async with Fetcher(FAST) as fetcher:
+            # three hosts at once: each new client would evict the others if they were idle
+            together = await asyncio.gather(*(
+                fetcher.fetch(srv.url("/slow"), obey_robots=False) for srv in servers[:3]))
+            later = await fetcher.fetch(servers[3].url("/fast"), obey_robots=False)
+            return together, later, len(fetcher._clients)
+
+    try:
+        together, later, still_open = asyncio.run(main())
+    finally:
+        for srv in servers:
+            srv.httpd.shutdown()
+            srv.httpd.server_close()
+    assert [r.body for r in together] == [b"fast page"] * 3
+    assert later.body == b"fast page"
+    assert still_open == 1
