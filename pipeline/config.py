@@ -31,8 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline import yamllines
 from pipeline.errors import ConfigError
 from pipeline.extract.html import compile_css
+from pipeline.yamllines import Path_
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 KINDS = ("auto", "html", "pdf", "xlsx", "csv", "json", "feed")
@@ -327,9 +329,6 @@ class Config(_Model):
 
 # --- loading -------------------------------------------------------------------------------
 
-Path_ = tuple[str | int, ...]
-# libyaml's loader when PyYAML was built with it: ten times faster on a desk's thousands of sources
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load(path: str | Path) -> Config:
@@ -346,12 +345,7 @@ def load(path: str | Path) -> Config:
 
 def parse(text: str, filename: str = "sources.yaml") -> Config:
     try:
-        loader = _Loader(text)
-        try:
-            root = loader.get_single_node()  # the nodes carry the line numbers
-            data = loader.construct_document(root) if root is not None else None
-        finally:
-            loader.dispose()
+        data, lines, duplicates = yamllines.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -360,9 +354,7 @@ def parse(text: str, filename: str = "sources.yaml") -> Config:
     if not isinstance(data, dict):
         raise ConfigError([f"{filename}:1: expected a mapping with 'version', 'sources' and "
                            "'factchecks'"])
-    lines: dict[Path_, int] = {}
-    problems: list[tuple[int, str]] = []
-    _index_lines(root, (), lines, problems)
+    problems = list(duplicates)
     data = _expand_env(data, (), lines, problems)
     problems += _cross_reference(data, lines)
     config: Config | None = None
@@ -374,24 +366,6 @@ def parse(text: str, filename: str = "sources.yaml") -> Config:
         ordered = sorted(set(problems))
         raise ConfigError([f"{filename}:{line}: {message}" for line, message in ordered])
     return config
-
-
-def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int],
-                 problems: list[tuple[int, str]]) -> None:
-    """Record the line of every key and item; report duplicate keys (which YAML would hide)."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                problems.append((key_node.start_mark.line + 1, f"duplicate key {key!r}"))
-            seen.add(key)
-            _index_lines(value_node, (*path, key), lines, problems)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, (*path, i), lines, problems)
 
 
 def _line(lines: dict[Path_, int], path: Path_) -> int:
