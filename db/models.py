@@ -213,6 +213,16 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class ConfigSyncRow(Base):
+    """The digest of the configuration last synced into the tables (one row): a check whose
+    sources.yaml (and claimwatch) is the same skips the sync and its reading of every row."""
+
+    __tablename__ = "config_sync"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    synced_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class AlertRow(Base):
     """One flag for one alert channel: the outbox. Written in the transaction that opens the flag,
     sent by `alerts.deliver` (at least once: receivers drop repeats by `alert_id`).

@@ -197,26 +197,30 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
                               [], {})
         finished.put_nowait(fetched)
 
+    quiet = _QuietRows()
     async with Fetcher(settings, transport=transport) as fetcher:
         tasks = [asyncio.create_task(one(plan)) for plan in plans]
         remaining = len(tasks)
-        while remaining:
-            # every check that has finished by now is recorded together (at most global_limit)
-            arrived = [await finished.get()]
-            while not finished.empty():
-                arrived.append(finished.get_nowait())
-            remaining -= len(arrived)
-            batch = [f for f in arrived if f is not None]  # None: never started (stopping)
-            try:
-                reports = _record_batch(store, config, batch)
-            finally:
-                for fetched in batch:
-                    fetched.result = replace(fetched.result, body=None)  # done with the page
-                    gate.release()
-            for source_report in reports:
-                report.sources.append(source_report)
-                if on_progress:
-                    on_progress(source_report, len(plans))
+        try:
+            while remaining:
+                # every check that has finished by now is recorded together (≤ global_limit)
+                arrived = [await finished.get()]
+                while not finished.empty():
+                    arrived.append(finished.get_nowait())
+                remaining -= len(arrived)
+                batch = [f for f in arrived if f is not None]  # None: not started (stopping)
+                try:
+                    reports = _record_batch(store, config, batch, quiet)
+                finally:
+                    for fetched in batch:
+                        fetched.result = replace(fetched.result, body=None)  # done with it
+                        gate.release()
+                for source_report in reports:
+                    report.sources.append(source_report)
+                    if on_progress:
+                        on_progress(source_report, len(plans))
+        finally:
+            _record_quiet(store, quiet)
     return report
 
 
@@ -323,38 +327,60 @@ def _validators(result: FetchResult) -> dict[str, Any]:
 # --- recording: one transaction per source -------------------------------------------------
 
 
-def _record_batch(store: Store, config: Config, batch: list[Fetched]) -> list[SourceReport]:
-    """Record the source checks that finished together, in one transaction (one commit, and the
-    quiet path's rows in two statements, however many sources). Each check is whole or absent.
-    If recording one fails (a bug in claimwatch), the transaction rolls back and each check is
-    recorded alone, so the failure costs that source's check and no other."""
-    if not batch:
-        return []
+def _record_batch(store: Store, config: Config, batch: list[Fetched],
+                  quiet: _QuietRows) -> list[SourceReport]:
+    """Record the source checks that finished together.
+
+    Unchanged ones (`_QuietRows`) wait in `quiet` until it is due. The others are recorded in
+    one transaction, with whatever `quiet` holds, each check whole or absent. If recording one
+    fails (a bug in claimwatch), the transaction rolls back and each is recorded alone, so the
+    failure costs that source's check and no other.
+    """
+    now = utcnow()
+    reports, full = [], []
+    for fetched in batch:
+        unchanged = quiet.add(fetched, now, config)
+        if unchanged is None:
+            full.append(fetched)
+        else:
+            reports.append(unchanged)
+    if not full:
+        if quiet.due(now):
+            _record_quiet(store, quiet)
+        return reports
     try:
         with store.session() as session:
-            quiet = _QuietRows()
-            reports = [_record(session, config, fetched, quiet) for fetched in batch]
+            reports += [_record(session, config, fetched) for fetched in full]
             quiet.write(session)
-            return reports
+        quiet.clear()
+        return reports
     except Exception as exc:
-        if len(batch) > 1:
-            return [report for fetched in batch
-                    for report in _record_batch(store, config, [fetched])]
-        fetched = batch[0]
+        if len(full) > 1 or quiet:
+            _record_quiet(store, quiet)
+            return reports + [report for fetched in full
+                              for report in _record_batch(store, config, [fetched], quiet)]
+        fetched = full[0]
         message = f"internal error while recording: {type(exc).__name__}: {exc}"
         print(f"claimwatch: {fetched.plan.slug}: {message}", file=sys.stderr)
         return [SourceReport(fetched.plan.slug, "error", None, fetched.result.status, message)]
 
 
-def _record(session: Session, config: Config, fetched: Fetched,
-            quiet: _QuietRows) -> SourceReport:
+def _record_quiet(store: Store, quiet: _QuietRows) -> None:
+    """Write the unchanged checks waiting in `quiet` in a transaction of their own."""
+    if not quiet:
+        return
+    try:
+        with store.session() as session:
+            quiet.write(session)
+    except Exception as exc:  # they are checked again on the next run: nothing else is lost
+        print(f"claimwatch: could not record {len(quiet)} unchanged checks: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    quiet.clear()
+
+
+def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     result, plan = fetched.result, fetched.plan
     now = utcnow()
-    if plan.quiet and fetched.attempts and not fetched.content_error and (
-            result.not_modified or (result.ok and blobs.digest(result.body or b"")
-                                    == plan.latest_sha)):
-        quiet.add(fetched, now, config.every(plan.slug))
-        return SourceReport(plan.slug, "unchanged", plan.latest_snapshot_id, result.status, None)
     source = session.scalars(select(SourceRow).where(SourceRow.slug == plan.slug)).one()
     rows = [_fetch_row(source.id, a) for a in fetched.attempts]
     if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
@@ -445,9 +471,12 @@ def _change_summary(before: Document | str | None, after: Document | str | None)
 class _QuietRows:
     """The common case, kept cheap: the same bytes again (a 304, or the same sha256) on a healthy
     source whose items were all evaluated on them. No parse, no diff, no screening (those bytes
-    were screened when stored): one fetch row per attempt and the source's schedule, gathered for
-    a whole batch and written as one INSERT and one UPDATE."""
+    were screened when stored): one fetch row per attempt and the source's schedule. They are
+    gathered over several batches and written as one INSERT and one UPDATE, once MAX of them
+    wait or the first has waited WAIT seconds, with the next changed source, or at the end of
+    the run. A crash before then loses those checks, not their sources: they are due again."""
 
+    MAX, WAIT = 500, dt.timedelta(seconds=2)
     _FETCH = ("source_id", "started_at", "duration_ms", "url", "final_url", "status", "bytes",
               "error", "result", "snapshot_id")
 
@@ -455,17 +484,31 @@ class _QuietRows:
         self.fetches: list[dict[str, Any]] = []
         self.sources: list[dict[str, Any]] = []
         self.owner = ""
+        self.since = dt.datetime.max
 
-    def add(self, fetched: Fetched, now: dt.datetime, every: float) -> None:
-        plan = fetched.plan
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def add(self, fetched: Fetched, now: dt.datetime, config: Config) -> SourceReport | None:
+        """Take `fetched` if it is an unchanged check; None if it must be recorded in full."""
+        plan, result = fetched.plan, fetched.result
+        if not (plan.quiet and fetched.attempts and not fetched.content_error and (
+                result.not_modified or (result.ok and blobs.digest(result.body or b"")
+                                        == plan.latest_sha))):
+            return None
         rows = [_fetch_row(plan.source_id, a) for a in fetched.attempts]
         rows[-1].result, rows[-1].snapshot_id = "unchanged", plan.latest_snapshot_id
         self.fetches += [{c: getattr(row, c) for c in self._FETCH} for row in rows]
         # on a 304 the validators are the ones sent; on the same bytes, the server's new ones
         self.sources.append({"b_id": plan.source_id, "b_now": now,
-                             "b_next": _next_check(now, every),
+                             "b_next": _next_check(now, config.every(plan.slug)),
                              "b_validators": fetched.validators})
         self.owner = plan.owner
+        self.since = min(self.since, now)
+        return SourceReport(plan.slug, "unchanged", plan.latest_snapshot_id, result.status, None)
+
+    def due(self, now: dt.datetime) -> bool:
+        return len(self) >= self.MAX or (bool(self) and now - self.since >= self.WAIT)
 
     def write(self, session: Session) -> None:
         if not self.sources:
@@ -479,6 +522,9 @@ class _QuietRows:
             validators=bindparam("b_validators", type_=table.c.validators.type),
             lease_owner=case((ours, None), else_=table.c.lease_owner),
             lease_until=case((ours, None), else_=table.c.lease_until)), self.sources)
+
+    def clear(self) -> None:
+        self.fetches, self.sources, self.since = [], [], dt.datetime.max
 
 
 def _next_check(now: dt.datetime, seconds: float) -> dt.datetime:

@@ -17,7 +17,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from db import Store
-from db.models import BlobRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
+from db.models import (
+    BlobRow,
+    EvidenceRow,
+    FetchRow,
+    FlagRow,
+    OutcomeRow,
+    SnapshotRow,
+    SourceRow,
+)
 from pipeline import api, check, config, evaluate
 from pipeline.demo.server import SiteServer
 from pipeline.fetch import Fetcher, FetchSettings
@@ -307,7 +315,7 @@ def test_a_crash_in_one_source_costs_only_that_check(store: Store, site: SiteSer
         async with Fetcher(FAST) as fetcher:
             return [await check.fetch_source(fetcher, plan) for plan in plans]
 
-    reports = check._record_batch(store, cfg, asyncio.run(fetch_all()))
+    reports = check._record_batch(store, cfg, asyncio.run(fetch_all()), check._QuietRows())
     statuses = {s.source: s.status for s in reports}
     assert statuses == {n: "error" if n == "s3" else "new" for n in names}
     assert "injected failure in s3" in (reports[3].error or "")
@@ -320,6 +328,25 @@ def test_a_crash_in_one_source_costs_only_that_check(store: Store, site: SiteSer
     monkeypatch.undo()
     again = api.check(store, cfg, only=["s3"], settings=FAST)
     assert [(s.source, s.status) for s in again.sources] == [("s3", "new")]
+
+
+def test_sources_yaml_is_synced_only_when_it_changed(store: Store, site: SiteServer) -> None:
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    with store.session() as session:
+        assert sync_config(session, cfg) is False, "the same file again: nothing to sync"
+    edited = sources_yaml(site.url("index.html"), QUOTE, "quote: Deputies patrol the county")
+    with store.session() as session:
+        assert sync_config(session, edited) is True
+    with store.session() as session:
+        assert sync_config(session, edited) is False
+        active = session.scalar(select(func.count()).select_from(EvidenceRow)
+                                .where(EvidenceRow.active.is_(True)))
+        assert active == 2
+    with store.session() as session:  # and back: the older file is a change again
+        assert sync_config(session, cfg) is True
+    assert count(store, EvidenceRow) == 2
 
 
 def test_only_due_sources_are_checked_unless_all(store: Store, site: SiteServer) -> None:
