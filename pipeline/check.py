@@ -350,7 +350,9 @@ def _record_batch(store: Store, config: Config, batch: list[Fetched],
         return reports
     try:
         with store.session() as session:
-            reports += [_record(session, config, fetched) for fetched in full]
+            loaded = _load(session, [fetched.plan for fetched in full])
+            reports += [_record(session, config, fetched, *loaded[fetched.plan.source_id])
+                        for fetched in full]
             quiet.write(session)
         quiet.clear()
         return reports
@@ -378,10 +380,10 @@ def _record_quiet(store: Store, quiet: _QuietRows) -> None:
     quiet.clear()
 
 
-def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
-    result, plan = fetched.result, fetched.plan
+def _record(session: Session, config: Config, fetched: Fetched, source: SourceRow,
+            items: list[tuple[EvidenceRow, Evidence]]) -> SourceReport:
+    result = fetched.result
     now = utcnow()
-    source = session.scalars(select(SourceRow).where(SourceRow.slug == plan.slug)).one()
     rows = [_fetch_row(source.id, a) for a in fetched.attempts]
     if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
         rows = [FetchRow(source_id=source.id, started_at=now, duration_ms=0,
@@ -394,7 +396,6 @@ def _record(session: Session, config: Config, fetched: Fetched) -> SourceReport:
     source.next_check_at = _next_check(now, every)
     if source.lease_owner == fetched.plan.owner:
         source.lease_owner, source.lease_until = None, None
-    items = _items(session, source, fetched.plan.items)
 
     problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
                else screen(result))
@@ -693,15 +694,23 @@ def iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _items(session: Session, source: SourceRow,
-           by_identity: dict[tuple[str, str], Evidence]) -> list[tuple[EvidenceRow, Evidence]]:
-    """The source's active evidence rows, each with its item from sources.yaml."""
-    pairs = session.execute(
-        select(EvidenceRow, ClaimRow.slug).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
-        .where(EvidenceRow.source_id == source.id, EvidenceRow.active.is_(True))
-        .order_by(EvidenceRow.id)).all()
-    return [(row, by_identity[(slug, row.identity)]) for row, slug in pairs
-            if (slug, row.identity) in by_identity]
+def _load(session: Session, plans: list[Plan]
+          ) -> dict[int, tuple[SourceRow, list[tuple[EvidenceRow, Evidence]]]]:
+    """Each source's row and its active evidence rows, each with its item from sources.yaml:
+    two queries for a whole batch."""
+    ids = [plan.source_id for plan in plans]
+    wanted = {plan.source_id: plan.items for plan in plans}
+    loaded: dict[int, tuple[SourceRow, list[tuple[EvidenceRow, Evidence]]]] = {
+        row.id: (row, []) for row in session.scalars(select(SourceRow).where(
+            SourceRow.id.in_(ids)))}
+    for row, slug in session.execute(
+            select(EvidenceRow, ClaimRow.slug).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
+            .where(EvidenceRow.source_id.in_(ids), EvidenceRow.active.is_(True))
+            .order_by(EvidenceRow.id)):
+        item = wanted[row.source_id].get((slug, row.identity))
+        if item is not None:
+            loaded[row.source_id][1].append((row, item))
+    return loaded
 
 
 def _fetch_row(source_id: int, attempt: Attempt) -> FetchRow:
