@@ -24,6 +24,7 @@ from db.models import AuditEventRow, AuditHeadRow
 
 GENESIS = "0" * 64
 _PENDING = "claimwatch.audit.pending"  # the session.info key of events waiting for the commit
+_CHUNK = 1000  # events inserted per statement: a first sync of 10,000 sources has ~50,000
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,19 @@ def flush(session: Session) -> None:
         update(AuditHeadRow).where(AuditHeadRow.id == 1)
         .values(seq=AuditHeadRow.seq + len(events))
         .returning(AuditHeadRow.seq, AuditHeadRow.hash)).one()
-    rows = []
-    for seq, event in enumerate(events, start=last - len(events) + 1):
-        assert event.at is not None
-        digest = chain_hash(prev, seq, event.at, event.kind, event.source, event.claim,
-                            event.data)
-        rows.append({"seq": seq, "at": event.at, "kind": event.kind, "source": event.source,
-                     "claim": event.claim, "data": event.data, "prev_hash": prev,
-                     "hash": digest})
-        prev = digest
-    # plain INSERTs of plain dicts: the ORM's unit of work cost a quarter of a first check
-    session.execute(insert(AuditEventRow), rows)
+    first = last - len(events) + 1
+    for start in range(0, len(events), _CHUNK):
+        rows = []
+        for seq, event in enumerate(events[start:start + _CHUNK], start=first + start):
+            assert event.at is not None
+            digest = chain_hash(prev, seq, event.at, event.kind, event.source, event.claim,
+                                event.data)
+            rows.append({"seq": seq, "at": event.at, "kind": event.kind, "source": event.source,
+                         "claim": event.claim, "data": event.data, "prev_hash": prev,
+                         "hash": digest})
+            prev = digest
+        # plain INSERTs of plain dicts: the ORM's unit of work cost a quarter of a first check
+        session.execute(insert(AuditEventRow), rows)
     session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=prev))
 
 

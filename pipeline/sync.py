@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db import audit, utcnow
@@ -43,22 +43,24 @@ def sync_config(session: Session, config: Config) -> bool:
 
 
 def _sync(session: Session, config: Config) -> None:
+    """Existing rows are updated through the ORM; new ones (every row, on a desk's first run)
+    go in as bulk INSERTs of plain dicts, which took a third of the memory."""
     now = utcnow()
     events: list[audit.Event] = []
     factchecks = _by_slug(session, FactCheckRow)
     claims = _by_slug(session, ClaimRow)
     sources = _by_slug(session, SourceRow)
 
+    added: list[dict[str, Any]] = []
     for slug, src in config.sources.items():
         row = sources.get(slug)
         options: dict[str, Any] = {**src.extraction_options(), "every": config.every(slug)}
         if row is None:
-            row = sources[slug] = SourceRow(slug=slug, url=src.url, options=options,
-                                            validators={}, consecutive_failures=0)
-            session.add(row)
+            added.append({"slug": slug, "url": src.url, "options": options})
             _event(events, "source", slug, "added", {"url": src.url, "options": options},
                    source=slug)
-        elif (row.url, row.options, row.active) != (src.url, options, True):
+            continue
+        if (row.url, row.options, row.active) != (src.url, options, True):
             _event(events, "source", slug, "altered" if row.active else "restored",
                    _changes({"url": row.url, "options": row.options},
                             {"url": src.url, "options": options}), source=slug)
@@ -66,31 +68,33 @@ def _sync(session: Session, config: Config) -> None:
                 row.url, row.validators, row.next_check_at = src.url, {}, None
         row.options, row.active = options, True
     _deactivate(events, sources, set(config.sources), "source")
+    source_ids = {slug: row.id for slug, row in sources.items()} | _insert(session, SourceRow,
+                                                                         added)
 
+    added = []
     for fc in config.factchecks:
         fc_row = factchecks.get(fc.id)
         if fc_row is None:
-            fc_row = factchecks[fc.id] = FactCheckRow(slug=fc.id, title=fc.title)
-            session.add(fc_row)
+            added.append({"slug": fc.id, "title": fc.title, "url": fc.url})
             _event(events, "factcheck", fc.id, "added", {"title": fc.title, "url": fc.url})
-        elif (fc_row.title, fc_row.url, fc_row.active) != (fc.title, fc.url, True):
+            continue
+        if (fc_row.title, fc_row.url, fc_row.active) != (fc.title, fc.url, True):
             _event(events, "factcheck", fc.id, "altered",
                    _changes({"title": fc_row.title, "url": fc_row.url},
                             {"title": fc.title, "url": fc.url}))
         fc_row.title, fc_row.url, fc_row.active = fc.title, fc.url, True
     _deactivate(events, factchecks, {fc.id for fc in config.factchecks}, "factcheck")
-    session.flush()
+    factcheck_ids = {slug: row.id for slug, row in factchecks.items()} | _insert(
+        session, FactCheckRow, added)
 
+    added = []
+    verdicts: list[dict[str, Any]] = []
     for fc, claim in config.claims():
         row = claims.get(claim.id)
         if row is None:
-            row = claims[claim.id] = ClaimRow(slug=claim.id, factcheck_id=factchecks[fc.id].id,
-                                              text=claim.text, verdict=claim.verdict,
-                                              config_verdict=claim.verdict)
-            session.add(row)
-            session.flush()
-            session.add(VerdictRow(claim_id=row.id, verdict=claim.verdict,
-                                   origin="sources.yaml", at=now))
+            added.append({"slug": claim.id, "factcheck_id": factcheck_ids[fc.id],
+                          "text": claim.text, "verdict": claim.verdict,
+                          "config_verdict": claim.verdict})
             _event(events, "claim", claim.id, "added",
                    {"factcheck": fc.id, "text": claim.text, "verdict": claim.verdict},
                    claim=claim.id)
@@ -99,25 +103,30 @@ def _sync(session: Session, config: Config) -> None:
             row.config_verdict = row.verdict
         before = {"factcheck": row.factcheck_id, "text": row.text,
                   "verdict": row.config_verdict, "active": row.active}
-        after = {"factcheck": factchecks[fc.id].id, "text": claim.text,
+        after = {"factcheck": factcheck_ids[fc.id], "text": claim.text,
                  "verdict": claim.verdict, "active": True}
         if before != after:
             _event(events, "claim", claim.id, "altered" if row.active else "restored",
                    _changes(before, after), claim=claim.id)
         if claim.verdict != row.config_verdict:  # the desk edited the published verdict
             row.verdict = row.config_verdict = claim.verdict
-            session.add(VerdictRow(claim_id=row.id, verdict=claim.verdict,
-                                   origin="sources.yaml", at=now))
-        row.factcheck_id, row.text, row.active = factchecks[fc.id].id, claim.text, True
+            verdicts.append({"claim_id": row.id, "verdict": claim.verdict})
+        row.factcheck_id, row.text, row.active = factcheck_ids[fc.id], claim.text, True
     _deactivate(events, claims, {claim.id for _fc, claim in config.claims()}, "claim")
-    session.flush()
+    new_claims = _insert(session, ClaimRow, added)
+    verdicts += [{"claim_id": new_claims[row["slug"]], "verdict": row["verdict"]}
+                 for row in added]
+    if verdicts:
+        session.execute(insert(VerdictRow), [{**v, "origin": "sources.yaml", "at": now}
+                                             for v in verdicts])
+    claim_ids = {slug: row.id for slug, row in claims.items()} | new_claims
 
-    slugs = {row.id: slug for slug, row in claims.items()}
     existing = {(row.claim_id, row.identity): row
                 for row in session.scalars(select(EvidenceRow))}
     wanted = set()
+    added = []
     for _fc, claim in config.claims():
-        claim_id = claims[claim.id].id
+        claim_id = claim_ids[claim.id]
         for position, ev in enumerate(claim.evidence):
             ident = (claim_id, ev.identity())
             wanted.add(ident)
@@ -127,12 +136,16 @@ def _sync(session: Session, config: Config) -> None:
                        {"source": ev.source, "expectation": ev.expectation()},
                        source=ev.source, claim=claim.id)
             if row is None:
-                row = existing[ident] = EvidenceRow(claim_id=claim_id, identity=ev.identity(),
-                                                    expectation=ev.expectation())
-                session.add(row)
-            row.source_id = sources[ev.source].id
+                added.append({"claim_id": claim_id, "identity": ident[1],
+                              "expectation": ev.expectation(), "position": position,
+                              "source_id": source_ids[ev.source]})
+                continue
+            row.source_id = source_ids[ev.source]
             row.position, row.active = position, True
-    source_slugs = {row.id: slug for slug, row in sources.items()}
+    if added:
+        session.execute(insert(EvidenceRow), added)
+    slugs = {row_id: slug for slug, row_id in claim_ids.items()}
+    source_slugs = {row_id: slug for slug, row_id in source_ids.items()}
     for ident, row in existing.items():
         if ident not in wanted and row.active:
             row.active = False
@@ -141,6 +154,16 @@ def _sync(session: Session, config: Config) -> None:
                    source=source_slugs.get(row.source_id), claim=slugs.get(row.claim_id))
     audit.record_many(session, events)
     session.flush()
+
+
+def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """INSERT `rows` at once; return their ids by slug."""
+    if not rows:
+        return {}
+    session.flush()  # rows changed earlier reach the database first
+    inserted = session.execute(insert(model).returning(model.slug, model.id,
+                                                       sort_by_parameter_order=True), rows)
+    return {slug: row_id for slug, row_id in inserted}
 
 
 def _event(events: list[audit.Event], what: str, ident: str, change: str, data: dict[str, Any],
