@@ -35,8 +35,9 @@ T0 = time.perf_counter()
 LIBRARIES = {
     "fetch": ("httpx", "httpcore", "anyio", "h11", "h2", "sniffio", "certifi", "idna", "brotli",
               "ssl.py", "socket.py"),
-    "extraction": ("bs4", "lxml", "openpyxl", "pypdf", "feedparser", "soupsieve", "trafilatura",
-                   "et_xmlfile", "html5lib", "justext", "courlan", "htmldate", "sgmllib"),
+    "extraction": ("bs4", "lxml", "python_calamine", "openpyxl", "pypdf", "feedparser",
+                   "soupsieve", "trafilatura", "et_xmlfile", "html5lib", "justext", "courlan",
+                   "htmldate", "sgmllib"),
     "evaluation": ("rapidfuzz", "jmespath"),
     "database": ("sqlalchemy", "sqlite3", "zstandard", "psycopg"),
     "config": ("yaml", "pydantic", "pydantic_core"),

@@ -190,3 +190,13 @@ def test_main_content_keeps_the_article_and_drops_the_chrome() -> None:
     text = doc.text.folded
     assert "paragraph 7 of the report" in text
     assert "ten best lakes" not in text and "storm warning" not in text and "privacy" not in text
+
+
+def test_xlsx_columns_count_from_a_whatever_cell_comes_first() -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["C2"], sheet["B4"], sheet["D4"] = "title", "STATE", 7
+    out = io.BytesIO()
+    workbook.save(out)
+    doc = extract("xlsx", out.getvalue(), Options())
+    assert doc.tables == ((("", "", "title"), ("", "STATE", "", "7")),)
