@@ -48,7 +48,7 @@ PHASES = {"first": "(a) first check", "unchanged": "(b) unchanged re-check",
 MB = 1024 * 1024
 CATEGORY_NAMES = {  # cw_phase.py's categories as the report prints them
     "fetch": "fetch (pipeline/fetch.py, httpx, httpcore, anyio)",
-    "extraction": "extraction (extract/*, lxml, calamine, feedparser, ...)",
+    "extraction": "extraction (extract/*, lxml, calamine, ...)",
     "evaluation": "evaluation (evaluate.py, textnorm, rapidfuzz)",
     "database": "database (db/*, sqlalchemy, sqlite3, zstd)",
     "config": "reading sources.yaml (config.py, yaml, pydantic)",
