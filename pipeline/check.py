@@ -478,8 +478,6 @@ class _QuietRows:
     the run. A crash before then loses those checks, not their sources: they are due again."""
 
     MAX, WAIT = 500, dt.timedelta(seconds=2)
-    _FETCH = ("source_id", "started_at", "duration_ms", "url", "final_url", "status", "bytes",
-              "error", "result", "snapshot_id")
 
     def __init__(self) -> None:
         self.fetches: list[dict[str, Any]] = []
@@ -497,9 +495,9 @@ class _QuietRows:
                 result.not_modified or (result.ok and blobs.digest(result.body or b"")
                                         == plan.latest_sha))):
             return None
-        rows = [_fetch_row(plan.source_id, a) for a in fetched.attempts]
-        rows[-1].result, rows[-1].snapshot_id = "unchanged", plan.latest_snapshot_id
-        self.fetches += [{c: getattr(row, c) for c in self._FETCH} for row in rows]
+        rows = [_fetch_values(plan.source_id, a) for a in fetched.attempts]
+        rows[-1] |= {"result": "unchanged", "snapshot_id": plan.latest_snapshot_id}
+        self.fetches += rows
         # on a 304 the validators are the ones sent; on the same bytes, the server's new ones
         self.sources.append({"b_id": plan.source_id, "b_now": now,
                              "b_next": _next_check(now, config.every(plan.slug)),
@@ -714,10 +712,15 @@ def _load(session: Session, plans: list[Plan]
 
 
 def _fetch_row(source_id: int, attempt: Attempt) -> FetchRow:
-    return FetchRow(source_id=source_id, started_at=attempt.started_at.replace(tzinfo=None),
-                    duration_ms=attempt.duration_ms, url=attempt.url,
-                    final_url=attempt.final_url if attempt.final_url != attempt.url else None,
-                    status=attempt.status, bytes=attempt.bytes, error=attempt.error)
+    return FetchRow(**_fetch_values(source_id, attempt))
+
+
+def _fetch_values(source_id: int, attempt: Attempt) -> dict[str, Any]:
+    return {"source_id": source_id, "started_at": attempt.started_at.replace(tzinfo=None),
+            "duration_ms": attempt.duration_ms, "url": attempt.url,
+            "final_url": attempt.final_url if attempt.final_url != attempt.url else None,
+            "status": attempt.status, "bytes": attempt.bytes, "error": attempt.error,
+            "result": None, "snapshot_id": None}
 
 
 def _reading_key(source: Source) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 import ssl
 import time
@@ -27,6 +28,7 @@ from pipeline import __version__
 from pipeline.errors import FetchError
 
 ROBOTS_AGENT = "claimwatch"  # the user-agent token robots.txt rules name
+_DISALLOW = re.compile(r"\s*disallow\s*:\s*[^\s#]", re.IGNORECASE)  # a rule with a path
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 OPEN_HOSTS = 64  # hosts whose clients (and keep-alive connections) stay open between fetches
@@ -257,8 +259,11 @@ class Fetcher:
                                timeout=min(self.settings.timeout, 10.0))
         if not got.ok or got.body is None:
             return None
+        lines = got.body.decode("utf-8", errors="replace").splitlines()
+        if not any(_DISALLOW.match(line) for line in lines):
+            return None  # nothing is disallowed: no rules to consult on every fetch
         rules = RobotFileParser()
-        rules.parse(got.body.decode("utf-8", errors="replace").splitlines())
+        rules.parse(lines)
         return rules
 
     async def _attempt(
@@ -411,7 +416,7 @@ async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
     length = response.headers.get("content-length", "")
     if response.status_code == 304 or (length.isdigit() and int(length) <= limit):
         read = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.stream:  # type: ignore[union-attr]  # raw, unwrapped: cheaper
             read += len(chunk)
             if read > limit:
                 return
