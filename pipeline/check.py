@@ -51,6 +51,7 @@ from pipeline.sync import sync_config
 FAILURES_BEFORE_UNREACHABLE = 3
 LEASE_FACTOR = 8  # a lease lasts this many times the longest source timeout
 JITTER = 0.1  # ±10% on every interval, so a desk's sources don't all fire together
+SETTLE_TURNS = 20  # event-loop turns given to fetches under way before a batch is recorded
 MAX_BACKOFF = 86400  # a failing source is retried at least daily (or at its own interval)
 OPEN, RESOLVED_BY_SOURCE = "open", "resolved-by-source"
 # an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
@@ -205,6 +206,8 @@ async def _run(store: Store, config: Config, plans: list[Plan], settings: FetchS
             while remaining:
                 # every check that has finished by now is recorded together (≤ global_limit)
                 arrived = [await finished.get()]
+                for _ in range(SETTLE_TURNS):  # let fetches under way finish: fewer, bigger
+                    await asyncio.sleep(0)     # transactions
                 while not finished.empty():
                     arrived.append(finished.get_nowait())
                 remaining -= len(arrived)
@@ -573,7 +576,7 @@ def _evaluate(session: Session, fetched: Fetched, snapshot: SnapshotRow,
               ) -> tuple[list[Concluded], str | None]:
     """Evaluate the due items on `snapshot`, each against its own baseline (documents read
     are left in `docs`)."""
-    current = read(session, snapshot, fetched.plan.source, docs)
+    current = read(session, snapshot, fetched.plan.source, docs, body=fetched.result.body)
     if isinstance(current, str):
         return [(row, ev, evaluate.error(current), False) for row, ev in due], current
     outcomes = []
@@ -595,11 +598,13 @@ def _evaluate(session: Session, fetched: Fetched, snapshot: SnapshotRow,
 
 
 def read(session: Session, snapshot: SnapshotRow, source: Source,
-         cache: dict[int, Document | str] | None = None) -> Document | str:
-    """The snapshot as a Document under the source's current options, or why it can't be read."""
+         cache: dict[int, Document | str] | None = None, *,
+         body: bytes | None = None) -> Document | str:
+    """The snapshot as a Document under the source's current options, or why it can't be read
+    (`body`: the snapshot's bytes when they are at hand, not to be read back from the blob)."""
     cache = {} if cache is None else cache
     if snapshot.id not in cache:
-        body = blobs.get(session, snapshot.blob_sha256)
+        body = blobs.get(session, snapshot.blob_sha256) if body is None else body
         try:
             cache[snapshot.id] = read_body(body, kind=source.kind,
                                            content_type=snapshot.content_type, url=snapshot.url,
