@@ -23,7 +23,9 @@ def digest(data: bytes) -> str:
 def put(session: Session, data: bytes) -> str:
     """Store `data` unless a blob with its digest exists; return the digest."""
     sha = digest(data)
-    if session.scalar(select(BlobRow.size).where(BlobRow.sha256 == sha)) is None:
+    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
+        stored = session.scalar(select(BlobRow.size).where(BlobRow.sha256 == sha))
+    if stored is None:
         packed = zstandard.ZstdCompressor(level=LEVEL).compress(data)
         # another worker may store the same bytes at once: the first one's row stands (the
         # engine has imported its dialect already; importing both here cost 20 ms at start)
