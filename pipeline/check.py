@@ -1,9 +1,10 @@
 """One check run (DESIGN "Data flow"): due sources → fetch → snapshot → extract → evaluate → flag.
 
-Fetching runs concurrently; each source's results are then written in ONE transaction (fetch
-attempts, blob, snapshot, outcomes, flags, source state), so a crash leaves no half-written check
-and the next run redoes it. An unchanged source (304, or the same bytes) costs its fetch row and
-nothing else: no parse, no diff, unless an item still needs evaluating on that snapshot.
+Fetching runs concurrently; the checks that finish together are then written in ONE transaction
+(fetch attempts, blob, snapshot, outcomes, flags, source state of each), so a crash leaves no
+half-written check and the next run redoes it. An unchanged source (304, or the same bytes)
+costs its fetch row and nothing else: no parse, no diff, unless an item still needs evaluating
+on that snapshot.
 """
 
 from __future__ import annotations
@@ -327,7 +328,7 @@ def _validators(result: FetchResult) -> dict[str, Any]:
     return found if found["etag"] or found["last_modified"] else {}
 
 
-# --- recording: one transaction per source -------------------------------------------------
+# --- recording: one transaction per batch of checks ------------------------------------------
 
 
 def _record_batch(store: Store, config: Config, batch: list[Fetched],
@@ -476,9 +477,10 @@ class _QuietRows:
     """The common case, kept cheap: the same bytes again (a 304, or the same sha256) on a healthy
     source whose items were all evaluated on them. No parse, no diff, no screening (those bytes
     were screened when stored): one fetch row per attempt and the source's schedule. They are
-    gathered over several batches and written as one INSERT and one UPDATE, once MAX of them
-    wait or the first has waited WAIT seconds, with the next changed source, or at the end of
-    the run. A crash before then loses those checks, not their sources: they are due again."""
+    gathered over several batches and written as one INSERT and one UPDATE: once MAX of them
+    wait, or when a batch arrives and the first has waited WAIT seconds, with the next changed
+    source, or at the end of the run. A crash before then loses those checks, not their sources:
+    their schedule did not move, so they are due again."""
 
     MAX, WAIT = 500, dt.timedelta(seconds=2)
 
