@@ -393,13 +393,8 @@ def _record(session: Session, config: Config, fetched: Fetched, source: SourceRo
         rows = [FetchRow(source_id=source.id, started_at=now, duration_ms=0,
                          url=fetched.result.url, status=None, bytes=0,
                          error=fetched.result.error)]
-    session.add_all(rows)
     final = rows[-1]
-    source.last_checked_at = now
     every = config.every(source.slug)
-    source.next_check_at = _next_check(now, every)
-    if source.lease_owner == fetched.plan.owner:
-        source.lease_owner, source.lease_until = None, None
 
     problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
                else screen(result))
@@ -408,6 +403,7 @@ def _record(session: Session, config: Config, fetched: Fetched, source: SourceRo
         final.result = source.last_status = "error"
         final.error = final.error or problem.reason
         source.consecutive_failures = 0
+        _checked(session, source, rows, fetched.plan.owner, now, every)
         session.flush()
         outcome = evaluate.error(problem.reason)
         flags = _conclude(session, config, final, None,
@@ -420,7 +416,7 @@ def _record(session: Session, config: Config, fetched: Fetched, source: SourceRo
         final.error = final.error or error
         source.consecutive_failures += 1
         backoff = min(every * 2 ** (source.consecutive_failures - 1), max(every, MAX_BACKOFF))
-        source.next_check_at = _next_check(now, backoff)
+        _checked(session, source, rows, fetched.plan.owner, now, backoff)
         session.flush()
         audit.record(session, "failure", {"http_status": result.status, "error": error,
                                           "in_a_row": source.consecutive_failures},
@@ -435,14 +431,16 @@ def _record(session: Session, config: Config, fetched: Fetched, source: SourceRo
                                for row, ev in items])
         return SourceReport(source.slug, "error", None, result.status, error, flags)
 
-    source.consecutive_failures = 0
     previous = source.latest_snapshot_id
+    # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
     snapshot, status = _snapshot(session, source, fetched, now)
+    source.consecutive_failures = 0
     source.latest_snapshot_id = snapshot.id
     source.last_status = status
+    source.validators = fetched.validators
     final.result = status
     final.snapshot_id = snapshot.id
-    source.validators = fetched.validators
+    _checked(session, source, rows, fetched.plan.owner, now, every)
     session.flush()
     reading = _reading_key(fetched.plan.source)
     due = [(row, ev) for row, ev in items
@@ -464,6 +462,17 @@ def _record(session: Session, config: Config, fetched: Fetched, source: SourceRo
             source=source.slug, at=now)
     flags = _conclude(session, config, final, snapshot, outcomes, docs) if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, flags)
+
+
+def _checked(session: Session, source: SourceRow, rows: list[FetchRow], owner: str,
+             now: dt.datetime, interval: float) -> None:
+    """The check's fetch rows, the source's next check in about `interval` seconds, and the
+    source's lease released if this check still holds it."""
+    session.add_all(rows)
+    source.last_checked_at = now
+    source.next_check_at = _next_check(now, interval)
+    if source.lease_owner == owner:
+        source.lease_owner, source.lease_until = None, None
 
 
 def _change_summary(before: Document | str | None, after: Document | str | None) -> str | None:
