@@ -32,10 +32,7 @@ BLOCKS = frozenset(["address", "article", "aside", "blockquote", "caption", "dd"
                     "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "ol", "p",
                     "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead",
                     "tr", "ul", "body", "html", "center"])
-_INVISIBLE = XPath(
-    "//*[" + " or ".join(f"self::{tag}" for tag in DROPPED) + " or @hidden"
-    " or contains(translate(@style, ' ', ''), 'display:none')"
-    " or contains(translate(@style, ' ', ''), 'visibility:hidden')]")
+_STYLED = XPath("//*[@hidden or @style]")
 _BREAK = "\u2029"  # paragraph separator: a block boundary marker no page text contains
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -62,7 +59,7 @@ def extract(body: bytes, options: Options) -> Document:
     title = clean(root.findtext(".//title") or "")
     if options.main_content:
         root = main_content(root)
-    for element in _INVISIBLE(root):
+    for element in _invisible(root):
         if element.getparent() is not None:
             element.drop_tree()  # keeps the text that follows the element
     regions = select_regions(root, options.select)
@@ -71,6 +68,19 @@ def extract(body: bytes, options: Options) -> Document:
     text = _BREAK.join(_text_with_breaks(region) for region in regions)
     blocks = tuple(b for b in (clean(part) for part in text.split(_BREAK)) if b)
     return Document("html", blocks=blocks, tables=tables, items=items, meta={"title": title})
+
+
+def _invisible(root: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+    """The DROPPED elements and the hidden ones (`hidden`, `display:none`, `visibility:hidden`).
+    lxml's tag iterator and a test in Python: one XPath testing every element took half of an
+    extraction."""
+    found = list(root.iter(*DROPPED))
+    for element in _STYLED(root):
+        style = (element.get("style") or "").replace(" ", "")
+        if element.get("hidden") is not None or "display:none" in style \
+                or "visibility:hidden" in style:
+            found.append(element)
+    return found
 
 
 def main_content(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
