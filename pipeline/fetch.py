@@ -152,6 +152,8 @@ class Fetcher:
         """The host's client, kept open while this fetch uses it."""
         if self._ssl is None:
             raise RuntimeError("use Fetcher inside 'async with Fetcher(...)'")
+        if self._transport is not None:  # the caller's transport is one pool: one client, which
+            key = ""                     # alone closes it (evicting a host would close it)
         self._in_use[key] += 1
         try:
             client = self._clients.get(key)

@@ -18,6 +18,7 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import brotli
+import httpx
 import pytest
 
 from pipeline.fetch import Fetcher, FetchResult, FetchSettings
@@ -667,3 +668,31 @@ def test_hosts_beyond_the_open_limit_are_closed_only_when_idle(
     assert [r.body for r in together] == [b"fast page"] * 3
     assert later.body == b"fast page"
     assert still_open == 1
+
+
+def test_a_given_transport_serves_every_host_and_is_not_closed_by_eviction(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.fetch
+
+    monkeypatch.setattr(pipeline.fetch, "OPEN_HOSTS", 1)
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, stream=httpx.ByteStream(request.url.host.encode())))
+    closed: list[bool] = []
+    real_aclose = transport.aclose
+
+    async def aclose() -> None:
+        closed.append(True)
+        await real_aclose()
+
+    transport.aclose = aclose  # type: ignore[method-assign]
+
+    async def main() -> list[FetchResult]:
+        async with Fetcher(FAST, transport=transport) as fetcher:
+            results = [await fetcher.fetch(f"http://host{i}.test/", obey_robots=False)
+                       for i in range(3)]
+            assert not closed, "closed while the fetcher still uses it"
+            return results
+
+    results = asyncio.run(main())
+    assert [r.body for r in results] == [b"host0.test", b"host1.test", b"host2.test"]
+    assert closed == [True]
