@@ -10,17 +10,12 @@ import html
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
-from pipeline.config import Severity
+from pipeline.vocab import Severity, rank
 
-SEVERITIES: tuple[str, ...] = get_args(Severity)  # low → high
 TITLE_CLAIM = 70  # characters of the claim's text in a title
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def rank(severity: str) -> int:
-    return SEVERITIES.index(severity)
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,7 @@ def digest_message(digest_id: str, payloads: list[dict[str, Any]]) -> Message:
     """Many alerts for one channel in one round, as one message (no floods)."""
     counts = Counter(p["flag"]["severity"] for p in payloads)
     top = max(counts, key=rank)
-    summary = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts[s])
+    summary = ", ".join(f"{counts[s]} {s}" for s in reversed(Severity) if counts[s])
     parts: list[Part] = []
     for payload in payloads:
         parts += [Heading(title(payload)), *_summary(payload),

@@ -10,23 +10,24 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from alerts.channels import alert_id, channel_keys
-from alerts.message import rank
 from db import utcnow
 from db.models import AlertRow, ClaimRow, FactCheckRow, FlagRow, SnapshotRow
-from pipeline import check  # a cycle (check calls enqueue): use it as `check.x`, at call time
 from pipeline.config import AlertChannel, Config
 from pipeline.diff import diff
 from pipeline.extract import Document
+from pipeline.records import SnapshotRecord, flag_record
+from pipeline.snapshots import DocumentCache, read
+from pipeline.vocab import AlertStatus, rank
 
 EXCERPT_LINES = 10  # per kind of change (text lines, rows added, …)
 EXCERPT_CHARS = 300  # per line or cell
 
 
 def enqueue(session: Session, config: Config, flag: FlagRow, *,
-            cache: dict[int, Document | str] | None = None) -> list[AlertRow]:
+            cache: DocumentCache | None = None) -> list[AlertRow]:
     """Write the alerts for a flag just flushed (one per matching channel); return them.
 
-    `cache` holds Documents already read in this transaction (`pipeline.check.read`'s cache).
+    `cache` holds Documents already read in this transaction.
     """
     claim = session.get(ClaimRow, flag.claim_id)
     assert claim is not None
@@ -43,7 +44,7 @@ def enqueue(session: Session, config: Config, flag: FlagRow, *,
     for key in wanted:
         id_ = alert_id(flag.id, payload["flag"]["opened_at"], key)
         rows.append(AlertRow(alert_id=id_, flag_id=flag.id, channel=key,
-                             payload={"alert_id": id_, **payload}, status="pending",
+                             payload={"alert_id": id_, **payload}, status=AlertStatus.PENDING,
                              attempts=0, next_attempt_at=now, created_at=now))
     session.add_all(rows)
     return rows
@@ -57,8 +58,8 @@ def wants(spec: AlertChannel, severity: str, factcheck: str) -> bool:
 
 
 def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
-             factcheck: FactCheckRow, cache: dict[int, Document | str] | None) -> dict[str, Any]:
-    flag_json = check.flag_json(session, flag)
+             factcheck: FactCheckRow, cache: DocumentCache | None) -> dict[str, Any]:
+    flag_json = flag_record(session, flag).spec_json()
     source = config.sources[flag_json["source"]]
     baseline = session.get(SnapshotRow, flag.baseline_snapshot_id) \
         if flag.baseline_snapshot_id else None
@@ -66,8 +67,8 @@ def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
     change = None
     if baseline is not None and snapshot is not None:
         cache = {} if cache is None else cache
-        before = check.read(session, baseline, source, cache)
-        after = check.read(session, snapshot, source, cache)
+        before = read(session, baseline, source, cache)
+        after = read(session, snapshot, source, cache)
         if isinstance(before, Document) and isinstance(after, Document):
             change = excerpt(before, after)
     return {"flag": flag_json,
@@ -79,8 +80,7 @@ def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
 
 
 def _snapshot(row: SnapshotRow | None) -> dict[str, Any] | None:
-    return None if row is None else {"id": row.id, "fetched_at": check.iso(row.fetched_at),
-                                     "url": row.url}
+    return None if row is None else SnapshotRecord.from_row(row).to_json()
 
 
 def excerpt(before: Document, after: Document) -> dict[str, Any]:

@@ -67,6 +67,17 @@ class SourceRow(Base):
     # a worker's claim on the source while it checks it; an expired lease is free again
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # where its requests go (`db.leases.host_of(url)`): hosts take turns, and share spacing
+    host: Mapped[str] = mapped_column(String(255), default="", index=True)
+
+
+class HostRow(Base):
+    """A host the desk's sources live on: when its next request may start, shared by every
+    worker, so spacing holds however many workers fetch from it (`db.leases`)."""
+
+    __tablename__ = "host"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class EvidenceRow(Base):

@@ -19,33 +19,33 @@ from alerts.deliver import DeliveryReport, deliver, requeue
 from db import SchemaState, Store, audit, open_store, schema_state, upgrade_schema, utcnow
 from db.audit import Verification
 from db.copy import copy as copy_database
-from db.models import (
-    AlertRow,
-    ClaimRow,
-    EvidenceRow,
-    FactCheckRow,
-    FlagRow,
-    ReviewRow,
-    SnapshotRow,
-    SourceRow,
-)
+from db.models import AlertRow, ClaimRow, EvidenceRow, FactCheckRow, FlagRow, SnapshotRow, SourceRow
 from pipeline import check as check_stage
 from pipeline import config as config_stage
+from pipeline import flags as flag_stage
 from pipeline import history as history_stage
 from pipeline import prune as prune_stage
 from pipeline import report as report_stage
-from pipeline import review as review_stage
 from pipeline import status as status_stage
 from pipeline import warc
 from pipeline.config import Config, Evidence, Source
 from pipeline.diff import Diff, diff
-from pipeline.errors import UsageError
+from pipeline.errors import NotFound, UsageError
 from pipeline.extract import Document
 from pipeline.fetch import FetchSettings
 from pipeline.history import Event
 from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
-from pipeline.review import review_json
+from pipeline.records import (
+    AlertRecord,
+    CheckReport,
+    FlagRecord,
+    SnapshotRecord,
+    SourceReport,
+    flag_records,
+)
+from pipeline.snapshots import DocumentCache, read
+from pipeline.vocab import AlertStatus, FlagStatus
 
 
 def load_config(path: str | Path) -> Config:
@@ -83,7 +83,7 @@ def db_current(url: str) -> SchemaState:
 
 
 @dataclass
-class RunReport(check_stage.CheckReport):
+class RunReport(CheckReport):
     """A check run and the alert delivery after it: SPEC §3's report plus an "alerts" key."""
 
     alerts: DeliveryReport = field(default_factory=DeliveryReport)
@@ -95,7 +95,7 @@ class RunReport(check_stage.CheckReport):
 def check(store: Store, config: Config, *, everything: bool = False, only: Iterable[str] = (),
           transport: httpx.AsyncBaseTransport | None = None,
           settings: FetchSettings | None = None,
-          on_progress: Callable[[check_stage.SourceReport, int], None] | None = None
+          on_progress: Callable[[SourceReport, int], None] | None = None
           ) -> RunReport:
     """Check the due sources once (or `only` these, or `everything`), then send the alerts due
     (a failing channel is recorded and retried later; it never fails the check)."""
@@ -104,14 +104,14 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
     return RunReport(**vars(report), alerts=deliver(store, config))
 
 
-def alerts(store: Store, *, failed_only: bool = False) -> list[dict[str, Any]]:
+def alerts(store: Store, *, failed_only: bool = False) -> list[AlertRecord]:
     """Every alert delivery and its state (only the given-up ones with `failed_only`), oldest
     first. Channels appear by key: secrets masked."""
     with store.session() as session:
         query = select(AlertRow).order_by(AlertRow.id)
         if failed_only:
-            query = query.where(AlertRow.status == "failed")
-        return [_alert_json(row) for row in session.scalars(query)]
+            query = query.where(AlertRow.status == AlertStatus.FAILED)
+        return [AlertRecord.from_row(row) for row in session.scalars(query)]
 
 
 def retry_alerts(store: Store, alert_ids: Iterable[str] = ()) -> list[str]:
@@ -119,30 +119,14 @@ def retry_alerts(store: Store, alert_ids: Iterable[str] = ()) -> list[str]:
     return requeue(store, list(alert_ids))
 
 
-def _alert_json(row: AlertRow) -> dict[str, Any]:
-    flag = row.payload["flag"]
-    return {"alert_id": row.alert_id, "flag": row.flag_id, "claim": flag["claim"],
-            "severity": flag["severity"], "outcome": flag["outcome"], "channel": row.channel,
-            "status": row.status, "attempts": row.attempts,
-            "created_at": check_stage.iso(row.created_at), "sent_at": check_stage.iso(row.sent_at),
-            "next_attempt_at": check_stage.iso(row.next_attempt_at)
-            if row.status == "pending" else None,
-            "digest_id": row.digest_id, "last_error": row.last_error}
-
-
-def flags(store: Store, *, include_closed: bool = False) -> list[dict[str, Any]]:
-    """Open flags (all of them with `include_closed`), oldest first, as SPEC §3 objects, with
-    their review when there is one."""
+def flags(store: Store, *, include_closed: bool = False) -> list[FlagRecord]:
+    """Open flags (all of them with `include_closed`), oldest first, with their review when
+    there is one."""
     with store.session() as session:
         query = select(FlagRow).order_by(FlagRow.id)
         if not include_closed:
-            query = query.where(FlagRow.status == "open")
-        found = session.scalars(query).all()
-        reviews = {r.flag_id: r for r in session.scalars(
-            select(ReviewRow).where(ReviewRow.flag_id.in_([f.id for f in found])))}
-        return [{**check_stage.flag_json(session, flag), "status": flag.status,
-                 **({"review": review_json(reviews[flag.id])} if flag.id in reviews else {})}
-                for flag in found]
+            query = query.where(FlagRow.status == FlagStatus.OPEN)
+        return flag_records(session, session.scalars(query).all())
 
 
 def history(store: Store, *, claim: str | None = None, source: str | None = None,
@@ -178,7 +162,8 @@ def export_warc(store: Store, out: Path, *, claim: str | None = None,
                 factcheck: str | None = None, source: str | None = None) -> int:
     """Write the stored snapshots of a claim's, a fact-check's or a source's sources as WARC."""
     if sum(x is not None for x in (claim, factcheck, source)) != 1:
-        raise UsageError("export-warc needs exactly one of --claim, --factcheck or --source")
+        raise UsageError("give exactly one of a claim, a fact-check or a source",
+                         field="target")
     with store.session() as session:
         query = select(SourceRow.id)
         if source is not None:
@@ -191,15 +176,15 @@ def export_warc(store: Store, out: Path, *, claim: str | None = None,
                 EvidenceRow.claim_id.in_(claims))
         source_ids = session.scalars(query).all()
         if not source_ids:
-            raise UsageError(f"nothing known as {claim or factcheck or source!r}")
+            raise NotFound(f"nothing known as {claim or factcheck or source!r}", field="target")
         snapshots = session.scalars(select(SnapshotRow).where(
             SnapshotRow.source_id.in_(source_ids))).all()
         if not snapshots:
-            raise UsageError("no snapshots stored yet: run 'claimwatch check'")
+            raise NotFound("no snapshots stored yet (nothing has been checked)")
         try:
             return warc.export(session, list(snapshots), out)
         except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+            raise UsageError(f"cannot write {out}: {exc.strerror}", field="out") from None
 
 
 def prune(store: Store, older_than: str) -> dict[str, int | str]:
@@ -208,35 +193,24 @@ def prune(store: Store, older_than: str) -> dict[str, int | str]:
     try:
         seconds = config_stage.parse_duration(older_than)
     except ValueError as exc:
-        raise UsageError(f"--older-than: {exc}") from None
+        raise UsageError(str(exc), field="older_than") from None
     with store.session() as session:
         return prune_stage.prune(session, dt.timedelta(seconds=seconds), utcnow(), older_than)
 
 
 def review(store: Store, flag_id: int, *, decision: str, reviewer: str,
-           note: str | None = None, verdict: str | None = None) -> dict[str, Any]:
+           note: str | None = None, verdict: str | None = None) -> FlagRecord:
     """Record an editor's decision on a flag; return the flag with its review."""
     with store.session() as session:
-        row = review_stage.review(session, flag_id, decision=decision, reviewer=reviewer,
-                                  note=note, verdict=verdict)
-        flag = session.get(FlagRow, flag_id)
-        assert flag is not None
-        return {**check_stage.flag_json(session, flag), "status": flag.status,
-                "review": review_json(row)}
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    id: int
-    fetched_at: str | None
-    url: str
+        return flag_stage.review(session, flag_id, decision=decision, reviewer=reviewer,
+                                 note=note, verdict=verdict)
 
 
 @dataclass(frozen=True)
 class SourceDiff:
     source: str
-    before: SnapshotInfo
-    after: SnapshotInfo
+    before: SnapshotRecord
+    after: SnapshotRecord
     diff: Diff
     error: str | None = None  # a snapshot that could not be read under the current options
 
@@ -245,12 +219,14 @@ def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | 
                 to_id: int | None = None) -> SourceDiff:
     """What changed in a source between two snapshots (default: its baseline → its latest)."""
     if source_id not in config.sources:
-        raise UsageError(f"unknown source {source_id!r}: it is not in sources.yaml")
+        raise NotFound(f"unknown source {source_id!r}: it is not in sources.yaml",
+                       field="source")
     source = config.sources[source_id]
     with store.session() as session:
         row = session.scalars(select(SourceRow).where(SourceRow.slug == source_id)).first()
         if row is None or row.latest_snapshot_id is None:
-            raise UsageError(f"source {source_id!r} has no snapshot yet: run 'claimwatch check'")
+            raise NotFound(f"source {source_id!r} has no snapshot yet (it has not been checked)",
+                           field="source")
         baseline = session.scalars(
             select(EvidenceRow.baseline_snapshot_id)
             .where(EvidenceRow.source_id == row.id, EvidenceRow.active.is_(True),
@@ -260,9 +236,9 @@ def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | 
                                 .order_by(SnapshotRow.id)).first()
         snapshots = [_snapshot(session, row.id, from_id or baseline or first),
                      _snapshot(session, row.id, to_id or row.latest_snapshot_id)]
-        cache: dict[int, Document | str] = {}
-        docs = [check_stage.read(session, s, source, cache) for s in snapshots]
-    before, after = (SnapshotInfo(s.id, check_stage.iso(s.fetched_at), s.url) for s in snapshots)
+        cache: DocumentCache = {}
+        docs = [read(session, s, source, cache) for s in snapshots]
+    before, after = (SnapshotRecord.from_row(s) for s in snapshots)
     problems = [d for d in docs if isinstance(d, str)]
     if problems:
         return SourceDiff(source_id, before, after, Diff(), error=problems[0])
@@ -277,18 +253,19 @@ def probe(config: Config, *, source_id: str | None = None, url: str | None = Non
     extra = [_expectation(text) for text in expect]
     if source_id is not None:
         if source_id not in config.sources:
-            raise UsageError(f"unknown source {source_id!r}: it is not in sources.yaml")
+            raise NotFound(f"unknown source {source_id!r}: it is not in sources.yaml",
+                           field="source")
         source = config.sources[source_id]
         evidence = [ev for _fc, claim in config.claims() for ev in claim.evidence
                     if ev.source == source_id]
         return run_probe(config, source, evidence + extra, timeout=config.timeout(source_id),
                          max_bytes=config.max_bytes(source_id))
     if url is None:
-        raise UsageError("probe needs a SOURCE_ID or --url")
+        raise UsageError("give a source or a URL to probe", field="url")
     try:
         source = Source.model_validate({"url": url, **(options or {})})
     except ValidationError as exc:
-        raise UsageError(f"bad probe options: {_first_error(exc)}") from None
+        raise UsageError(f"bad probe options: {_first_error(exc)}", field="options") from None
     return run_probe(config, source, extra, timeout=config.defaults.timeout,
                      max_bytes=config.defaults.max_bytes)
 
@@ -299,11 +276,12 @@ def _expectation(text: str) -> Evidence:
     except yaml.YAMLError:
         data = None
     if not isinstance(data, dict):
-        raise UsageError(f"--expect {text!r} is not a YAML mapping like 'quote: some words'")
+        raise UsageError(f"{text!r} is not a YAML mapping like 'quote: some words'",
+                         field="expect")
     try:
         return Evidence.model_validate({"source": "probe", **data})
     except ValidationError as exc:
-        raise UsageError(f"--expect {text!r}: {_first_error(exc)}") from None
+        raise UsageError(f"{text!r}: {_first_error(exc)}", field="expect") from None
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -316,5 +294,6 @@ def _first_error(exc: ValidationError) -> str:
 def _snapshot(session: Any, source_row_id: int, snapshot_id: int | None) -> SnapshotRow:
     snapshot = session.get(SnapshotRow, snapshot_id) if snapshot_id else None
     if snapshot is None or snapshot.source_id != source_row_id:
-        raise UsageError(f"snapshot {snapshot_id} is not a snapshot of this source")
+        raise NotFound(f"snapshot {snapshot_id} is not a snapshot of this source",
+                       field="snapshot")
     return snapshot

@@ -21,9 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from db import Store
 from pipeline import __version__, api
-from pipeline.check import CheckReport, SourceReport
 from pipeline.config import parse_delay
-from pipeline.errors import ClaimwatchError, ConfigError
+from pipeline.errors import ClaimwatchError, ConfigError, UsageError
+from pipeline.records import CheckReport, SourceReport
 from pipeline.render import (
     alert_line,
     console,
@@ -34,6 +34,12 @@ from pipeline.render import (
     print_status,
     probe_json,
 )
+
+# the library's field names (UsageError.field) → the options that set them here
+OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
+           "note": "--note", "older_than": "--older-than", "expect": "--expect",
+           "since": "--since", "until": "--until", "target": "--claim/--factcheck/--source",
+           "options": "--kind/--select/--follow/--ignore", "url": "--url", "db": "--db"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,10 +108,13 @@ def status(obj: dict[str, str], as_json: bool) -> None:
               help="How often to deliver pending alerts.")
 @click.option("--grace", default="30s", show_default=True, metavar="DELAY",
               help="How long checks in flight may finish after SIGTERM/SIGINT.")
+@click.option("--lease", default="60s", show_default=True, metavar="DELAY",
+              help="How long a claim on a source lasts unless renewed: a worker that dies "
+                   "leaves its sources to the others after this.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="One line per event; json for log shippers.")
 @click.pass_obj
-def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str,
+def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, lease: str,
                log_format: str) -> None:
     """Check each source on its schedule and deliver alerts until SIGTERM/SIGINT."""
     from pipeline import daemon
@@ -113,7 +122,8 @@ def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str,
     try:
         settings = daemon.Settings(tick=parse_delay(tick) or 1.0,
                                    deliver_every=parse_delay(deliver_every) or 10.0,
-                                   grace=parse_delay(grace), log_format=log_format)
+                                   grace=parse_delay(grace), lease=max(parse_delay(lease), 3.0),
+                                   log_format=log_format)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(daemon.run(obj["sources"], obj["db"], settings))
@@ -128,7 +138,7 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
     with _store(obj) as store:
         found = api.flags(store, include_closed=include_closed)
     if as_json:
-        click.echo(json.dumps({"flags": found}, indent=2))
+        click.echo(json.dumps({"flags": [flag.to_json() for flag in found]}, indent=2))
         return
     out = console()
     if not found:
@@ -154,13 +164,14 @@ def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note
         flag = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
                           verdict=verdict)
     if as_json:
-        click.echo(json.dumps(flag, indent=2))
+        click.echo(json.dumps(flag.to_json(), indent=2))
         return
-    done = flag["review"]
-    change = (f": '{done['verdict_before']}' → '{done['verdict_after']}'"
-              if done["decision"] == "revised" else "")
-    console().print(f"flag {flag['id']} on {flag['claim']} reviewed by {escape(done['by'])}: "
-                    f"{done['decision']}{escape(change)}; the flagged snapshot is now the "
+    done = flag.review
+    assert done is not None
+    change = (f": '{done.verdict_before}' → '{done.verdict_after}'"
+              if done.decision == "revised" else "")
+    console().print(f"flag {flag.id} on {flag.claim} reviewed by {escape(done.by)}: "
+                    f"{done.decision}{escape(change)}; the flagged snapshot is now the "
                     "baseline")
 
 
@@ -346,7 +357,7 @@ def alerts(ctx: click.Context, failed_only: bool, as_json: bool) -> None:
     with _store(ctx.obj) as store:
         found = api.alerts(store, failed_only=failed_only)
     if as_json:
-        click.echo(json.dumps({"alerts": found}, indent=2))
+        click.echo(json.dumps({"alerts": [alert.to_json() for alert in found]}, indent=2))
         return
     out = console()
     if not found:
@@ -395,12 +406,6 @@ def _print_report(report: CheckReport) -> None:
 
 
 @contextmanager
-def _store(obj: dict[str, str]) -> Iterator[Store]:
-    with _store(obj) as store:
-        yield store
-
-
-@contextmanager
 def _progress(*, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
@@ -439,6 +444,10 @@ def main() -> None:
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
+        sys.exit(exc.exit_code)
+    except UsageError as exc:  # the library names a field; the user typed an option
+        option = OPTIONS.get(exc.field or "")
+        click.echo(f"claimwatch: {option + ': ' if option else ''}{exc}", err=True)
         sys.exit(exc.exit_code)
     except ClaimwatchError as exc:
         click.echo(f"claimwatch: {exc}", err=True)

@@ -54,6 +54,14 @@ def parse_duration(value: Any) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+def format_duration(seconds: int) -> str:
+    """Seconds as sources.yaml writes them: the largest unit that divides them (21600 → 6h)."""
+    for unit, size in sorted(_UNITS.items(), key=lambda u: -u[1]):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def parse_delay(value: Any) -> float:
     """'1s', '500ms', '0s' (or plain seconds) → seconds, zero allowed."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:

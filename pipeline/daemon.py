@@ -4,9 +4,10 @@ changes (a broken edit is reported and the last good config keeps running).
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
-through the sources' leases. On SIGTERM/SIGINT no new check starts; checks in flight get `grace`
-seconds to finish, and are then abandoned, which leaves no partial rows (one transaction per
-source check); the daemon exits 0.
+through the sources' leases (`check.run` claims sources in chunks as they fall due and its slots
+free up, so one slow host never holds up the others). On SIGTERM/SIGINT no new check starts;
+checks in flight get `grace` seconds to finish, and are then abandoned, which leaves no partial
+rows (one transaction per source check); the daemon exits 0.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from db import Store, open_store
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline.errors import ConfigError
-from pipeline.sync import sync_config
+from pipeline.records import CheckReport, SourceReport
+from pipeline.vocab import iso
 
 
 @dataclass(frozen=True)
 class Settings:
     tick: float = 1.0  # how often due sources are looked for, seconds
+    lease: float = 60.0  # how long a claim on a source lasts unless renewed, seconds
     deliver_every: float = 10.0  # how often the outbox is delivered
     reload_every: float = 2.0  # how often sources.yaml is looked at
     grace: float = 30.0  # how long in-flight checks may finish after SIGTERM
@@ -52,7 +55,7 @@ class Log:
         self._lock = threading.Lock()
 
     def __call__(self, event: str, **fields: Any) -> None:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = iso(dt.datetime.now(dt.UTC))
         if self.fmt == "json":
             line = json.dumps({"ts": now, "event": event, **fields}, ensure_ascii=False,
                               default=str)
@@ -74,7 +77,6 @@ class Daemon:
         self.config = config_stage.load(sources)  # a broken file at start is a startup error
         self._config_stamp = _stamp(sources)
         self.store: Store = open_store(db_url)
-        self._needs_sync = True
         self._stopping = threading.Event()
         self._checking = threading.Lock()
         # APScheduler would warn on stderr whenever a tick finds the last check still running;
@@ -89,29 +91,32 @@ class Daemon:
 
     # --- jobs ------------------------------------------------------------------------------
 
-    def check_due(self) -> None:
-        if self._stopping.is_set():
-            return
+    def check_loop(self) -> None:
+        """Check sources as they fall due until stopped (`check.run` keeps claiming; it syncs
+        each configuration `reload` installs). A failure of the loop itself is logged and the
+        loop starts again a tick later."""
         with self._checking:
-            config, sync = self.config, self._needs_sync
-            if sync:
-                with self.store.session() as session:
-                    sync_config(session, config)
-                self._needs_sync = False
-            report = check_stage.run(self.store, config, sync=False,
-                                     should_stop=self._stopping.is_set,
-                                     on_progress=self._checked)
-            if report.sources:
-                data = report.summary()
-                self.log("run", checked=data["checked"], changed=data["changed"],
-                         new=data["new"], errors=data["error"], flags=len(data["flags"]))
+            while not self._stopping.is_set():
+                try:
+                    check_stage.run(self.store, self.config, config_source=lambda: self.config,
+                                    should_stop=self._stopping.is_set, on_progress=self._checked,
+                                    on_round=self._round, tick=self.settings.tick,
+                                    lease=self.settings.lease)
+                except Exception as exc:  # one bad round must not stop the service
+                    self.log("job-failed", job="check_loop", error=_first_line(exc))
+                    self._stopping.wait(self.settings.tick)
 
-    def _checked(self, source: check_stage.SourceReport, _total: int) -> None:
+    def _round(self, report: CheckReport) -> None:
+        data = report.summary()
+        self.log("run", checked=data["checked"], changed=data["changed"], new=data["new"],
+                 errors=data["error"], flags=len(data["flags"]))
+
+    def _checked(self, source: SourceReport, _total: int) -> None:
         self.log("check", source=source.source, status=source.status,
                  http_status=source.http_status, snapshot=source.snapshot, error=source.error)
         for flag in source.flags:
-            self.log("flag", id=flag["id"], claim=flag["claim"], source=flag["source"],
-                     outcome=flag["outcome"], severity=flag["severity"], reason=flag["reason"])
+            self.log("flag", id=flag.id, claim=flag.claim, source=flag.source,
+                     outcome=flag.outcome, severity=flag.severity, reason=flag.reason)
 
     def deliver_alerts(self) -> None:
         report = deliver(self.store, self.config)
@@ -130,7 +135,7 @@ class Daemon:
             for problem in exc.problems:
                 self.log("config-invalid", problem=problem, keeping="the last good config")
             return
-        self.config, self._needs_sync = config, True
+        self.config = config
         self.log("config-reloaded", sources=len(config.sources),
                  claims=sum(1 for _ in config.claims()))
 
@@ -142,10 +147,11 @@ class Daemon:
             signal.signal(sig, lambda *_: self._stopping.set())
         now = dt.datetime.now(dt.UTC)
         s = self.settings
-        for job, every in ((self.check_due, s.tick), (self.deliver_alerts, s.deliver_every),
+        for job, every in ((self.deliver_alerts, s.deliver_every),
                            (self.reload, s.reload_every)):
             self.scheduler.add_job(self._guarded(job), "interval", seconds=every,
                                    next_run_time=now, id=job.__name__)
+        self.scheduler.add_job(self.check_loop, next_run_time=now, id="check_loop")
         self.log("started", sources=len(self.config.sources), pid=os.getpid(),
                  db=self.store.engine.url.render_as_string(hide_password=True))
         self.scheduler.start()
@@ -171,9 +177,12 @@ class Daemon:
             try:
                 job()
             except Exception as exc:  # one bad round must not stop the service
-                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.log("job-failed", job=job.__name__, error=message)
+                self.log("job-failed", job=job.__name__, error=_first_line(exc))
         return run
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _stamp(path: Path) -> tuple[float, int] | None:

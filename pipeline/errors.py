@@ -1,11 +1,17 @@
-"""The error tree. The CLI maps these to exit codes in one place (`cli.main`).
+"""The error tree. The CLI maps these to exit codes in one place (`cli.main`), the web layer to
+HTTP statuses (problem+json); both show the same one-line message.
 
     ClaimwatchError            anything claimwatch reports as one clear line
     ├── ConfigError            sources.yaml is wrong (exit 2); carries every problem found
-    ├── UsageError             bad command-line input: unknown source, flag, snapshot (exit 2)
+    ├── UsageError             bad input to the library (exit 2, HTTP 400); `field` names it
+    │   ├── NotFound           it names a flag, claim, source or snapshot that does not exist
+    │   └── Conflict           the state moved meanwhile (a flag reviewed by someone else)
     ├── FetchError             the network side of one source failed (recorded, not raised to users)
     ├── ExtractError           a document could not be read as its kind (recorded as `error`)
     └── AlertError             a channel refused an alert (recorded, retried; secrets redacted)
+
+Library messages name fields (`reviewer`, `verdict`), never command-line flags: the CLI maps a
+field to its flag (`--by`), a web form to its input.
 """
 
 from __future__ import annotations
@@ -28,9 +34,21 @@ class ConfigError(ClaimwatchError):
 
 
 class UsageError(ClaimwatchError):
-    """The command line names something that does not exist or is inconsistent."""
+    """The caller asked for something inconsistent; `field` is the input at fault, if one is."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class NotFound(UsageError):
+    """The caller named something that does not exist (or no longer does)."""
+
+
+class Conflict(UsageError):
+    """What the caller acted on changed meanwhile, e.g. the flag was reviewed by someone else."""
 
 
 class FetchError(ClaimwatchError):

@@ -20,9 +20,10 @@ import jmespath
 from pipeline.config import Evidence
 from pipeline.extract import Document, Row, Table
 from pipeline.textnorm import clean, key
+from pipeline.vocab import Outcome
 
-HOLDS, BROKEN, CHANGED, UNREACHABLE, ERROR = "holds", "broken", "changed", "unreachable", "error"
-SEVERITY = {BROKEN: "high", UNREACHABLE: "high", ERROR: "medium", CHANGED: "low"}
+# a source is `unreachable` at once on HTTP 404/410, else after this many failed checks in a row
+FAILURES_BEFORE_UNREACHABLE = 3
 CLOSEST_WORTH_SHOWING = 0.6  # below this the "closest match" is another sentence altogether
 # only these kinds look at a passage or rows that can differ while the expectation still holds
 _CAN_CHANGE = {"quote", "table"}
@@ -37,7 +38,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Result:
-    status: str  # holds | broken | changed | error
+    status: Outcome
     observed: Any
     baseline_observed: Any
     reason: str
@@ -55,24 +56,24 @@ def evaluate(ev: Evidence, doc: Document, baseline: Document | None) -> Result:
     now = observer(ev, doc, base_doc)
     then = now if baseline is None else observer(ev, base_doc, base_doc)
     if now.holds is None:
-        return Result(ERROR, {"error": now.reason}, then.observed, now.reason)
+        return Result(Outcome.ERROR, {"error": now.reason}, then.observed, now.reason)
     if not now.holds:
         reason = now.reason
         if ev.kind == "quote" and then.observed is not None:
             reason = reason.replace("quote not found", "quote no longer found", 1)
-        return Result(BROKEN, now.observed, then.observed, reason)
+        return Result(Outcome.BROKEN, now.observed, then.observed, reason)
     if ev.kind in _CAN_CHANGE and now.observed != then.observed:
-        return Result(CHANGED, now.observed, then.observed, _changed_reason(ev, now, then))
-    return Result(HOLDS, now.observed, then.observed, now.reason)
+        return Result(Outcome.CHANGED, now.observed, then.observed, _changed_reason(ev, now, then))
+    return Result(Outcome.HOLDS, now.observed, then.observed, now.reason)
 
 
 def error(reason: str) -> Result:
     """The outcome of an item whose source could not be read (the reason says why)."""
-    return Result(ERROR, {"error": reason}, None, reason)
+    return Result(Outcome.ERROR, {"error": reason}, None, reason)
 
 
 def unreachable(observed: dict[str, Any], reason: str) -> Result:
-    return Result(UNREACHABLE, observed, None, reason)
+    return Result(Outcome.UNREACHABLE, observed, None, reason)
 
 
 # --- observers: one per expectation kind ------------------------------------------------------

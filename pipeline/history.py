@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from db import utcnow
 from db.models import AuditEventRow, ClaimRow, EvidenceRow, SourceRow
 from pipeline.config import describe_expectation, parse_duration
-from pipeline.errors import UsageError
+from pipeline.errors import NotFound, UsageError
+from pipeline.vocab import iso
 
 # events about a source that belong to the story of every claim reading it
 SOURCE_EVENTS = ("snapshot", "failure")
@@ -38,7 +39,7 @@ class Event:
         return describe(self)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        return {"seq": self.seq, "at": iso(self.at),
                 "kind": self.kind, "source": self.source, "claim": self.claim,
                 "text": self.text, "data": self.data}
 
@@ -49,7 +50,7 @@ def events(session: Session, *, claim: str | None = None, source: str | None = N
     if claim is not None:
         row = session.scalars(select(ClaimRow).where(ClaimRow.slug == claim)).first()
         if row is None:
-            raise UsageError(f"unknown claim {claim!r}")
+            raise NotFound(f"unknown claim {claim!r}", field="claim")
         sources = session.scalars(select(SourceRow.slug).join(
             EvidenceRow, EvidenceRow.source_id == SourceRow.id).where(
             EvidenceRow.claim_id == row.id)).all()

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from pipeline.check import Fetched, Plan, fetch_settings, fetch_source
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError
 from pipeline.evaluate import Result, evaluate
 from pipeline.extract import Document, read, resolve_kind
 from pipeline.fetch import Fetcher
 from pipeline.screen import screen
+from pipeline.source_fetch import Fetched, fetch_settings, fetch_source
 
 
 @dataclass
@@ -36,13 +36,12 @@ def probe(config: Config, source: Source, evidence: list[Evidence], *,
           timeout: int = 30, max_bytes: int = 20 * 1024**2,
           transport: httpx.AsyncBaseTransport | None = None) -> ProbeResult:
     """Fetch `source` once and evaluate `evidence` on it; nothing is written anywhere."""
-    plan = Plan(slug="probe", url=source.url, source=source, timeout=timeout,
-                max_bytes=max_bytes, validators={}, items={})
     settings = fetch_settings(config)
 
     async def fetch() -> Fetched:
         async with Fetcher(settings, transport=transport) as fetcher:
-            return await fetch_source(fetcher, plan)
+            return await fetch_source(fetcher, source, url=source.url, timeout=timeout,
+                                      max_bytes=max_bytes, validators={})
 
     fetched = asyncio.run(fetch())
     result = fetched.result

@@ -13,6 +13,8 @@ from alerts.deliver import DeliveryReport
 from pipeline.api import SourceDiff
 from pipeline.config import describe_expectation
 from pipeline.probe import ProbeResult
+from pipeline.records import AlertRecord, FlagRecord
+from pipeline.vocab import AlertStatus, iso
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -22,17 +24,17 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True)
 
 
-def flag_line(flag: dict[str, Any], *, with_status: bool = False) -> str:
-    style = SEVERITY_STYLE.get(flag["severity"], "")
-    status = f" [{flag['status']}]" if with_status else ""
-    return (f"[{style}]flag {flag['id']} {flag['severity']:<6}[/] {flag['claim']} "
-            f"({flag['source']}, {flag['outcome']}){status}: {escape(flag['reason'])}")
+def flag_line(flag: FlagRecord, *, with_status: bool = False) -> str:
+    style = SEVERITY_STYLE.get(flag.severity, "")
+    status = f" [{flag.status}]" if with_status else ""
+    return (f"[{style}]flag {flag.id} {flag.severity:<6}[/] {flag.claim} "
+            f"({flag.source}, {flag.outcome}){status}: {escape(flag.reason)}")
 
 
 def print_diff(console: Console, result: SourceDiff) -> None:
     console.print(f"[bold]{result.source}[/]: snapshot {result.before.id} "
-                  f"({result.before.fetched_at}) → snapshot {result.after.id} "
-                  f"({result.after.fetched_at})")
+                  f"({iso(result.before.fetched_at)}) → snapshot {result.after.id} "
+                  f"({iso(result.after.fetched_at)})")
     if result.error:
         console.print(f"[yellow]cannot read a snapshot:[/] {escape(result.error)}")
         return
@@ -115,21 +117,23 @@ def probe_json(result: ProbeResult) -> dict[str, Any]:
     }
 
 
+SCHEDULE_LINES = 50  # sources whose next check `status` prints (--json has them all)
 STATUS_STYLE = {"sent": "green", "pending": "yellow", "failed": "bold red"}
 
 
-def alert_line(alert: dict[str, Any]) -> str:
+def alert_line(alert: AlertRecord) -> str:
     """One alert delivery: its id, state, flag and channel (a key: no secrets), and why it
     failed when it did."""
-    style = STATUS_STYLE.get(alert["status"], "")
-    tries = f"{alert['attempts']} attempt{'s' if alert['attempts'] != 1 else ''}"
-    when = (f"sent {alert['sent_at']}" if alert["status"] == "sent" else
-            f"next try {alert['next_attempt_at']}" if alert["status"] == "pending" else "given up")
-    digest = f", in {alert['digest_id']}" if alert["digest_id"] else ""
-    line = (f"{alert['alert_id']} [{style}]{alert['status']:<7}[/] flag {alert['flag']} "
-            f"{alert['severity']} {alert['claim']} → {escape(alert['channel'])} "
+    style = STATUS_STYLE.get(alert.status, "")
+    tries = f"{alert.attempts} attempt{'s' if alert.attempts != 1 else ''}"
+    when = (f"sent {iso(alert.sent_at)}" if alert.status == AlertStatus.SENT else
+            f"next try {iso(alert.next_attempt_at)}" if alert.status == AlertStatus.PENDING
+            else "given up")
+    digest = f", in {alert.digest_id}" if alert.digest_id else ""
+    line = (f"{alert.alert_id} [{style}]{alert.status:<7}[/] flag {alert.flag} "
+            f"{alert.severity} {alert.claim} → {escape(alert.channel)} "
             f"({tries}, {when}{digest})")
-    return line + (f"\n    {escape(alert['last_error'])}" if alert["last_error"] else "")
+    return line + (f"\n    {escape(alert.last_error)}" if alert.last_error else "")
 
 
 def delivery_lines(report: DeliveryReport) -> list[str]:
@@ -156,6 +160,14 @@ def print_status(out: Console, state: dict[str, Any]) -> None:
     for f in src["failing"]:
         out.print(f"  failing: {f['source']}: {f['in_a_row']} in a row, next try "
                   f"{f['next_check_at']}: {escape(f['error'] or '')}")
+    shown = src["schedule"][:SCHEDULE_LINES]
+    if shown:
+        out.print("next checks:")
+    for s in shown:
+        out.print(f"  {s['source']}: every {s['every']}, last {s['last_check_at'] or 'never'}, "
+                  f"next {s['next_check_at']}")
+    if len(src["schedule"]) > len(shown):
+        out.print(f"  … {len(src['schedule']) - len(shown)} more (--json lists every source)")
     by = ", ".join(f"{n} {sev}" for sev, n in sorted(flags["by_severity"].items()))
     out.print(f"flags: {flags['open']} open" + (f" ({by})" if by else ""))
     out.print(f"alerts: {alerts['pending']} pending, {alerts['failed']} given up, "

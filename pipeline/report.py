@@ -29,7 +29,8 @@ from db.models import (
     VerdictRow,
 )
 from pipeline.config import describe_expectation
-from pipeline.errors import UsageError
+from pipeline.errors import NotFound
+from pipeline.vocab import FlagStatus
 
 
 @dataclass
@@ -67,8 +68,8 @@ class Report:
 def build(session: Session, factcheck: str, now: dt.datetime) -> Report:
     fc = session.scalars(select(FactCheckRow).where(FactCheckRow.slug == factcheck)).first()
     if fc is None:
-        raise UsageError(f"unknown fact-check {factcheck!r}: run 'claimwatch check' after "
-                         "adding it to sources.yaml")
+        raise NotFound(f"unknown fact-check {factcheck!r} (is it in sources.yaml, and checked?)",
+                       field="factcheck")
     claims = []
     for claim in session.scalars(select(ClaimRow).where(
             ClaimRow.factcheck_id == fc.id, ClaimRow.active.is_(True)).order_by(ClaimRow.id)):
@@ -100,7 +101,7 @@ def _evidence(session: Session, row: EvidenceRow) -> EvidenceReport:
         review = session.scalars(select(ReviewRow).where(ReviewRow.flag_id == flag.id)).first()
         line = f"flag {flag.id} ({flag.severity}, {flag.outcome}) {flag.opened_at:%Y-%m-%d}: " \
                f"{flag.reason}"
-        if flag.status == "open":
+        if flag.status == FlagStatus.OPEN:
             report.open_flags.append(line)
         elif review is not None:
             verdict = (f", verdict '{review.verdict_before}' → '{review.verdict_after}'"

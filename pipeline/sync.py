@@ -16,21 +16,27 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db import audit, utcnow
+from db.leases import host_of
 from db.models import ClaimRow, ConfigSyncRow, EvidenceRow, FactCheckRow, SourceRow, VerdictRow
-from pipeline import __version__
+from pipeline import __version__, schedule
 from pipeline.config import Config
 
 CONFIG = "config"
+SYNC_LOCK = 0x636C_6D77_7379  # pg_advisory_xact_lock key held while syncing
 
 
 def sync_config(session: Session, config: Config) -> bool:
     """Bring the tables in line with `config`; False when they already were (the same
-    configuration, read by the same claimwatch, was the last one synced): nothing is read."""
+    configuration, read by the same claimwatch, was the last one synced): nothing is read.
+
+    Syncs are serialized (two `check`s starting on a new database, a daemon reloading while a
+    cron run starts): the second waits for the first, then finds its work done."""
     digest = hashlib.sha256(f"{__version__}\n{config.model_dump_json()}".encode()).hexdigest()
+    _lock(session)
     state = session.get(ConfigSyncRow, 1)
     if state is not None and state.digest == digest:
         return False
@@ -40,6 +46,16 @@ def sync_config(session: Session, config: Config) -> bool:
         session.add(state)
     state.digest, state.synced_at = digest, utcnow()
     return True
+
+
+def _lock(session: Session) -> None:
+    """Take the sync lock for this transaction: PostgreSQL's advisory lock, or SQLite's write
+    lock (a write as the transaction's first statement: a read first could not be upgraded
+    to a write once another writer had committed)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(SYNC_LOCK)))
+    else:
+        session.execute(update(ConfigSyncRow).where(ConfigSyncRow.id == 0).values(digest=""))
 
 
 def _sync(session: Session, config: Config) -> None:
@@ -56,7 +72,8 @@ def _sync(session: Session, config: Config) -> None:
         row = sources.get(slug)
         options: dict[str, Any] = {**src.extraction_options(), "every": config.every(slug)}
         if row is None:
-            added.append({"slug": slug, "url": src.url, "options": options})
+            added.append({"slug": slug, "url": src.url, "host": host_of(src.url),
+                          "options": options})
             _event(events, "source", slug, "added", {"url": src.url, "options": options},
                    source=slug)
             continue
@@ -66,6 +83,10 @@ def _sync(session: Session, config: Config) -> None:
                             {"url": src.url, "options": options}), source=slug)
             if row.url != src.url:
                 row.url, row.validators, row.next_check_at = src.url, {}, None
+                row.host = host_of(src.url)
+            elif row.options.get("every") != options["every"]:  # the next check follows it
+                row.next_check_at = schedule.rescheduled(row.last_checked_at, options["every"],
+                                                         row.consecutive_failures)
         row.options, row.active = options, True
     _deactivate(events, sources, set(config.sources), "source")
     source_ids = {slug: row.id for slug, row in sources.items()} | _insert(session, SourceRow,

@@ -19,6 +19,7 @@ from warcio.warcwriter import WARCWriter
 from db import blobs
 from db.models import FetchRow, SnapshotRow
 from pipeline import __version__
+from pipeline.vocab import iso
 
 _WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length", "connection",
                  "keep-alive"}
@@ -45,7 +46,7 @@ def export(session: Session, snapshots: list[SnapshotRow], out: Path) -> int:
             record = writer.create_warc_record(
                 snapshot.url, "response", payload=io.BytesIO(body), length=len(body),
                 http_headers=http, warc_headers_dict={
-                    "WARC-Date": snapshot.fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "WARC-Date": iso(snapshot.fetched_at),
                     "WARC-Identified-Payload-Type": snapshot.content_type or "",
                     "Claimwatch-Snapshot": str(snapshot.id)})
             writer.write_record(record)

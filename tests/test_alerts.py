@@ -201,7 +201,7 @@ def test_a_webhook_that_is_down_gets_everything_once_it_is_up(store: Store, site
         "errors": [f"{webhook.url()}: A Connection error occurred sending JSON notification "
                    "to 127.0.0.1: connection refused"]}
     assert len(lines(tmp_path / "alerts.jsonl")) == 2, "the file channel is not held up"
-    [down] = {a["last_error"] for a in api.alerts(store) if a["status"] == "pending"}
+    [down] = {a.last_error for a in api.alerts(store) if a.status == "pending"}
     assert "connection refused" in down
 
     assert deliver(store, cfg).sent == 0, "not due yet: backing off"
@@ -375,7 +375,7 @@ def test_min_severity_and_factchecks_choose_the_channels(store: Store, site: Sit
 """, sources=sheet, factchecks=other)
     publish(site, "The page says something else.")
     report = api.check(store, cfg, everything=True, settings=FAST)
-    assert sorted((f["factcheck"], f["severity"]) for f in report.flags) == [
+    assert sorted((f.factcheck, f.severity) for f in report.flags) == [
         ("fc", "high"), ("fc-b", "medium")]
 
     def seen(name: str) -> list[tuple[str, str]]:
@@ -394,7 +394,7 @@ def test_the_file_line_carries_what_spec_3_lists(store: Store, site: SiteServer,
     [line] = lines(tmp_path / "alerts.jsonl")
     [row] = alert_rows(store)
     assert line == row.payload and line["alert_id"] == row.alert_id
-    assert line["flag"] == report.flags[0]
+    assert line["flag"] == report.flags[0].spec_json()
     assert line["factcheck"] == {"id": "fc", "title": "Does the sheriff work with ICE",
                                  "url": FC_URL}
     assert line["claim"] == {"id": "claim-0", "text": SENTENCES[0], "verdict": "Supported"}
@@ -424,15 +424,15 @@ def test_backoff_doubles_up_to_max_then_gives_up_and_retry_requeues(
     gave_up = deliver(store, cfg, now=start + dt.timedelta(seconds=60))
     assert (gave_up.failed, gave_up.pending) == (1, 0)
     [failed] = api.alerts(store, failed_only=True)
-    assert failed["attempts"] == 3 and "connection refused" in failed["last_error"]
+    assert failed.attempts == 3 and "connection refused" in failed.last_error
 
     assert deliver(store, cfg, now=later(3600)).sent == 0, "given up: not retried by itself"
-    assert api.retry_alerts(store) == [failed["alert_id"]]
+    assert api.retry_alerts(store) == [failed.alert_id]
     webhook.start()
     assert deliver(store, cfg).sent == 1
-    assert webhook.alert_ids() == [failed["alert_id"]]
+    assert webhook.alert_ids() == [failed.alert_id]
     with pytest.raises(UsageError, match="is sent, not failed"):
-        api.retry_alerts(store, [failed["alert_id"]])
+        api.retry_alerts(store, [failed.alert_id])
 
 
 def test_backoff_schedule() -> None:
@@ -447,7 +447,7 @@ def test_a_channel_removed_from_sources_yaml_fails_its_pending_alerts(
     break_claims(store, site, cfg)
     gone = deliver(store, cfg.model_copy(update={"alerts": []}), now=later(3600))
     assert gone.failed == 1
-    assert api.alerts(store)[0]["last_error"] == "the channel is no longer in sources.yaml"
+    assert api.alerts(store)[0].last_error == "the channel is no longer in sources.yaml"
 
 
 # --- secrets ------------------------------------------------------------------------------------

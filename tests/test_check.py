@@ -26,9 +26,11 @@ from db.models import (
     SnapshotRow,
     SourceRow,
 )
-from pipeline import api, check, config, evaluate
+from pipeline import api, config, evaluate, recorder
+from pipeline import plan as planning
 from pipeline.demo.server import SiteServer
 from pipeline.fetch import Fetcher, FetchSettings
+from pipeline.source_fetch import fetch_source
 from pipeline.sync import sync_config
 from tests.conftest import Handler
 
@@ -130,15 +132,15 @@ def test_removed_quote_flags_once_and_diff_shows_it(store: Store, site: SiteServ
         "cooperates with federal partners"))
     report = api.check(store, cfg, everything=True, settings=FAST)
     [flag] = report.flags
-    assert (flag["claim"], flag["outcome"], flag["severity"]) == ("claim-a", "broken", "high")
-    assert flag["reason"].startswith("quote no longer found")
-    assert flag["factcheck"] == "fc" and flag["source"] == "s"
+    assert (flag.claim, flag.outcome, flag.severity) == ("claim-a", "broken", "high")
+    assert flag.reason.startswith("quote no longer found")
+    assert flag.factcheck == "fc" and flag.source == "s"
     write(site, "index.html", page(sidebar="other").replace(
         "does not work with any agency on civil immigration enforcement",
         "cooperates with federal partners"))
     again = api.check(store, cfg, everything=True, settings=FAST)
     assert again.flags == [], "the same outcome while its flag is open opens nothing"
-    assert [f["id"] for f in api.flags(store)] == [flag["id"]]
+    assert [f.id for f in api.flags(store)] == [flag.id]
     d = api.source_diff(store, cfg, "s")
     assert any(line.startswith("-") and "civil immigration" in line for line in d.diff.text)
     assert any(line.startswith("+") and "federal partners" in line for line in d.diff.text)
@@ -158,7 +160,7 @@ def test_table_count_change_names_the_added_agency(store: Store, site: SiteServe
     write(site, "list.csv", "\n".join([*rows, "MINNESOTA,Sherburne County Sheriff's Office,"
                                               "Jail Enforcement Model"]))
     [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
-    assert flag["reason"] == ("rows with STATE=Minnesota: expected 2 distinct LAW ENFORCEMENT "
+    assert flag.reason == ("rows with STATE=Minnesota: expected 2 distinct LAW ENFORCEMENT "
                               "AGENCY, found 3 (added: Sherburne County Sheriff's Office)")
 
 
@@ -169,9 +171,9 @@ def test_404_makes_every_item_unreachable_at_once(store: Store, site: SiteServer
     site.status = 404
     report = api.check(store, cfg, everything=True, settings=FAST)
     assert report.sources[0].status == "error" and report.sources[0].http_status == 404
-    assert sorted((f["outcome"], f["severity"]) for f in report.flags) == [
+    assert sorted((f.outcome, f.severity) for f in report.flags) == [
         ("unreachable", "high"), ("unreachable", "high")]
-    assert "HTTP 404" in report.flags[0]["reason"]
+    assert "HTTP 404" in report.flags[0].reason
 
 
 def test_dead_host_is_unreachable_after_three_failures(store: Store, tmp_path: Path) -> None:
@@ -186,7 +188,7 @@ def test_dead_host_is_unreachable_after_three_failures(store: Store, tmp_path: P
         assert "refused" in (report.sources[0].error or "")
     third = api.check(store, cfg, everything=True, settings=settings)
     [flag] = third.flags
-    assert flag["outcome"] == "unreachable" and "3 checks in a row" in flag["reason"]
+    assert flag.outcome == "unreachable" and "3 checks in a row" in flag.reason
     assert count(store, FetchRow) == 6, "every attempt (first try and retry) is recorded"
     assert count(store, SnapshotRow) == 0
 
@@ -195,7 +197,7 @@ def test_a_wrong_quote_is_flagged_on_the_first_check(store: Store, site: SiteSer
     write(site, "index.html", page())
     cfg = sources_yaml(site.url("index.html"), "quote: the sheriff joined ICE task forces")
     [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
-    assert (flag["outcome"], flag["severity"]) == ("broken", "high")
+    assert (flag.outcome, flag.severity) == ("broken", "high")
     assert api.check(store, cfg, everything=True, settings=FAST).flags == []
 
 
@@ -205,8 +207,8 @@ def test_unreadable_documents_are_error_outcomes(store: Store, site: SiteServer)
     cfg = sources_yaml(site.url("list.xlsx"), "table: {where: {STATE: MN}, count: 1}",
                        source_opts="")
     [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
-    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
-    assert "xlsx" in flag["reason"]
+    assert (flag.outcome, flag.severity) == ("error", "medium")
+    assert "xlsx" in flag.reason
     nothing = sources_yaml(site.url("index.html"), QUOTE, source_opts="    select: '#gone'\n")
     report = api.check(store, nothing, everything=True, settings=FAST)
     assert report.sources[0].error == "select '#gone' matched nothing on the page"
@@ -283,7 +285,7 @@ def test_a_crash_between_stages_leaves_no_partial_rows(store: Store, site: SiteS
     monkeypatch.undo()
     redo = api.check(store, cfg, everything=True, settings=FAST)
     assert redo.sources[0].status == "changed"
-    assert [f["outcome"] for f in redo.flags] == ["broken"]
+    assert [f.outcome for f in redo.flags] == ["broken"]
 
 
 def test_a_crash_in_one_source_costs_only_that_check(store: Store, site: SiteServer,
@@ -309,13 +311,16 @@ def test_a_crash_in_one_source_costs_only_that_check(store: Store, site: SiteSer
     monkeypatch.setattr(evaluate, "evaluate", explode_on_s3)
     with store.session() as session:  # what check.run does, with all six in one batch
         sync_config(session, cfg)
-        plans, _busy = check._claim(session, cfg, "test-worker", everything=True, only=[])
+        rows = list(session.scalars(select(SourceRow).order_by(SourceRow.slug)))
+        plans = planning.plans(session, cfg, rows, "test-worker")
 
-    async def fetch_all() -> list[check.Fetched]:
+    async def fetch_all() -> list[recorder.Checked]:
         async with Fetcher(FAST) as fetcher:
-            return [await check.fetch_source(fetcher, plan) for plan in plans]
+            return [recorder.Checked(plan, await fetch_source(
+                fetcher, plan.source, url=plan.url, timeout=plan.timeout,
+                max_bytes=plan.max_bytes, validators=plan.validators)) for plan in plans]
 
-    reports = check._record_batch(store, cfg, asyncio.run(fetch_all()), check._QuietRows())
+    reports = recorder.record_batch(store, cfg, asyncio.run(fetch_all()), recorder.QuietRows())
     statuses = {s.source: s.status for s in reports}
     assert statuses == {n: "error" if n == "s3" else "new" for n in names}
     assert "injected failure in s3" in (reports[3].error or "")
@@ -395,8 +400,8 @@ def test_follow_without_a_link_is_an_error_outcome(store: Store, site: SiteServe
     report = api.check(store, cfg, everything=True, settings=FAST)
     assert report.sources[0].status == "error" and report.sources[0].snapshot is None
     [flag] = report.flags
-    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
-    assert "matched no link" in flag["reason"]
+    assert (flag.outcome, flag.severity) == ("error", "medium")
+    assert "matched no link" in flag.reason
     assert count(store, SnapshotRow) == 1, "the landing page is not stored as the document"
 
 
@@ -414,7 +419,7 @@ def test_a_bot_challenge_is_an_error_not_a_removed_quote(store: Store, site: Sit
     report = api.check(store, cfg, everything=True, settings=FAST)
     assert report.sources[0].status == "error" and "bot challenge" in report.sources[0].error
     [flag] = report.flags
-    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert (flag.outcome, flag.severity) == ("error", "medium")
     assert count(store, SnapshotRow) == 1, "a challenge page is never stored as a version"
 
 
@@ -428,7 +433,7 @@ def test_a_soft_404_is_unreachable_after_three_checks(store: Store, site: SiteSe
         assert report.sources[0].status == "error" and report.flags == []
         assert "page not found" in (report.sources[0].error or "")
     [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
-    assert flag["outcome"] == "unreachable" and "3 checks in a row" in flag["reason"]
+    assert flag.outcome == "unreachable" and "3 checks in a row" in flag.reason
 
 
 def test_flip_flops_resolve_and_reopen_one_flag(store: Store, site: SiteServer) -> None:
@@ -443,11 +448,11 @@ def test_flip_flops_resolve_and_reopen_one_flag(store: Store, site: SiteServer) 
     back = api.check(store, cfg, everything=True, settings=FAST)
     assert back.flags == [] and api.flags(store) == []
     [closed] = api.flags(store, include_closed=True)
-    assert (closed["id"], closed["status"]) == (flag["id"], "resolved-by-source")
+    assert (closed.id, closed.status) == (flag.id, "resolved-by-source")
     write(site, "index.html", removed.replace("sports", "node A"))
     again = api.check(store, cfg, everything=True, settings=FAST)
     assert again.flags == [], "the swing re-opens the same flag: no new flag, no new alert"
-    assert [(f["id"], f["status"]) for f in api.flags(store)] == [(flag["id"], "open")]
+    assert [(f.id, f.status) for f in api.flags(store)] == [(flag.id, "open")]
 
 
 def test_reopen_window_is_configurable(store: Store, site: SiteServer) -> None:
@@ -461,10 +466,10 @@ def test_reopen_window_is_configurable(store: Store, site: SiteServer) -> None:
     write(site, "index.html", page(sidebar="node B"))
     api.check(store, cfg, everything=True, settings=FAST)
     with store.session() as session:  # resolved long ago
-        session.get(FlagRow, first["id"]).closed_at -= dt.timedelta(days=1)
+        session.get(FlagRow, first.id).closed_at -= dt.timedelta(days=1)
     write(site, "index.html", removed.replace("sports", "node A"))
     [second] = api.check(store, cfg, everything=True, settings=FAST).flags
-    assert second["id"] != first["id"], "outside the window a recurrence is a new flag"
+    assert second.id != first.id, "outside the window a recurrence is a new flag"
 
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Newsroom</title>{items}
@@ -495,7 +500,7 @@ factchecks:
     write(site, "feed.xml", RSS.format(items=item.format("Emergency order sought")))
     write(site, "case.json", '{"case": {"entries": 4, "status": "dismissed"}}')
     report = api.check(store, cfg, everything=True, settings=FAST)
-    assert sorted(f["source"] for f in report.flags) == ["case", "feed"]
+    assert sorted(f.source for f in report.flags) == ["case", "feed"]
     feed_diff = api.source_diff(store, cfg, "feed").diff
     assert [i.title for i in feed_diff.items_added] == ["Emergency order sought"]
     assert [i.title for i in feed_diff.items_removed] == ["Budget hearing"]
@@ -512,7 +517,7 @@ def test_a_source_robots_txt_disallows_is_a_recorded_error(store: Store,
     report = api.check(store, cfg, everything=True, settings=FAST)
     assert report.sources[0].status == "error" and "robots.txt" in report.sources[0].error
     [flag] = report.flags
-    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert (flag.outcome, flag.severity) == ("error", "medium")
     assert [r.path for r in site.requests] == ["/robots.txt"], "the page was never requested"
     with store.session() as session:
         assert session.scalars(select(FetchRow)).one().error.startswith("robots.txt")

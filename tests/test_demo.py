@@ -14,7 +14,7 @@ from pipeline.demo.run import run_demo
 def test_demo_flags_the_right_claims_for_the_right_reasons(tmp_path: Path) -> None:
     out = io.StringIO()
     flags = run_demo(Console(file=out, width=200), keep_dir=str(tmp_path / "demo"))
-    got = sorted((f["claim"], f["source"], f["outcome"], f["severity"]) for f in flags)
+    got = sorted((f.claim, f.source, f.outcome, f.severity) for f in flags)
     assert got == [
         ("bca-withdrew", "bca-statement", "broken", "high"),
         ("bottom-line-pockets", "ice-287g", "broken", "high"),
@@ -22,7 +22,7 @@ def test_demo_flags_the_right_claims_for_the_right_reasons(tmp_path: Path) -> No
         ("mpd-no-escort", "reformer-mpd-policy", "broken", "high"),
         ("six-287g-agencies", "ice-287g", "broken", "high"),
     ]
-    reasons = {f["claim"] + "/" + f["source"]: f["reason"] for f in flags}
+    reasons = {f.claim + "/" + f.source: f.reason for f in flags}
     assert reasons["six-287g-agencies/ice-287g"] == (
         "rows with STATE=Minnesota: expected 6 distinct LAW ENFORCEMENT AGENCY, found 7 "
         "(added: Sherburne County Sheriff's Office)")

@@ -154,5 +154,5 @@ factchecks:
                        settings=FetchSettings(user_agent="t", retries=0))
     errors = {s.source: s.error for s in report.sources}
     assert "refused" in (errors["feed"] or "") and "refused" in (errors["data"] or "")
-    assert sorted((f["source"], f["outcome"]) for f in report.flags) == [
+    assert sorted((f.source, f.outcome) for f in report.flags) == [
         ("data", "error"), ("feed", "error")]

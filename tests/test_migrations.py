@@ -29,7 +29,8 @@ from pipeline.fetch import FetchSettings
 from tests.test_check import QUOTE, page, sources_yaml, write
 from tests.test_cli import claimwatch
 
-SPINE, REVIEW, HEAD = "0001_spine", "0002_review_audit_alerts_leases", "0003_config_sync"
+SPINE, REVIEW, SYNC, HEAD = ("0001_spine", "0002_review_audit_alerts_leases", "0003_config_sync",
+                           "0004_hosts")
 FAST = FetchSettings(user_agent="t", retries=0, host_delay=0)
 OLD = (f"database schema is at revision {SPINE}; this claimwatch needs {HEAD}: "
        "run 'claimwatch db upgrade'")
@@ -59,7 +60,7 @@ def drift(url: str) -> list[Any]:
 def test_revision_files_are_named_after_a_linear_chain_of_ids() -> None:
     scripts = ScriptDirectory.from_config(migrations_config("sqlite://"))
     chain = list(reversed(list(scripts.walk_revisions())))
-    assert [s.revision for s in chain] == revisions() == [SPINE, REVIEW, HEAD]
+    assert [s.revision for s in chain] == revisions() == [SPINE, REVIEW, SYNC, HEAD]
     assert [s.down_revision for s in chain] == [None, *revisions()[:-1]]
     assert all(Path(s.path).stem == s.revision and len(s.revision) <= 32 for s in chain), \
         "db.engine reads the head off the file names; alembic_version holds 32 characters"
@@ -188,9 +189,9 @@ def test_a_first_release_database_upgrades_keeping_its_rows_and_checks_carry_on(
     write(site, "index.html", page().replace("does not work with any agency", "works with ICE"))
     moved = api.check(store, config, everything=True, settings=FAST)
     assert [s.status for s in moved.sources] == ["changed"] and len(moved.flags) == 1
-    flag = api.review(store, moved.flags[0]["id"], decision="revised", reviewer="J. Doe",
+    flag = api.review(store, moved.flags[0].id, decision="revised", reviewer="J. Doe",
                       verdict="Outdated")
-    assert flag["review"]["verdict_before"] == "Supported"
+    assert flag.review.verdict_before == "Supported"
     with store.session() as session:
         evidence = session.scalars(select(EvidenceRow)).one()
         assert evidence.id == 1, "the first release's evidence item carries on, baseline and all"

@@ -93,5 +93,6 @@ def test_prune_keeps_what_the_record_needs(history: Store, site: SiteServer) -> 
     for source in ("ice", "mpd"):  # baseline → latest is still there to read
         assert api.source_diff(history, sources(site), source).error is None
     assert api.prune(history, "90d")["snapshots"] == 0, "idempotent"
-    with pytest.raises(api.UsageError, match="older-than"):
+    with pytest.raises(api.UsageError, match="not a duration") as bad:
         api.prune(history, "soon")
+    assert bad.value.field == "older_than"

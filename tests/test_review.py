@@ -52,13 +52,13 @@ def serve(site: SiteServer, agencies: int, quote: bool = True) -> None:
 
 
 def check(store: Store, cfg: config.Config) -> list[tuple[str, str]]:
-    return [(f["claim"], f["outcome"]) for f in
+    return [(f.claim, f.outcome) for f in
             api.check(store, cfg, everything=True, settings=FAST).flags]
 
 
 def only_flag(store: Store) -> int:
     [flag] = api.flags(store)
-    return int(flag["id"])
+    return int(flag.id)
 
 
 @pytest.mark.parametrize("decision", ["upheld", "revised", "dismissed"])
@@ -72,7 +72,7 @@ def test_an_accepted_count_stays_quiet_until_it_moves_again(store: Store, site: 
     verdict = "Outdated: seven agencies" if decision == "revised" else None
     reviewed = api.review(store, only_flag(store), decision=decision, reviewer="J. Doe",
                           note="ICE list updated", verdict=verdict)
-    assert reviewed["status"] == "reviewed" and reviewed["review"]["by"] == "J. Doe"
+    assert reviewed.status == "reviewed" and reviewed.review.by == "J. Doe"
     assert api.flags(store) == []
     assert check(store, cfg) == [], "7 was accepted: the same observation stays quiet"
     serve(site, 8)
@@ -105,7 +105,7 @@ def test_a_page_accepted_as_gone_stays_quiet(store: Store, site: SiteServer) -> 
     assert sorted(check(store, cfg)) == [("mpd-no-escort", "unreachable"),
                                          ("six-agencies", "unreachable")]
     for flag in api.flags(store):
-        api.review(store, flag["id"], decision="dismissed", reviewer="A. Editor",
+        api.review(store, flag.id, decision="dismissed", reviewer="A. Editor",
                    note="archived by the agency")
     assert check(store, cfg) == []
     site.status = None
@@ -137,12 +137,14 @@ def test_review_errors(store: Store, site: SiteServer) -> None:
     flag_id = only_flag(store)
     with pytest.raises(UsageError, match="there is no flag 999"):
         api.review(store, 999, decision="upheld", reviewer="X")
-    with pytest.raises(UsageError, match="needs --verdict"):
+    with pytest.raises(UsageError, match="needs the claim's new verdict") as missing:
         api.review(store, flag_id, decision="revised", reviewer="X")
-    with pytest.raises(UsageError, match="reviewer's name"):
+    assert missing.value.field == "verdict", "errors name the field, for a form or the CLI"
+    with pytest.raises(UsageError, match="reviewer's name") as empty:
         api.review(store, flag_id, decision="upheld", reviewer="  ")
+    assert empty.value.field == "reviewer"
     api.review(store, flag_id, decision="upheld", reviewer="J. Doe")
     with pytest.raises(UsageError, match="already reviewed by J. Doe"):
         api.review(store, flag_id, decision="dismissed", reviewer="X")
     [listed] = api.flags(store, include_closed=True)
-    assert listed["status"] == "reviewed" and listed["review"]["decision"] == "upheld"
+    assert listed.status == "reviewed" and listed.review.decision == "upheld"

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from pipeline import api
 from pipeline.errors import ClaimwatchError
+from pipeline.records import FlagRecord
 from pipeline.render import flag_line, print_diff
 
 from .server import SiteServer
@@ -28,7 +29,7 @@ SEED_SOURCES = Path(__file__).resolve().parents[2] / "sources.yaml"
 
 def run_demo(
     console: Console, *, keep_dir: str | None = None, sources: Path = SEED_SOURCES
-) -> list[dict[str, Any]]:
+) -> list[FlagRecord]:
     """Run the demo and print what it found; return the flags the second check opened."""
     if not sources.is_file():
         raise ClaimwatchError(
@@ -59,7 +60,7 @@ def run_demo(
 
 def _story(
     console: Console, server: SiteServer, config: Any, store: Any, started: float
-) -> list[dict[str, Any]]:
+) -> list[FlagRecord]:
     factcheck = config.factchecks[0]
     n_claims = sum(1 for _ in config.claims())
     console.print(
@@ -87,7 +88,7 @@ def _story(
     console.print(f"   Second check: {_summary(second.to_json())}")
 
     claims = {claim.id: claim for _fc, claim in config.claims()}
-    flagged = sorted({f["claim"] for f in second.flags}, key=list(claims).index)
+    flagged = sorted({f.claim for f in second.flags}, key=list(claims).index)
     console.print(
         f"\n[bold]3. Claims flagged for review[/] ({len(flagged)} of {len(claims)})",
         highlight=False,
@@ -98,13 +99,13 @@ def _story(
             f"\n [bold]{claim_id}[/] (verdict: {escape(claim.verdict)})\n   {escape(claim.text)}",
             highlight=False,
         )
-        for flag in (f for f in second.flags if f["claim"] == claim_id):
+        for flag in (f for f in second.flags if f.claim == claim_id):
             console.print("   " + flag_line(flag))
 
     console.print(
         "\n[bold]4. What changed in the flagged sources[/] (baseline → latest)", highlight=False
     )
-    for source_id in sorted({f["source"] for f in second.flags}):
+    for source_id in sorted({f.source for f in second.flags}):
         console.print()
         print_diff(console, api.source_diff(store, config, source_id))
 

@@ -37,6 +37,7 @@ class RequestRecord:
     method: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock)
 
 
 def guess_content_type(path: Path, body: bytes) -> str:
@@ -104,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, *, send_body: bool) -> None:
         site = self.server.site
         site._log(RequestRecord(self.command, self.path, dict(self.headers.items())))
+        if site.delay:  # a slow publisher
+            time.sleep(site.delay)
         root = Path(site.root)
         path = unquote(urlsplit(self.path).path)
         key = _key(path)
@@ -199,12 +202,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SiteServer:
-    """Serves a directory tree on 127.0.0.1 (random free port) from a background thread."""
+    """Serves a directory tree on 127.0.0.1 (or another loopback `host`, e.g. 127.0.0.2; random
+    free port) from a background thread."""
 
     def __init__(self, root: Path, *, host: str = "127.0.0.1") -> None:
         self.root: Path = Path(root)
         self.host = host
         self.status: int | None = None
+        self.delay = 0.0  # seconds before each answer
         self.redirects: dict[str, tuple[int, str]] = {}
         self.content_types: dict[str, str] = {}
         self.requests: list[RequestRecord] = []

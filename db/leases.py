@@ -1,0 +1,156 @@
+"""Leases: how workers share sources and alerts without ever handling one twice at once.
+
+A lease is an owner and an expiry on a row. A worker claims rows in bounded chunks, renews what
+it still holds, and lets go of each row as it records it; a worker that dies (SIGKILL) loses
+its claims when the lease runs out, so they are short and renewed rather than long.
+
+Claims are serialized (PostgreSQL: a transaction-level advisory lock; SQLite: the write lock
+the first UPDATE takes), so every claim sees every earlier one committed. Sources are claimed
+across hosts in turn (each host's next due source, then each host's second, …), so one busy
+host cannot fill a worker; and when the desk spaces requests to a host (`host_delay`), each
+claimed source gets its *turn* on its host from the `host` table, shared by every worker: three
+workers together fetch from one site no faster than one would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.models import AlertRow, HostRow, SourceRow
+
+# pg_advisory_xact_lock key serializing claims (another key than the schema lock's)
+CLAIM_LOCK = 0x636C_6D77_636C
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_of(url: str) -> str:
+    """The host a URL's requests go to, as the `host` table and `source.host` name it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError:  # a bad port: sources.yaml validation says so; here it is just a name
+        return url[:255]
+    return f"{(parts.hostname or '')[:240]}:{port}"
+
+
+def serialize(session: Session) -> None:
+    """Make this transaction's claims wait for any other worker's to commit first."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+
+
+def free(now: dt.datetime) -> ColumnElement[bool]:
+    """A source nobody holds (or whose holder's lease ran out)."""
+    return SourceRow.lease_until.is_(None) | (SourceRow.lease_until < now)
+
+
+def claim_sources(session: Session, owner: str, wanted: ColumnElement[bool], *,
+                  now: dt.datetime, lease: dt.timedelta, limit: int,
+                  per_host: int | None = None, reserved_until: dt.datetime | None = None
+                  ) -> list[tuple[int, str]]:
+    """Lease up to `limit` free sources matching `wanted` to `owner`; return (id, host) of each,
+    in claiming order. Hosts take turns: at most `per_host` sources of one host, and none from a
+    host whose turns are reserved beyond `reserved_until` (both None: no spacing)."""
+    serialize(session)
+    turn = func.row_number().over(partition_by=SourceRow.host, order_by=(
+        SourceRow.next_check_at.asc().nulls_first(), SourceRow.id)).label("turn")
+    candidates = select(SourceRow.id, SourceRow.next_check_at, turn).where(wanted, free(now))
+    if reserved_until is not None:
+        candidates = candidates.where(~exists(select(HostRow.name).where(
+            HostRow.name == SourceRow.host, HostRow.next_at > reserved_until)))
+    ranked = candidates.subquery()
+    chosen = select(ranked.c.id).order_by(
+        ranked.c.turn, ranked.c.next_check_at.asc().nulls_first(), ranked.c.id).limit(limit)
+    if per_host is not None:
+        chosen = chosen.where(ranked.c.turn <= per_host)
+    claimed = session.execute(
+        update(SourceRow).where(SourceRow.id.in_(chosen.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=now + lease)
+        .returning(SourceRow.id, SourceRow.host, SourceRow.next_check_at)
+        .execution_options(synchronize_session=False)).all()
+    # RETURNING gives no order: again each host's first, then each host's second, …
+    due = sorted(claimed, key=lambda r: (r.next_check_at is not None, r.next_check_at, r.id))
+    taken: dict[str, int] = {}
+    ranked = []
+    for n, row in enumerate(due):
+        turn = taken.get(row.host, 0)
+        taken[row.host] = turn + 1
+        ranked.append((turn, n, row.id, row.host))
+    return [(source_id, host) for _turn, _n, source_id, host in sorted(ranked)]
+
+
+def reserve_turns(session: Session, claimed: Iterable[tuple[int, str, int]], *,
+                  now: dt.datetime, delay: float) -> dict[int, dt.datetime]:
+    """Each claimed source's start time on its host, `delay` seconds apart after the turns
+    already reserved there (by any worker); `claimed` is (source id, host, requests it makes).
+    Call it in the claiming transaction, after `claim_sources`."""
+    by_host: dict[str, list[tuple[int, int]]] = {}
+    for source_id, host, requests in claimed:
+        by_host.setdefault(host, []).append((source_id, requests))
+    if not by_host or delay <= 0:
+        return {}
+    step = dt.timedelta(seconds=delay)
+    rows = {row.name: row for row in session.scalars(
+        select(HostRow).where(HostRow.name.in_(list(by_host))))}
+    turns = {}
+    for host, sources in by_host.items():
+        row = rows.get(host)
+        if row is None:
+            row = HostRow(name=host, next_at=now)
+            session.add(row)
+        at = max(row.next_at or now, now)
+        for source_id, requests in sources:
+            turns[source_id] = at
+            at += step * requests
+        row.next_at = at
+    return turns
+
+
+def per_host(horizon: float, delay: float) -> int | None:
+    """How many sources of one host a worker claims at once: as many as `horizon` seconds of
+    its turns hold (None: unlimited, when requests to a host are not spaced)."""
+    return None if delay <= 0 else max(1, math.ceil(horizon / delay))
+
+
+def renew(session: Session, owner: str, until: dt.datetime) -> int:
+    """Extend every lease `owner` still holds; return how many."""
+    return session.execute(update(SourceRow).where(SourceRow.lease_owner == owner)
+                           .values(lease_until=until)
+                           .execution_options(synchronize_session=False)).rowcount
+
+
+def release(session: Session, owner: str, ids: Iterable[int] | None = None) -> None:
+    """Let go of `owner`'s leases (these sources only, when `ids` is given)."""
+    query = update(SourceRow).where(SourceRow.lease_owner == owner)
+    if ids is not None:
+        query = query.where(SourceRow.id.in_(list(ids)))
+    session.execute(query.values(lease_owner=None, lease_until=None)
+                    .execution_options(synchronize_session=False))
+
+
+def held_by_others(session: Session, owner: str, wanted: ColumnElement[bool],
+                   now: dt.datetime) -> list[str]:
+    """The slugs of sources matching `wanted` that another worker holds right now."""
+    return list(session.scalars(select(SourceRow.slug).where(
+        wanted, ~free(now), or_(SourceRow.lease_owner.is_(None),
+                                SourceRow.lease_owner != owner)).order_by(SourceRow.slug)))
+
+
+def claim_alerts(session: Session, due: Select[Any], *, now: dt.datetime,
+                 hold: dt.timedelta) -> list[int]:
+    """Claim the alerts `due` selects (their ids): their next attempt moves `hold` ahead in one
+    statement, so two deliverers never send one; a deliverer that dies leaves them due again
+    when the hold runs out."""
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    return list(session.scalars(
+        update(AlertRow).where(AlertRow.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + hold).returning(AlertRow.id)
+        .execution_options(synchronize_session=False)))

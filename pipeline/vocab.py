@@ -1,0 +1,83 @@
+"""The words claimwatch's rows, records and messages use, defined once: outcomes and their
+severities, flag and alert states, check results, review decisions, and the one time format.
+
+A leaf module: it imports nothing from claimwatch, so every layer (db, pipeline, alerts, web)
+can use it. The values are StrEnums, so they compare equal to the strings stored in rows and
+printed in JSON (SPEC §3), and `Outcome.HOLDS == "holds"`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What one evidence item came out as on one check (SPEC §1 Outcomes)."""
+
+    HOLDS = "holds"
+    BROKEN = "broken"
+    CHANGED = "changed"
+    UNREACHABLE = "unreachable"
+    ERROR = "error"
+
+
+class Severity(StrEnum):
+    """How urgent a flag is; declared from least to most."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+# an outcome that flags, and how urgently; `holds` never flags
+SEVERITY_OF: dict[Outcome, Severity] = {
+    Outcome.BROKEN: Severity.HIGH, Outcome.UNREACHABLE: Severity.HIGH,
+    Outcome.ERROR: Severity.MEDIUM, Outcome.CHANGED: Severity.LOW,
+}
+
+
+def rank(severity: str) -> int:
+    """0 for low … 2 for high (raises ValueError for anything else)."""
+    return Severity(severity).rank
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    REVIEWED = "reviewed"  # an editor recorded a decision
+    RESOLVED = "resolved-by-source"  # the evidence came back by itself
+
+
+class Decision(StrEnum):
+    """An editor's decision on a flag: each makes the flagged snapshot the new baseline."""
+
+    UPHELD = "upheld"  # the verdict stands
+    REVISED = "revised"  # the verdict changes (a new verdict is required)
+    DISMISSED = "dismissed"  # a false alarm
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # given up after its last retry
+
+
+class CheckResult(StrEnum):
+    """What one source check found (`check --json` sources[].status)."""
+
+    NEW = "new"
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    ERROR = "error"
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) time as JSON and messages show it: 2026-11-25T08:00:00Z."""
+    return None if moment is None else moment.strftime(TIME_FORMAT)

@@ -1,0 +1,195 @@
+"""Sharing work (db/leases.py, pipeline/check.py): sources are claimed in bounded chunks, hosts
+take turns, a host's spacing holds across workers, leases are renewed while a source is being
+checked, a slow host holds up nothing else, and an edited `every` takes effect at the next
+sync. On SQLite and (with CLAIMWATCH_TEST_PG) PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from db import Store, leases, open_store, utcnow
+from db.models import FetchRow, SourceRow
+from pipeline import api, check, config
+from pipeline.demo.server import SiteServer
+from pipeline.fetch import FetchSettings
+from pipeline.records import SourceReport
+from pipeline.sync import sync_config
+
+PAGE = "<html><body><main><p>The office does not hold people on detainers.</p></main></body>" \
+       "</html>"
+
+
+def desk(urls: dict[str, str], every: str = "6h", host_delay: str = "0s") -> config.Config:
+    sources = "\n".join(f"  {name}: {{url: \"{url}\", select: main}}" for name, url in urls.items())
+    items = "\n".join(f"          - {{source: {name}, quote: does not hold people}}"
+                      for name in urls)
+    return config.parse(f"""\
+version: 1
+defaults: {{every: {every}, host_delay: {host_delay}, timeout: 20s}}
+sources:
+{sources}
+factchecks:
+  - id: fc
+    title: T
+    claims:
+      - id: c
+        text: The office does not hold people on detainers.
+        verdict: Supported
+        evidence:
+{items}
+""")
+
+
+def synced(store: Store, cfg: config.Config) -> config.Config:
+    with store.session() as session:
+        sync_config(session, cfg)
+    return cfg
+
+
+def claim(store: Store, owner: str, limit: int, *, delay: float = 0.0,
+          ) -> list[tuple[str, str, dt.datetime | None]]:
+    """What `owner` claims: (slug, host, reserved turn) in claiming order."""
+    now = utcnow()
+    with store.session() as session:
+        taken = leases.claim_sources(
+            session, owner, SourceRow.active.is_(True), now=now,
+            lease=dt.timedelta(seconds=60), limit=limit,
+            per_host=leases.per_host(check.HORIZON, delay),
+            reserved_until=now + dt.timedelta(seconds=check.HORIZON) if delay else None)
+        slugs = dict(session.execute(select(SourceRow.id, SourceRow.slug).where(
+            SourceRow.id.in_([i for i, _h in taken]))).all())
+        turns = leases.reserve_turns(session, [(i, h, 1) for i, h in taken], now=now,
+                                     delay=delay)
+    return [(slugs[i], h, turns.get(i)) for i, h in taken]
+
+
+def test_claims_come_in_chunks_with_hosts_taking_turns(store: Store) -> None:
+    urls = {f"a{i}": f"http://a.example/{i}" for i in range(5)}
+    urls |= {f"b{i}": f"http://b.example/{i}" for i in range(3)}
+    urls |= {"c0": "http://c.example:8080/0"}
+    synced(store, desk(urls))
+    first = claim(store, "worker-1", 4)
+    assert [host for _s, host, _t in first] == ["a.example:80", "b.example:80",
+                                                 "c.example:8080", "a.example:80"], \
+        "each host's first source, then each host's second: a busy host cannot fill a chunk"
+    second = claim(store, "worker-2", 4)
+    third = claim(store, "worker-3", 4)
+    slugs = [s for batch in (first, second, third) for s, _h, _t in batch]
+    assert len(second) == 4 and len(third) == 1, "a chunk is bounded; the rest goes to others"
+    assert sorted(slugs) == sorted(urls), "every source claimed once"
+    assert claim(store, "worker-4", 4) == [], "nothing is claimed twice while leased"
+
+
+def test_a_hosts_spacing_is_shared_by_every_worker(store: Store) -> None:
+    synced(store, desk({f"s{i}": f"http://agency.example/{i}" for i in range(12)}))
+    one = claim(store, "worker-1", 2, delay=1.0)
+    two = claim(store, "worker-2", 2, delay=1.0)
+    turns = [t for _s, _h, t in one + two]
+    assert all(t is not None for t in turns)
+    gaps = [(b - a).total_seconds() for a, b in zip(turns, turns[1:], strict=False)]  # type: ignore[operator]
+    assert gaps == [1.0, 1.0, 1.0], "the second worker's turns come after the first one's"
+    many = claim(store, "worker-3", 50, delay=4.0)
+    assert len(many) == leases.per_host(check.HORIZON, 4.0) == 3, \
+        "a worker reserves at most HORIZON seconds of one host's turns"
+    assert claim(store, "worker-4", 50, delay=4.0) == [], \
+        "a host whose turns are reserved beyond the horizon gives nothing more for now"
+
+
+def test_a_lease_is_renewed_while_its_source_is_checked(store: Store, site: SiteServer) -> None:
+    (site.root / "slow.html").write_text(PAGE)
+    cfg = synced(store, desk({"slow": site.url("slow.html")}))
+    site.delay = 2.5  # longer than the lease
+    fast = FetchSettings(user_agent="t", timeout=10, retries=0, host_delay=0)
+    worker = threading.Thread(target=check.run, args=(store, cfg),
+                              kwargs={"everything": True, "lease": 1.0, "settings": fast,
+                                      "sync": False})
+    worker.start()
+    time.sleep(1.8)
+    other = check.run(store, cfg, only=["slow"], settings=fast, sync=False, lease=1.0)
+    worker.join()
+    assert other.sources == [] and other.busy == ["slow"], \
+        "the lease outlived its first term: it was renewed while the fetch went on"
+    assert sum(r.path == "/slow.html" for r in site.requests) == 1
+
+
+def test_a_slow_host_holds_up_nothing_else(store: Store, site: SiteServer,
+                                           tmp_path: Path) -> None:
+    (site.root / "page.html").write_text(PAGE)
+    with SiteServer(tmp_path / "site", host="127.0.0.2") as slow_host:
+        (slow_host.root / "slow.html").write_text(PAGE)
+        slow_host.delay = 3.0
+        cfg = synced(store, desk({"fast": site.url("page.html"),
+                                  "slow": slow_host.url("slow.html")}, every="1s"))
+        done: list[tuple[float, SourceReport]] = []
+        stop = threading.Event()
+        worker = threading.Thread(target=check.run, args=(store, cfg), kwargs={
+            "config_source": lambda: cfg, "should_stop": stop.is_set, "tick": 0.2,
+            "on_progress": lambda r, _n: done.append((time.monotonic(), r)),
+            "settings": FetchSettings(user_agent="t", timeout=10, retries=0, host_delay=0)})
+        started = time.monotonic()
+        worker.start()
+        time.sleep(4.0)
+        stop.set()
+        worker.join(timeout=10)
+    slow_done = [t for t, r in done if r.source == "slow"]
+    fast_before = [t for t, r in done if r.source == "fast"
+                   and t < (slow_done[0] if slow_done else started + 99)]
+    assert slow_done and slow_done[0] - started >= 2.9, "the slow host really was slow"
+    assert len(fast_before) >= 2, \
+        f"the 1s source went on while the slow one was in flight: {len(fast_before)} checks"
+
+
+def test_an_edited_every_takes_effect_at_the_next_sync(store: Store, site: SiteServer) -> None:
+    (site.root / "page.html").write_text(PAGE)
+    fast = FetchSettings(user_agent="t", timeout=5, retries=0, host_delay=0)
+    api.check(store, desk({"s": site.url("page.html")}, every="6h"), settings=fast)
+    assert api.check(store, desk({"s": site.url("page.html")}, every="6h"),
+                     settings=fast).sources == [], "nothing is due for six hours"
+    shorter = desk({"s": site.url("page.html")}, every="1s")
+    with store.session() as session:
+        sync_config(session, shorter)
+        row = session.scalars(select(SourceRow)).one()
+        assert row.last_checked_at is not None and row.next_check_at is not None
+        assert row.next_check_at - row.last_checked_at == dt.timedelta(seconds=1), \
+            "the next check is recomputed from the last one and the new interval"
+    time.sleep(1.1)
+    again = api.check(store, shorter, settings=fast)
+    assert [s.source for s in again.sources] == ["s"], "checked now, not in six hours"
+    state = api.status(store, shorter)
+    [listed] = state["sources"]["schedule"]
+    assert listed["source"] == "s" and listed["every"] == "1s" and listed["next_check_at"]
+
+
+def test_first_syncs_at_once_create_everything_once(db_url: str, tmp_path: Path) -> None:
+    cfg = desk({f"s{i}": f"http://agency.example/{i}" for i in range(50)})
+    open_store(db_url).close()
+    stores = [open_store(db_url) for _ in range(3)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def sync(store: Store) -> None:
+        barrier.wait()
+        try:
+            synced(store, cfg)
+        except BaseException as exc:  # noqa: BLE001 (the test reports it)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        with stores[0].session() as session:
+            assert session.scalar(select(func.count()).select_from(SourceRow)) == 50
+            assert session.scalar(select(func.count()).select_from(FetchRow)) == 0
+        assert api.audit_verify(stores[0]).ok
+    finally:
+        for store in stores:
+            store.close()
