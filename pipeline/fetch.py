@@ -210,6 +210,7 @@ class Fetcher:
         limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout)
 
         attempts: list[Attempt] = []
+        started = time.monotonic()
         async with self._client_for(key) as client:
             request = client.build_request("GET", parsed, headers=headers, timeout=limits)
             for n in range(self.settings.retries + 1):
@@ -228,6 +229,10 @@ class Fetcher:
                     result = replace(result, error=f"{result.error}{note}")
                     break
                 await asyncio.sleep(self._backoff(n) if wait is None else wait)
+        if result.error is not None and len(attempts) > 1:  # "timed out after 10s" hid 35 s
+            spent = _seconds(time.monotonic() - started)
+            result = replace(result, error=f"{result.error} ({len(attempts)} attempts over "
+                                           f"{spent})")
         return replace(result, attempts=tuple(attempts))
 
     async def _space(self, key: str) -> None:
@@ -518,6 +523,10 @@ def _retry_after(headers: dict[str, str]) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.2g}s" if seconds < 10 else f"{round(seconds)}s"
 
 
 def _size(n: int) -> str:
