@@ -166,7 +166,8 @@ def run(store: Store, config: Config, *, everything: bool = False,
 
 
 def fetch_settings(config: Config) -> FetchSettings:
-    return FetchSettings(user_agent=user_agent(config), host_delay=config.defaults.host_delay)
+    return FetchSettings(user_agent=user_agent(config), host_delay=config.defaults.host_delay,
+                         allow_networks=tuple(config.defaults.allow_networks))
 
 
 def user_agent(config: Config) -> str:
@@ -314,7 +315,8 @@ async def fetch_source(fetcher: Fetcher, plan: Plan) -> Fetched:
     doc_cond = doc_v if doc_v.get("url") == doc_url else {}
     doc = await fetcher.fetch(doc_url, etag=doc_cond.get("etag"),
                               last_modified=doc_cond.get("last_modified"),
-                              timeout=plan.timeout, max_bytes=plan.max_bytes, obey_robots=obey)
+                              timeout=plan.timeout, max_bytes=plan.max_bytes, obey_robots=obey,
+                              source_url=plan.url)
     return Fetched(plan, doc, [*page.attempts, *doc.attempts],
                    {"page": page_v, "doc": _validators(doc) or doc_cond})
 
