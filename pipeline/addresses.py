@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 Address = IPv4Address | IPv6Address
@@ -81,6 +82,13 @@ class AddressPolicy:
 
     home: tuple[Network, ...] = ()
     listed: tuple[Network, ...] = ()
+
+    def __hash__(self) -> int:  # it keys the Fetcher's clients and caches on every fetch
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.home, self.listed))
 
     def refusal(self, address: str, host: str | None = None) -> str | None:
         """Why `address` (what `host` resolved to) may not be reached, as the end of an error
