@@ -7,9 +7,11 @@ selectors and JMESPaths, undeclared or duplicate ids, unset `${ENV}` variables.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -121,6 +123,18 @@ def _slug(value: str) -> str:
     return value
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError as exc:
+        hint = ""
+        with contextlib.suppress(ValueError):  # only host bits set: say which network
+            hint = f" (did you mean {ipaddress.ip_network(value, strict=False)}?)"
+        raise ValueError(f"{value!r} is not a network like 10.20.0.0/16 or fd12:3456::/48: "
+                         f"{exc}{hint}") from None
+    return value
+
+
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError(f"{value!r} is not an http(s) URL")
@@ -135,6 +149,7 @@ Css = Annotated[str, AfterValidator(_css)]
 JmesPath = Annotated[str, AfterValidator(_jmespath)]
 Slug = Annotated[str, AfterValidator(_slug)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+IpNetwork = Annotated[str, AfterValidator(_network)]
 Severity = Literal["low", "medium", "high"]
 
 
@@ -156,6 +171,9 @@ class Defaults(_Model):
     reopen_within: Duration = 7 * 86400
     # politeness: the least time between two requests to one host
     host_delay: Delay = 1.0
+    # non-public networks any source may reach (an intranet, a VPN); without them a page can
+    # only lead claimwatch to public addresses and to its own source's range
+    allow_networks: list[IpNetwork] = Field(default_factory=list)
 
 
 class Source(_Model):

@@ -1,11 +1,13 @@
 """Fetching one URL politely and safely: the only module that touches the network.
 
-Nothing the remote side does raises; every HTTP attempt (each retry is one) is recorded.
+Nothing the remote side does raises; every HTTP attempt (each retry is one) is recorded. Every
+connection is checked, on the address it is made to, against what the fetch may reach.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import socket
@@ -13,18 +15,22 @@ import ssl
 import time
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from ipaddress import ip_network
+from typing import Any
 from urllib.robotparser import RobotFileParser
 
 import brotli
 import certifi
+import httpcore
 import httpx
 
 from pipeline import __version__
+from pipeline.addresses import AddressPolicy, home_ranges, ip_address_or_none
 from pipeline.errors import FetchError
 
 ROBOTS_AGENT = "claimwatch"  # the user-agent token robots.txt rules name
@@ -45,6 +51,9 @@ _REMOTE_FAILURES = (
     zlib.error,
     brotli.error,
 )
+# host, port → the IP addresses it resolves to (a seam: tests map made-up names)
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+_Slot = tuple[str, AddressPolicy | None]  # a host (or origin) under one policy
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class FetchSettings:
     per_host_limit: int = 2  # concurrent requests per host:port
     host_delay: float = 1.0  # seconds between the starts of two requests to one host
     robots_ttl: float = 86400.0  # how long a host's robots.txt is trusted
+    # networks (CIDR) any fetch may reach besides public addresses: defaults.allow_networks
+    allow_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,24 +128,37 @@ class FetchResult:
 class Fetcher:
     """Fetches URLs within global and per-host concurrency limits, over one httpx client per
     host (the most recently used few stay open): httpcore scans every connection of its pool on
-    each request, and one pool for all hosts cost a fifth of an unchanged re-check."""
+    each request, and one pool for all hosts cost a fifth of an unchanged re-check.
+
+    A host's client connects only to addresses the fetch's `AddressPolicy` allows; fetches under
+    another policy get a client (and connections) of their own. A caller's `transport` is used
+    as it is: it decides where requests go. `resolver` and `backend` (httpcore's, which makes
+    the connections to checked addresses) are seams for tests.
+    """
 
     def __init__(
         self,
         settings: FetchSettings = FetchSettings(),
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+        backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self.settings = settings
         self._transport = transport
-        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()  # least recent first
-        self._in_use: Counter[str] = Counter()  # fetches under way per host: never closed then
+        self._resolver = resolver or _getaddrinfo
+        self._backend = backend or httpcore.AnyIOBackend()
+        self._listed = tuple(ip_network(n) for n in settings.allow_networks)
+        self._policies: dict[str, asyncio.Future[AddressPolicy]] = {}  # by configured host
+        # least recent first; by host and policy: a connection is reused only under its policy
+        self._clients: OrderedDict[_Slot, httpx.AsyncClient] = OrderedDict()
+        self._in_use: Counter[_Slot] = Counter()  # fetches under way per client: never closed
         self._ssl: ssl.SSLContext | None = None
         self._global = asyncio.Semaphore(settings.global_limit)
         self._per_host: dict[str, asyncio.Semaphore] = {}
         self._spacing: dict[str, tuple[asyncio.Lock, list[float]]] = {}
-        self._robots: dict[str, tuple[float, RobotFileParser | None]] = {}
-        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._robots: dict[_Slot, tuple[float, RobotFileParser | None]] = {}
+        self._robots_locks: dict[_Slot, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
         # one context for every client: each would otherwise load the CA bundle (~20 ms)
@@ -148,31 +172,35 @@ class Fetcher:
             await client.aclose()
 
     @asynccontextmanager
-    async def _client_for(self, key: str) -> AsyncIterator[httpx.AsyncClient]:
-        """The host's client, kept open while this fetch uses it."""
+    async def _client_for(self, key: str,
+                          policy: AddressPolicy | None) -> AsyncIterator[httpx.AsyncClient]:
+        """The host's client under `policy`, kept open while this fetch uses it."""
         if self._ssl is None:
             raise RuntimeError("use Fetcher inside 'async with Fetcher(...)'")
-        if self._transport is not None:  # the caller's transport is one pool: one client, which
-            key = ""                     # alone closes it (evicting a host would close it)
-        self._in_use[key] += 1
+        # the caller's transport is one pool: one client, which alone closes it (evicting a
+        # host would close it)
+        slot = (key, policy) if self._transport is None else ("", None)
+        self._in_use[slot] += 1
         try:
-            client = self._clients.get(key)
+            client = self._clients.get(slot)
             if client is None:
                 s = self.settings
-                client = self._clients[key] = httpx.AsyncClient(
+                client = self._clients[slot] = httpx.AsyncClient(
                     transport=self._transport, verify=self._ssl,
                     timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
                     headers={"User-Agent": s.user_agent, "Accept": "*/*",
                              "Accept-Encoding": "gzip, deflate, br"})
+                if policy is not None:
+                    _guard(client, _GuardedBackend(policy, self._addresses, self._backend))
                 idle = [k for k in self._clients if not self._in_use[k]]
                 for old in idle[:max(0, len(self._clients) - OPEN_HOSTS)]:
                     await self._clients.pop(old).aclose()
-            self._clients.move_to_end(key)
+            self._clients.move_to_end(slot)
             yield client
         finally:
-            self._in_use[key] -= 1
-            if not self._in_use[key]:
-                del self._in_use[key]
+            self._in_use[slot] -= 1
+            if not self._in_use[slot]:
+                del self._in_use[slot]
 
     async def fetch(
         self,
@@ -183,11 +211,15 @@ class Fetcher:
         timeout: float | None = None,
         max_bytes: int | None = None,
         obey_robots: bool = True,
+        source_url: str | None = None,
     ) -> FetchResult:
         """GET `url`, conditionally if validators are given, retrying transient failures.
 
         With `obey_robots`, a URL the host's robots.txt forbids to claimwatch is not requested.
         Requests to one host start at least `host_delay` apart (robots.txt itself excepted).
+        `source_url` is the configured URL of the source this fetch is for (default: `url`):
+        the fetch and its redirects may reach the special-purpose ranges its host resolves into,
+        besides public addresses and `allow_networks`.
         """
         timeout = self.settings.timeout if timeout is None else timeout
         max_bytes = self.settings.max_bytes if max_bytes is None else max_bytes
@@ -195,8 +227,9 @@ class Fetcher:
             parsed = _parse_url(url)
         except FetchError as exc:
             return FetchResult(url, url, None, {}, None, str(exc), ())
+        policy = await self._policy(parsed if source_url is None else source_url)
         key = f"{parsed.host}:{parsed.port or _DEFAULT_PORTS[parsed.scheme]}"
-        if obey_robots and not await self._robots_allow(parsed, key):
+        if obey_robots and not await self._robots_allow(parsed, policy, source_url or url):
             return FetchResult(url, url, None, {}, None, f"robots.txt of {parsed.host} "
                                "disallows claimwatch here (obey_robots: false reads it anyway)",
                                (), disallowed=True)
@@ -210,14 +243,15 @@ class Fetcher:
         limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout)
 
         attempts: list[Attempt] = []
-        async with self._client_for(key) as client:
+        started = time.monotonic()
+        async with self._client_for(key, policy) as client:
             request = client.build_request("GET", parsed, headers=headers, timeout=limits)
             for n in range(self.settings.retries + 1):
                 async with host_limit, self._global:  # host first: a queued host holds no slot
                     if spaced:
                         await self._space(key)
-                    result, transient = await self._attempt(client, url, request, timeout,
-                                                            max_bytes)
+                    result, transient = await self._attempt(client, url, request, policy,
+                                                            timeout, max_bytes)
                 attempts += result.attempts
                 if not transient or n == self.settings.retries:
                     break
@@ -228,7 +262,40 @@ class Fetcher:
                     result = replace(result, error=f"{result.error}{note}")
                     break
                 await asyncio.sleep(self._backoff(n) if wait is None else wait)
+        if result.error is not None and len(attempts) > 1:  # "timed out after 10s" hid 35 s
+            spent = _seconds(time.monotonic() - started)
+            result = replace(result, error=f"{result.error} ({len(attempts)} attempts over "
+                                           f"{spent})")
         return replace(result, attempts=tuple(attempts))
+
+    async def _policy(self, source: str | httpx.URL) -> AddressPolicy | None:
+        """What fetches for the source configured at `source` may reach; None with a caller's
+        transport. Its host is resolved once per Fetcher (a run), shared by its fetches."""
+        if self._transport is not None:
+            return None
+        try:
+            url = source if isinstance(source, httpx.URL) else _parse_url(source)
+        except FetchError:
+            return AddressPolicy(listed=self._listed)
+        host, port = url.host, url.port or _DEFAULT_PORTS[url.scheme]
+        if host not in self._policies:
+            self._policies[host] = asyncio.ensure_future(self._home_policy(host, port))
+        return await asyncio.shield(self._policies[host])  # one fetch cancelled: not the others
+
+    async def _home_policy(self, host: str, port: int) -> AddressPolicy:
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout):
+                found = await self._addresses(host, port)
+        except (OSError, TimeoutError, ValueError):  # ValueError: a name IDNA refuses
+            # unresolvable now: no range of its own (its fetch will fail to connect anyway);
+            # the next fetch of this source asks again
+            self._policies.pop(host, None)
+            found = []
+        return AddressPolicy(home_ranges(found), self._listed)
+
+    async def _addresses(self, host: str, port: int) -> list[str]:
+        """The addresses `host` stands for: itself when it is one, else the resolver's answer."""
+        return [host] if ip_address_or_none(host) is not None else await self._resolver(host, port)
 
     async def _space(self, key: str) -> None:
         """Wait until `host_delay` has passed since the last request to this host started."""
@@ -241,24 +308,27 @@ class Fetcher:
                 await asyncio.sleep(wait)
             last[0] = time.monotonic()
 
-    async def _robots_allow(self, url: httpx.URL, key: str) -> bool:
-        """Whether robots.txt lets claimwatch fetch `url` (fetched once per host, cached)."""
+    async def _robots_allow(self, url: httpx.URL, policy: AddressPolicy | None,
+                            source_url: str) -> bool:
+        """Whether robots.txt lets claimwatch fetch `url` (fetched once per host and policy,
+        cached: a robots.txt the policy kept claimwatch from reading must not count as none)."""
         origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
-        async with self._robots_locks.setdefault(origin, asyncio.Lock()):
-            expires, rules = self._robots.get(origin, (0.0, None))
+        slot = (origin, policy)
+        async with self._robots_locks.setdefault(slot, asyncio.Lock()):
+            expires, rules = self._robots.get(slot, (0.0, None))
             if expires <= time.monotonic():
-                rules = await self._read_robots(origin)
-                self._robots[origin] = (time.monotonic() + self.settings.robots_ttl, rules)
+                rules = await self._read_robots(origin, source_url)
+                self._robots[slot] = (time.monotonic() + self.settings.robots_ttl, rules)
         return rules is None or rules.can_fetch(ROBOTS_AGENT, str(url))
 
-    async def _read_robots(self, origin: str) -> RobotFileParser | None:
+    async def _read_robots(self, origin: str, source_url: str) -> RobotFileParser | None:
         """The host's rules; None (everything allowed) when it has none or they can't be read.
 
         RFC 9309 allows everything on a 4xx; on a 5xx or a network failure claimwatch also reads
         on, since a desk's official sources must not go dark because robots.txt is flaky.
         """
         got = await self.fetch(f"{origin}/robots.txt", obey_robots=False, max_bytes=512 * 1024,
-                               timeout=min(self.settings.timeout, 10.0))
+                               timeout=min(self.settings.timeout, 10.0), source_url=source_url)
         if not got.ok or got.body is None:
             return None
         lines = got.body.decode("utf-8", errors="replace").splitlines()
@@ -269,8 +339,8 @@ class Fetcher:
         return rules
 
     async def _attempt(
-        self, client: httpx.AsyncClient, url: str, request: httpx.Request, timeout: float,
-        max_bytes: int,
+        self, client: httpx.AsyncClient, url: str, request: httpx.Request,
+        policy: AddressPolicy | None, timeout: float, max_bytes: int,
     ) -> tuple[FetchResult, bool]:
         """One attempt; returns its result (holding its Attempt) and whether a retry may help."""
         started_at = datetime.now(UTC)
@@ -280,7 +350,7 @@ class Fetcher:
         try:
             # The whole attempt is bounded too: a server trickling bytes never trips ReadTimeout.
             async with asyncio.timeout(self._deadline(timeout)):
-                response = await self._send(client, request)
+                response = await self._send(client, request, policy)
                 try:
                     error, transient = self._status_error(response)
                     if error is None and response.status_code != 304:
@@ -314,15 +384,27 @@ class Fetcher:
         )
         return result, transient
 
-    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-        """Send, following redirects here: httpx would read each redirect's body, unbounded."""
-        response = await client.send(request, stream=True)
-        for _ in range(self.settings.max_redirects):
-            if response.next_request is None:
-                break
+    async def _send(self, client: httpx.AsyncClient, request: httpx.Request,
+                    policy: AddressPolicy | None) -> httpx.Response:
+        """Send, following redirects here: httpx would read each redirect's body, unbounded.
+
+        Each hop must be allowed by `policy`: a literal address is checked here (the guard can't
+        see through a proxy), a name by the client's connections to what it resolves to.
+        """
+        hop = 0
+        while True:
+            try:
+                refusal = _literal_refusal(request.url.host, policy)
+                if refusal is not None:
+                    raise _Blocked(refusal)
+                response = await client.send(request, stream=True)
+            except _Blocked as exc:
+                what = "redirect to" if hop else "request to"
+                raise FetchError(f"{what} {request.url} blocked: {exc}") from None
+            if response.next_request is None or hop == self.settings.max_redirects:
+                return response
             await response.aclose()
-            response = await client.send(response.next_request, stream=True)
-        return response
+            request, hop = response.next_request, hop + 1
 
     def _status_error(self, response: httpx.Response) -> tuple[str | None, bool]:
         if response.next_request is not None:
@@ -395,6 +477,79 @@ class Fetcher:
     def _backoff(self, n: int) -> float:
         s = self.settings
         return min(s.backoff_max, s.backoff_base * 2**n) * random.uniform(0.5, 1.5)
+
+
+class _Blocked(FetchError):
+    """A request to an address its fetch may not reach; the message says why."""
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's connections under one AddressPolicy: the host is resolved here, every address
+    it resolves to is checked, and the connection is made to a checked address, so a DNS answer
+    that changes in between (rebinding) can't slip past. TLS still names the host: httpcore
+    gives start_tls the origin's host name (or the request's sni_hostname), never this address.
+    """
+
+    def __init__(self, policy: AddressPolicy, addresses: Resolver,
+                 inner: httpcore.AsyncNetworkBackend) -> None:
+        self._policy = policy
+        self._addresses = addresses
+        self._inner = inner
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            async with asyncio.timeout(timeout):
+                found = await self._addresses(host, port)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {host} took over {timeout}s") from None
+        except OSError as exc:  # the cause says "DNS lookup failed" in Fetcher._describe
+            raise httpcore.ConnectError(str(exc)) from exc
+        for address in found:  # one forbidden answer is enough: it may be the one used next
+            refusal = self._policy.refusal(address, host)
+            if refusal is not None:
+                raise _Blocked(refusal)
+        failure: Exception = httpcore.ConnectError(f"{host} resolves to no address")
+        for address in found:  # in the resolver's order (RFC 6724), one after the other
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await self._inner.connect_tcp(address, port, timeout=left,
+                                                     local_address=local_address,
+                                                     socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _guard(client: httpx.AsyncClient, backend: _GuardedBackend) -> None:
+    """Make `client`'s direct connections through `backend`. httpx takes no network backend but
+    its default transport's httpcore pool does (it has no connection yet); proxies from the
+    environment keep httpx's own transports, which only the literal-address check covers.
+    Refuses to go on unguarded if httpx's layout ever changes."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    if not isinstance(pool, httpcore.AsyncConnectionPool) or \
+            not hasattr(pool, "_network_backend"):
+        raise RuntimeError("httpx's transport has changed: cannot guard its connections")
+    pool._network_backend = backend
+
+
+@functools.lru_cache(maxsize=4096)  # asked on every request: parsing the host cost ~5 µs
+def _literal_refusal(host: str, policy: AddressPolicy | None) -> str | None:
+    """Why a URL whose host is an IP address may not be requested (names: when connecting)."""
+    if policy is None or ip_address_or_none(host) is None:
+        return None
+    return policy.refusal(host)
+
+
+async def _getaddrinfo(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _parse_url(url: str) -> httpx.URL:
@@ -518,6 +673,10 @@ def _retry_after(headers: dict[str, str]) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.2g}s" if seconds < 10 else f"{round(seconds)}s"
 
 
 def _size(n: int) -> str:

@@ -27,7 +27,8 @@ class Fetched:
 
 
 def fetch_settings(config: Config) -> FetchSettings:
-    return FetchSettings(user_agent=user_agent(config), host_delay=config.defaults.host_delay)
+    return FetchSettings(user_agent=user_agent(config), host_delay=config.defaults.host_delay,
+                         allow_networks=tuple(config.defaults.allow_networks))
 
 
 def user_agent(config: Config) -> str:
@@ -61,7 +62,8 @@ async def fetch_source(fetcher: Fetcher, source: Source, *, url: str, timeout: i
     doc_cond = doc_v if doc_v.get("url") == doc_url else {}
     doc = await fetcher.fetch(doc_url, etag=doc_cond.get("etag"),
                               last_modified=doc_cond.get("last_modified"),
-                              timeout=timeout, max_bytes=max_bytes, obey_robots=obey)
+                              timeout=timeout, max_bytes=max_bytes, obey_robots=obey,
+                              source_url=url)
     return Fetched(doc, [*page.attempts, *doc.attempts],
                    {"page": page_v, "doc": _validators(doc) or doc_cond})
 

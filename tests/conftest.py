@@ -77,7 +77,8 @@ def serve() -> Iterator[Callable[[Handler], str]]:
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # a short poll: shutting down waits for one (0.5 s by default, after every test)
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}/"
 

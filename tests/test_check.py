@@ -249,6 +249,24 @@ def test_gzip_bomb_is_refused(store: Store, serve: Callable[[Handler], str]) -> 
     assert count(store, BlobRow) == 0
 
 
+def test_a_redirect_to_cloud_metadata_is_a_recorded_failure(
+        store: Store, serve: Callable[[Handler], str]) -> None:
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(302)
+        request.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    report = api.check(store, sources_yaml(serve(handle), QUOTE), everything=True, settings=FAST)
+    line = ("redirect to http://169.254.169.254/latest/meta-data/ blocked: 169.254.169.254 is a "
+            "cloud metadata address (allow it by listing 169.254.169.254 itself in "
+            "defaults.allow_networks)")
+    assert (report.sources[0].status, report.sources[0].error) == ("error", line)
+    assert count(store, SnapshotRow) == 0 and count(store, BlobRow) == 0
+    with store.session() as session:
+        assert session.scalars(select(FetchRow.error)).all() == [line]
+
+
 def test_a_slow_server_is_a_recorded_timeout(store: Store, serve: Callable[[Handler], str]) -> None:
     def handle(request: BaseHTTPRequestHandler) -> None:
         time.sleep(2.5)

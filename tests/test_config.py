@@ -165,3 +165,18 @@ def test_main_content_is_instead_of_select() -> None:
                                      "    url: http://127.0.0.1:9/page\n    main_content: true\n"
                                      "    select: article"))
     assert len(found) == 1 and "'main_content' reads an HTML page without 'select'" in found[0]
+
+
+def test_allow_networks_are_checked_cidrs() -> None:
+    ok = config.parse(MINIMAL + "defaults: {allow_networks: [10.20.0.0/16, 'fd12:3456::/48', "
+                                "169.254.169.254]}\n")
+    assert ok.defaults.allow_networks == ["10.20.0.0/16", "fd12:3456::/48", "169.254.169.254"]
+    found = problems(MINIMAL + "defaults:\n  allow_networks:\n    - 10.20.0.0/16\n"
+                               "    - 10.20.0.5/16\n    - intranet\n")
+    assert found == [
+        "s.yaml:17: defaults.allow_networks.1: '10.20.0.5/16' is not a network like "
+        "10.20.0.0/16 or fd12:3456::/48: 10.20.0.5/16 has host bits set (did you mean "
+        "10.20.0.0/16?)",
+        "s.yaml:18: defaults.allow_networks.2: 'intranet' is not a network like 10.20.0.0/16 "
+        "or fd12:3456::/48: 'intranet' does not appear to be an IPv4 or IPv6 network",
+    ]

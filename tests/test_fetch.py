@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import itertools
+import re
 import socket
 import threading
 import time
@@ -299,12 +300,21 @@ def test_500_then_200_is_retried(server: Server) -> None:
     assert (second.status, second.error) == (200, None)
 
 
+def after_retries(error: str | None, line: str, attempts: int) -> bool:
+    """`error` is `line` plus how many attempts it took over how long (each attempt's own error
+    is the bare line)."""
+    return re.fullmatch(rf"{re.escape(line)} \({attempts} attempts over [0-9.]+s\)",
+                        error or "") is not None
+
+
 def test_persistent_500_gives_up_after_retries(server: Server) -> None:
     server.routes["/down"] = lambda h: reply(h, 500)
     result = fetch(server.url("/down"))
 
-    assert result.error == "HTTP 500 Internal Server Error" and result.body is None
+    assert after_retries(result.error, "HTTP 500 Internal Server Error", 3), result.error
+    assert result.body is None
     assert len(result.attempts) == 3 and server.hits("/down") == 3
+    assert [a.error for a in result.attempts] == ["HTTP 500 Internal Server Error"] * 3
 
 
 def test_503_retry_after_is_honoured_instead_of_backoff(server: Server) -> None:
@@ -342,7 +352,7 @@ def test_connection_refused_is_retried_then_reported() -> None:
     url = f"http://127.0.0.1:{refused_port()}/"
     result = fetch(url)
 
-    assert result.error == "connection refused"
+    assert after_retries(result.error, "connection refused", 3), result.error
     assert result.status is None and result.body is None and result.final_url == url
     assert [a.error for a in result.attempts] == ["connection refused"] * 3
     assert all(a.status is None and a.final_url is None for a in result.attempts)
@@ -357,8 +367,12 @@ def test_read_timeout_is_reported(server: Server) -> None:
     started = time.monotonic()
     result = fetch(server.url("/slow"), replace(FAST, retries=1), timeout=0.2)
 
-    assert result.error == "timed out after 0.2s waiting for the response"
-    assert len(result.attempts) == 2  # timeouts are transient
+    # the line says the whole wait (two attempts and a backoff), not just one attempt's timeout
+    line = "timed out after 0.2s waiting for the response"
+    assert after_retries(result.error, line, 2), result.error
+    assert [a.error for a in result.attempts] == [line] * 2  # timeouts are transient
+    spent = float(re.findall(r"over ([0-9.]+)s", result.error or "")[0])
+    assert spent >= sum(a.duration_ms for a in result.attempts) / 1000 - 0.01
     assert time.monotonic() - started < 1.5
 
 

@@ -79,3 +79,19 @@ def test_probe_bad_input(tmp_path: Path) -> None:
     assert run("probe", "--url", "http://127.0.0.1:9/", "--expect", "table: {count: 1}",
                cwd=tmp_path)[0] == 2
     assert run("probe", cwd=tmp_path)[0] == 2
+
+
+def test_probe_shows_a_blocked_follow_link_as_one_line(tmp_path: Path, site: SiteServer) -> None:
+    (site.root / "index.html").write_text('<a class="doc" href="http://10.255.0.1/secret">List</a>')
+    (tmp_path / "sources.yaml").write_text(f"""\
+version: 1
+sources:
+  list:
+    url: {site.url("index.html")}
+    follow: a.doc
+""")
+    code, out = run("probe", "list", cwd=tmp_path)
+    assert code == 0, out
+    assert "request to http://10.255.0.1/secret blocked: 10.255.0.1 is a private address (allow " \
+           "it with defaults.allow_networks)" in " ".join(out.split())
+    assert "Traceback" not in out
