@@ -8,13 +8,14 @@ Claims are serialized (PostgreSQL: a transaction-level advisory lock; SQLite: th
 the first UPDATE takes), so every claim sees every earlier one committed. Sources are claimed
 across hosts in turn (each host's next due source, then each host's second, …), so one busy
 host cannot fill a worker; and when the desk spaces requests to a host (`host_delay`), each
-claimed source gets its *turn* on its host from the `host` table, shared by every worker: three
+request takes its *turn* on its host from the `host` table, shared by every worker: three
 workers together fetch from one site no faster than one would.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -86,31 +87,17 @@ def claim_sources(session: Session, owner: str, wanted: ColumnElement[bool], *,
     return [(source_id, host) for _turn, _n, source_id, host in sorted(ranked)]
 
 
-def reserve_turns(session: Session, claimed: Iterable[tuple[int, str, int]], *,
-                  now: dt.datetime, delay: float) -> dict[int, dt.datetime]:
-    """Each claimed source's start time on its host, `delay` seconds apart after the turns
-    already reserved there (by any worker); `claimed` is (source id, host, requests it makes).
-    Call it in the claiming transaction, after `claim_sources`."""
-    by_host: dict[str, list[tuple[int, int]]] = {}
-    for source_id, host, requests in claimed:
-        by_host.setdefault(host, []).append((source_id, requests))
-    if not by_host or delay <= 0:
-        return {}
-    step = dt.timedelta(seconds=delay)
-    rows = {row.name: row for row in session.scalars(
-        select(HostRow).where(HostRow.name.in_(list(by_host))))}
-    turns = {}
-    for host, sources in by_host.items():
-        row = rows.get(host)
-        if row is None:
-            row = HostRow(name=host, next_at=now)
-            session.add(row)
-        at = max(row.next_at or now, now)
-        for source_id, requests in sources:
-            turns[source_id] = at
-            at += step * requests
-        row.next_at = at
-    return turns
+def take_turn(session: Session, host: str, *, now: dt.datetime, delay: float) -> dt.datetime:
+    """Reserve the next request start on `host`, `delay` seconds after the last one any worker
+    reserved there; return it (now, when the host has been quiet). Its own short transaction."""
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{session.get_bind().dialect.name}")
+    # a write first: it takes SQLite's write lock, and gives PostgreSQL a row to lock
+    session.execute(dialect.insert(HostRow).values(name=host, next_at=None)
+                    .on_conflict_do_nothing(index_elements=["name"]))
+    row = session.scalars(select(HostRow).where(HostRow.name == host).with_for_update()).one()
+    start = max(row.next_at or now, now)
+    row.next_at = start + dt.timedelta(seconds=delay)
+    return start
 
 
 def per_host(horizon: float, delay: float) -> int | None:

@@ -7,7 +7,7 @@ A worker holds at most `CLAIM_AHEAD` times its concurrency: it claims due source
 its slots free up, renews the leases of what it still holds, and lets each go as it records it.
 So one slow source (a host timing out, with retries) occupies its own slot only; the others go
 on, and in the daemon a source falling due meanwhile is claimed at the next tick. Database work
-(claims, renewals, recording) runs in a thread, one piece at a time, while fetches go on.
+(claims, renewals, recording, host turns) runs in threads while fetches go on.
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ class _Worker:
         self.quiet = QuietRows()
         self.held = 0
         try:
-            async with Fetcher(self.settings, transport=transport) as self.fetcher:
+            turns = self._turn if self.settings.host_delay > 0 else None
+            async with Fetcher(self.settings, transport=transport, turns=turns) as self.fetcher:
                 await self._loop()
         finally:  # whatever was not recorded (skipped on stop, failed) is free for others again
             await self._db(self._end)
@@ -210,20 +211,14 @@ class _Worker:
             order = {source_id: n for n, (source_id, _host) in enumerate(taken)}
             rows = sorted(session.scalars(select(SourceRow).where(SourceRow.id.in_(order))),
                           key=lambda row: order[row.id])
-            known = [row for row in rows if row.slug in self.config.sources]
-            turns = leases.reserve_turns(session, [
-                (row.id, row.host, 2 if self.config.sources[row.slug].follow else 1)
-                for row in known], now=now, delay=delay)
-            plans = planning.plans(session, self.config, known, self.owner, turns)
+            plans = planning.plans(session, self.config, rows, self.owner)
             gone = [row.id for row in rows if row.slug not in self.config.sources]
             if gone:  # dropped from sources.yaml since the last sync: not ours to check
                 leases.release(session, self.owner, gone)
         return plans
 
     async def _one(self, plan: Plan) -> None:
-        """One source check, from its turn on its host until it waits to be recorded."""
-        if plan.not_before is not None:
-            await asyncio.sleep((plan.not_before - utcnow()).total_seconds())
+        """One source check, until it waits to be recorded."""
         await self.gate.acquire()
         if self.should_stop():
             self.gate.release()
@@ -276,6 +271,16 @@ class _Worker:
     def _audit_round(self, report: CheckReport) -> None:
         with self.store.session() as session:
             audit.record(session, "run", report.summary())
+
+    async def _turn(self, host: str) -> float:
+        """Seconds until this worker's next request to `host` may start: its turn on the host,
+        shared with every other worker."""
+        at = await self._db(self._take_turn, host)
+        return (at - utcnow()).total_seconds()
+
+    def _take_turn(self, host: str) -> dt.datetime:
+        with self.store.session() as session:
+            return leases.take_turn(session, host, now=utcnow(), delay=self.settings.host_delay)
 
     def _renew(self) -> None:
         with self.store.session() as session:

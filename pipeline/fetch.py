@@ -53,6 +53,9 @@ _REMOTE_FAILURES = (
 )
 # host, port → the IP addresses it resolves to (a seam: tests map made-up names)
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+# a host key ("host:port") → seconds until a request to it may start: its turn, shared with other
+# workers (the check run keeps turns in the database; without it, spacing is per process)
+Turns = Callable[[str], Awaitable[float]]
 _Slot = tuple[str, AddressPolicy | None]  # a host (or origin) under one policy
 
 
@@ -143,8 +146,10 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         backend: httpcore.AsyncNetworkBackend | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.settings = settings
+        self._turns = turns
         self._transport = transport
         self._resolver = resolver or _getaddrinfo
         self._backend = backend or httpcore.AnyIOBackend()
@@ -298,12 +303,15 @@ class Fetcher:
         return [host] if ip_address_or_none(host) is not None else await self._resolver(host, port)
 
     async def _space(self, key: str) -> None:
-        """Wait until `host_delay` has passed since the last request to this host started."""
+        """Wait until `host_delay` has passed since the last request to this host started (by
+        this process, or with `turns` by any worker sharing them)."""
         if self.settings.host_delay <= 0:
             return
         lock, last = self._spacing.setdefault(key, (asyncio.Lock(), [0.0]))
         async with lock:
             wait = last[0] + self.settings.host_delay - time.monotonic()
+            if self._turns is not None:
+                wait = max(wait, await self._turns(key))
             if wait > 0:
                 await asyncio.sleep(wait)
             last[0] = time.monotonic()

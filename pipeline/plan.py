@@ -5,7 +5,6 @@ latest snapshot's digest, and whether every item is already evaluated on it (the
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -35,13 +34,10 @@ class Plan:
     latest_snapshot_id: int | None = None
     latest_sha: str | None = None  # the bytes of the latest snapshot, if any
     quiet: bool = False  # healthy, and every item evaluated on the latest snapshot as read now
-    not_before: dt.datetime | None = None  # the host's turn reserved for this fetch (UTC)
 
 
-def plans(session: Session, config: Config, rows: list[SourceRow], owner: str,
-          turns: dict[int, dt.datetime] | None = None) -> list[Plan]:
-    """The plans of the claimed source rows still in sources.yaml (`turns`: each source's
-    reserved start on its host, when the desk spaces requests to a host)."""
+def plans(session: Session, config: Config, rows: list[SourceRow], owner: str) -> list[Plan]:
+    """The plans of the claimed source rows still in sources.yaml."""
     items: dict[str, dict[tuple[str, str], Evidence]] = {slug: {} for slug in config.sources}
     for _fc, claim in config.claims():
         for ev in claim.evidence:
@@ -72,7 +68,7 @@ def plans(session: Session, config: Config, rows: list[SourceRow], owner: str,
             latest_snapshot_id=row.latest_snapshot_id,
             latest_sha=shas.get(row.latest_snapshot_id or -1),
             quiet=row.consecutive_failures == 0 and row.latest_snapshot_id is not None
-            and settled, not_before=(turns or {}).get(row.id)))
+            and settled))
     return found
 
 

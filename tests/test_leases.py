@@ -51,9 +51,8 @@ def synced(store: Store, cfg: config.Config) -> config.Config:
     return cfg
 
 
-def claim(store: Store, owner: str, limit: int, *, delay: float = 0.0,
-          ) -> list[tuple[str, str, dt.datetime | None]]:
-    """What `owner` claims: (slug, host, reserved turn) in claiming order."""
+def claim(store: Store, owner: str, limit: int, *, delay: float = 0.0) -> list[tuple[str, str]]:
+    """What `owner` claims: (slug, host) in claiming order."""
     now = utcnow()
     with store.session() as session:
         taken = leases.claim_sources(
@@ -63,9 +62,12 @@ def claim(store: Store, owner: str, limit: int, *, delay: float = 0.0,
             reserved_until=now + dt.timedelta(seconds=check.HORIZON) if delay else None)
         slugs = dict(session.execute(select(SourceRow.id, SourceRow.slug).where(
             SourceRow.id.in_([i for i, _h in taken]))).all())
-        turns = leases.reserve_turns(session, [(i, h, 1) for i, h in taken], now=now,
-                                     delay=delay)
-    return [(slugs[i], h, turns.get(i)) for i, h in taken]
+    return [(slugs[i], h) for i, h in taken]
+
+
+def turn(store: Store, host: str, delay: float) -> dt.datetime:
+    with store.session() as session:
+        return leases.take_turn(session, host, now=utcnow(), delay=delay)
 
 
 def test_claims_come_in_chunks_with_hosts_taking_turns(store: Store) -> None:
@@ -74,29 +76,33 @@ def test_claims_come_in_chunks_with_hosts_taking_turns(store: Store) -> None:
     urls |= {"c0": "http://c.example:8080/0"}
     synced(store, desk(urls))
     first = claim(store, "worker-1", 4)
-    assert [host for _s, host, _t in first] == ["a.example:80", "b.example:80",
+    assert [host for _s, host in first] == ["a.example:80", "b.example:80",
                                                  "c.example:8080", "a.example:80"], \
         "each host's first source, then each host's second: a busy host cannot fill a chunk"
     second = claim(store, "worker-2", 4)
     third = claim(store, "worker-3", 4)
-    slugs = [s for batch in (first, second, third) for s, _h, _t in batch]
+    slugs = [s for batch in (first, second, third) for s, _h in batch]
     assert len(second) == 4 and len(third) == 1, "a chunk is bounded; the rest goes to others"
     assert sorted(slugs) == sorted(urls), "every source claimed once"
     assert claim(store, "worker-4", 4) == [], "nothing is claimed twice while leased"
 
 
-def test_a_hosts_spacing_is_shared_by_every_worker(store: Store) -> None:
+def test_a_hosts_spacing_is_shared_by_every_worker(store: Store, db_url: str) -> None:
     synced(store, desk({f"s{i}": f"http://agency.example/{i}" for i in range(12)}))
-    one = claim(store, "worker-1", 2, delay=1.0)
-    two = claim(store, "worker-2", 2, delay=1.0)
-    turns = [t for _s, _h, t in one + two]
-    assert all(t is not None for t in turns)
-    gaps = [(b - a).total_seconds() for a, b in zip(turns, turns[1:], strict=False)]  # type: ignore[operator]
-    assert gaps == [1.0, 1.0, 1.0], "the second worker's turns come after the first one's"
+    other = open_store(db_url)  # another worker's connection
+    try:
+        turns = [turn(s, "agency.example:80", 1.0) for s in (store, other, store, other)]
+    finally:
+        other.close()
+    gaps = [round((b - a).total_seconds(), 3) for a, b in zip(turns, turns[1:], strict=False)]
+    assert gaps == [1.0, 1.0, 1.0], "each request's turn comes after every worker's last one"
+    assert turns[0] <= utcnow(), "a quiet host's first turn is now"
     many = claim(store, "worker-3", 50, delay=4.0)
     assert len(many) == leases.per_host(check.HORIZON, 4.0) == 3, \
-        "a worker reserves at most HORIZON seconds of one host's turns"
-    assert claim(store, "worker-4", 50, delay=4.0) == [], \
+        "a worker takes at most HORIZON seconds' worth of one host's sources at a time"
+    for _ in range(12):  # a dozen seconds of turns reserved: beyond the horizon
+        turn(store, "agency.example:80", 1.0)
+    assert claim(store, "worker-4", 50, delay=1.0) == [], \
         "a host whose turns are reserved beyond the horizon gives nothing more for now"
 
 

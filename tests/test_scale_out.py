@@ -158,7 +158,7 @@ def test_a_killed_worker_leaves_its_sources_to_the_others(
     lease = 3.0
     names = desk(tmp_path, hosts, 6, every="4s", host_delay="0.1s")
     for server in hosts:
-        server.delay = 0.4  # checks take a while: the killed worker holds some when it dies
+        server.delay = 0.8  # checks take a while: the killed worker holds some when it dies
     workers = [worker(tmp_path, pg_url, n, "--lease", f"{lease:g}s") for n in range(3)]
     time.sleep(6)
     for server in hosts:  # the evidence breaks: every item flags, once
@@ -166,9 +166,14 @@ def test_a_killed_worker_leaves_its_sources_to_the_others(
             page.write_text("<html><body><main><p>Page retired.</p></main></body></html>")
     victim = workers[0]
     engine = create_engine(pg_url)
-    with engine.connect() as conn:
-        held = set(conn.scalars(select(SourceRow.slug).where(
-            SourceRow.lease_owner.like(f"%:{victim.pid}:%"))))
+    held: set[str] = set()
+    for _ in range(100):  # kill it while it holds sources
+        with engine.connect() as conn:
+            held = set(conn.scalars(select(SourceRow.slug).where(
+                SourceRow.lease_owner.like(f"%:{victim.pid}:%"))))
+        if held:
+            break
+        time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     killed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
