@@ -101,3 +101,14 @@ def test_an_unusable_database_is_one_line_exit_1(project: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("claimwatch: cannot open database")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_regex_the_engine_refuses_is_one_line_on_stderr(project: Path) -> None:
+    """RE2 logs a bad pattern on stderr itself; only claimwatch's line may appear."""
+    (project / "re.yaml").write_text("version: 1\nsources:\n  x:\n    url: http://127.0.0.1:9/\n"
+                                     "    ignore: ['Updated(?=:)']\n")
+    bad = claimwatch("--sources", "re.yaml", "validate", cwd=project)
+    assert bad.returncode == 2
+    [line] = bad.stderr.splitlines()
+    assert line.startswith("re.yaml:5: sources.x.ignore.0: regex 'Updated(?=:)' uses a "
+                           "lookahead ((?=…)), which claimwatch's linear-time regex engine")

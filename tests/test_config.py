@@ -121,10 +121,24 @@ def test_unknown_key_suggests_the_right_one() -> None:
                                      "    ignore: ['(bad']\n    every: soon"))
     assert found == [
         "s.yaml:5: unknown key 'selct' (did you mean 'select'?)",
-        "s.yaml:6: sources.page.ignore.0: bad regex '(bad': missing ), unterminated subpattern "
-        "at position 0",
+        "s.yaml:6: sources.page.ignore.0: bad regex '(bad': missing )",
         "s.yaml:7: sources.page.every: 'soon' is not a duration like 90s, 30m, 6h, 1d or 1w",
     ]
+
+
+def test_regexes_the_linear_time_engine_cannot_run_are_explained_at_their_line() -> None:
+    found = problems(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                     "    url: http://127.0.0.1:9/page\n"
+                                     "    ignore: ['Updated(?=:)', '(\\w)\\1', 'fine .*']")
+                     .replace("quote: hello there", "new_items: '(?<!not )retracted'"))
+    engine = "which claimwatch's linear-time regex engine does not support"
+    assert [p.split(": ", 2)[:2] for p in found] == [
+        ["s.yaml:5", "sources.page.ignore.0"], ["s.yaml:5", "sources.page.ignore.1"],
+        ["s.yaml:14", "factchecks.0.claims.0.evidence.0.new_items"]]
+    assert f"regex 'Updated(?=:)' uses a lookahead ((?=…)), {engine}: " in found[0]
+    assert f"regex '(\\w)\\1' uses a backreference (\\1), {engine}: " in found[1]
+    assert f"regex '(?<!not )retracted' uses a negative lookbehind ((?<!…)), {engine}: " \
+        in found[2]
 
 
 def test_bad_ids_urls_and_expectations() -> None:

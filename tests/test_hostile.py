@@ -129,6 +129,25 @@ def test_garbage_bytes_never_crash_a_reader(kind: str, tmp_path: Path) -> None:
     assert str(report["outcome"]).startswith(("read:", "error:")), report
 
 
+LINEAR = """
+from pipeline.config import Evidence
+from pipeline.evaluate import evaluate
+from pipeline.extract import Document, Item, Options, extract
+page = b"<html><body><p>" + b"a" * 40 + b"</p><p>Next paragraph.</p></body></html>"
+doc = extract("html", page, Options(), ignore=["(a+)+$"])
+feed = Document("feed", items=(Item(key="k", title="a" * 40 + "!"),))
+print(len(doc.blocks), evaluate(Evidence(source="s", new_items="(a+)+$"), feed,
+                               Document("feed")).status)
+"""
+
+
+def test_a_backtracking_regex_cannot_hang_a_check() -> None:
+    """`(a+)+$` tries 2^40 ways under Python's `re` on 40 "a"s that do not end the text."""
+    done = subprocess.run([sys.executable, "-c", LINEAR], capture_output=True, text=True,
+                          timeout=MAX_SECONDS)
+    assert done.stdout.split() == ["2", "holds"], done.stderr[-2000:]
+
+
 def test_hostile_documents_are_recorded_as_errors_by_check(store: Store,
                                                             site: SiteServer) -> None:
     (site.root / "feed.xml").write_bytes(huge_feed())
