@@ -42,6 +42,11 @@ EXPECTATIONS = ("quote", "absent", "table", "json", "new_items", "changes")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# fields that hold the desk's words, whatever YAML makes of them (`_words_as_typed`)
+_WORDS = {("factchecks", 0, "title"), ("factchecks", 0, "claims", 0, "text"),
+          ("factchecks", 0, "claims", 0, "verdict"),
+          ("factchecks", 0, "claims", 0, "evidence", 0, "quote"),
+          ("factchecks", 0, "claims", 0, "evidence", 0, "absent")}
 
 
 def parse_duration(value: Any) -> int:
@@ -342,7 +347,7 @@ def load(path: str | Path) -> Config:
 
 def parse(text: str, filename: str = "sources.yaml") -> Config:
     try:
-        data, lines, duplicates = yamllines.load(text)
+        data, lines, duplicates, texts = yamllines.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -352,6 +357,7 @@ def parse(text: str, filename: str = "sources.yaml") -> Config:
         raise ConfigError([f"{filename}:1: expected a mapping with 'version', 'sources' and "
                            "'factchecks'"])
     problems = list(duplicates)
+    _words_as_typed(data, texts)
     data = _expand_env(data, (), lines, problems)
     problems += _cross_reference(data, lines)
     config: Config | None = None
@@ -363,6 +369,18 @@ def parse(text: str, filename: str = "sources.yaml") -> Config:
         ordered = sorted(set(problems))
         raise ConfigError([f"{filename}:{line}: {message}" for line, message in ordered])
     return config
+
+
+def _words_as_typed(data: dict[str, Any], texts: dict[Path_, str]) -> None:
+    """`verdict: True`, `title: 2026`, `quote: 6`: YAML reads a boolean, a number or a date where
+    the desk wrote words, so those fields get back the text as typed (`TRUE` stays "TRUE").
+    Only the file's few non-string scalars are looked at, not every claim."""
+    for path, typed in texts.items():
+        if tuple(0 if isinstance(part, int) else part for part in path) in _WORDS:
+            parent: Any = data
+            for part in path[:-1]:  # an int in a path is always a list's position
+                parent = parent[part]
+            parent[path[-1]] = typed
 
 
 def _line(lines: dict[Path_, int], path: Path_) -> int:

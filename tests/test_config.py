@@ -141,6 +141,22 @@ def test_regexes_the_linear_time_engine_cannot_run_are_explained_at_their_line()
         in found[2]
 
 
+@pytest.mark.parametrize("typed", ["True", "TRUE", "false", "yes", "1.10", "2026-01-31", "6"])
+def test_words_yaml_reads_as_booleans_numbers_or_dates_are_kept_as_typed(typed: str) -> None:
+    cfg = config.parse(MINIMAL.replace("verdict: Supported", f"verdict: {typed}")
+                       .replace("text: t", f"text: {typed}").replace("title: T", f"title: {typed}")
+                       .replace("quote: hello there", f"quote: {typed}"))
+    [(factcheck, claim)] = cfg.claims()
+    assert (factcheck.title, claim.text, claim.verdict, claim.evidence[0].quote) == (typed,) * 4
+
+
+def test_aliases_that_multiply_are_one_line_at_their_line() -> None:
+    laughs = "version: 1\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 12))
+    [problem] = problems(laughs)
+    assert problem.startswith("s.yaml:7: invalid YAML: aliases expand the file to over ")
+
+
 def test_bad_ids_urls_and_expectations() -> None:
     found = problems(MINIMAL.replace("  page:", "  Page_1:").replace("source: page",
                                                                      "source: Page_1")
