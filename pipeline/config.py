@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import httpx
 import jmespath
 import yaml
 from pydantic import (
@@ -116,8 +117,25 @@ def _slug(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
+    """A URL the fetcher can request, parsed as it parses them (httpx), and refused where httpx
+    would quietly encode or accept what cannot be meant: a space, no host, port 0."""
+    if not value.startswith(("http://", "https://")):
         raise ValueError(f"{value!r} is not an http(s) URL")
+    odd = next((c for c in value if c.isspace() or not c.isprintable()), None)
+    if odd is not None:
+        problem = (f"it contains whitespace ({odd!r}): write a space in a URL as %20"
+                   if odd.isspace() else f"it contains the invisible character {odd!r}")
+        raise ValueError(f"{value!r} is not a valid URL: {problem}")
+    try:
+        url = httpx.URL(value)
+        host, port = url.host, url.port  # the host's IDNA is decoded here
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
+    if not host:
+        raise ValueError(f"{value!r} is not a valid URL: it has no host name")
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"{value!r} is not a valid URL: its port {port} is not between 1 and "
+                         "65535")
     return value
 
 

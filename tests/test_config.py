@@ -157,6 +157,21 @@ def test_aliases_that_multiply_are_one_line_at_their_line() -> None:
     assert problem.startswith("s.yaml:7: invalid YAML: aliases expand the file to over ")
 
 
+@pytest.mark.parametrize(("url", "problem"), [
+    ("https://example.org/a b", "it contains whitespace (' '): write a space in a URL as %20"),
+    ("https://example.org/a\\tb", "it contains whitespace ('\\t'): write a space in a URL as %20"),
+    ("https://exa\\x07mple.org/", "it contains the invisible character '\\x07'"),
+    ("https:///no-host", "it has no host name"),
+    ("https://example.org:99999/", "its port 99999 is not between 1 and 65535"),
+    ("https://example.org:0/", "its port 0 is not between 1 and 65535"),
+    ("https://example.org:http/", "Invalid port: 'http'"),
+])
+def test_a_url_that_cannot_be_fetched_as_written_is_one_problem(url: str, problem: str) -> None:
+    found = problems(MINIMAL.replace("http://127.0.0.1:9/page", f'"{url}"'))
+    assert len(found) == 1 and found[0].startswith("s.yaml:4: sources.page.url: ")
+    assert found[0].endswith(f"is not a valid URL: {problem}")
+
+
 def test_bad_ids_urls_and_expectations() -> None:
     found = problems(MINIMAL.replace("  page:", "  Page_1:").replace("source: page",
                                                                      "source: Page_1")
