@@ -111,7 +111,7 @@ def deep_html() -> bytes:
     ("xlsx", zip_bomb_workbook, "error: workbook expands to"),
     ("json", big_json, "error: JSON document of"),
     ("feed", huge_feed, "error: feed has 100,000 entries (limit 5,000): refused"),
-    ("html", deep_html, "read:"),
+    ("html", deep_html, "error: the page cannot be read whole: its elements nest deeper"),
 ])
 def test_hostile_document_is_bounded(kind: str, make: object, expect: str,
                                      tmp_path: Path) -> None:
