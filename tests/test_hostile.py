@@ -101,6 +101,13 @@ def huge_feed() -> bytes:
         b"</channel></rss>"
 
 
+def huge_prefixed_feed() -> bytes:
+    entries = b"".join(b"<a-b:entry><a-b:id>e%d</a-b:id><a-b:title>Release %d</a-b:title>"
+                       b"</a-b:entry>" % (i, i) for i in range(100_000))
+    return b'<?xml version="1.0"?><a-b:feed xmlns:a-b="http://www.w3.org/2005/Atom">' \
+        b"<a-b:title>News</a-b:title>" + entries + b"</a-b:feed>"
+
+
 def deep_html() -> bytes:
     return b"<html><body>" + b"<div>" * 10_000 + b"deep text" + b"</div>" * 10_000 + \
         b"</body></html>"
@@ -111,6 +118,7 @@ def deep_html() -> bytes:
     ("xlsx", zip_bomb_workbook, "error: workbook expands to"),
     ("json", big_json, "error: JSON document of"),
     ("feed", huge_feed, "error: feed has 100,000 entries (limit 5,000): refused"),
+    ("feed", huge_prefixed_feed, "error: feed has 100,000 entries (limit 5,000): refused"),
     ("html", deep_html, "error: the page cannot be read whole: its elements nest deeper"),
 ])
 def test_hostile_document_is_bounded(kind: str, make: object, expect: str,
