@@ -28,6 +28,7 @@ from db.models import (
     ReviewRow,
     SnapshotRow,
     SourceRow,
+    by_id,
 )
 from pipeline import check as check_stage
 from pipeline import config as config_stage
@@ -314,7 +315,9 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _snapshot(session: Any, source_row_id: int, snapshot_id: int | None) -> SnapshotRow:
-    snapshot = session.get(SnapshotRow, snapshot_id) if snapshot_id else None
-    if snapshot is None or snapshot.source_id != source_row_id:
+    snapshot = by_id(session, SnapshotRow, snapshot_id) if snapshot_id else None
+    if snapshot is None:
+        raise UsageError(f"snapshot {snapshot_id} does not exist")
+    if snapshot.source_id != source_row_id:
         raise UsageError(f"snapshot {snapshot_id} is not a snapshot of this source")
     return snapshot

@@ -42,6 +42,8 @@ KINDS = ("auto", "html", "pdf", "xlsx", "csv", "json", "feed")
 EXPECTATIONS = ("quote", "absent", "table", "json", "new_items", "changes")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+MAX_DURATION = 36_500 * 86400
+MAX_DELAY = 86400
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # fields that hold the desk's words, whatever YAML makes of them (`_words_as_typed`)
 _WORDS = {("factchecks", 0, "title"), ("factchecks", 0, "claims", 0, "text"),
@@ -51,23 +53,32 @@ _WORDS = {("factchecks", 0, "title"), ("factchecks", 0, "claims", 0, "text"),
 
 
 def parse_duration(value: Any) -> int:
-    """'90s', '30m', '6h', '1d', '1w' (or plain seconds) → seconds."""
+    """'90s', '30m', '6h', '1d', '1w' (or plain seconds) → seconds, at most a hundred years (a
+    date that far from now is still a date: `every: 99999999d` would overflow the schedule)."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(value))
-    if not m or int(m.group(1)) == 0:
+        seconds = value
+    elif m := re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(value)):
+        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        seconds = 0
+    if seconds <= 0:
         raise ValueError(f"{value!r} is not a duration like 90s, 30m, 6h, 1d or 1w")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is longer than 100 years")
+    return seconds
 
 
 def parse_delay(value: Any) -> float:
-    """'1s', '500ms', '0s' (or plain seconds) → seconds, zero allowed."""
+    """'1s', '500ms', '0s' (or plain seconds) → seconds, zero allowed, at most a day."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value))
-    if not m:
+        seconds = float(value)
+    elif m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value)):
+        seconds = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
+    else:
         raise ValueError(f"{value!r} is not a delay like 1s, 500ms or 0s")
-    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
+    if seconds > MAX_DELAY:
+        raise ValueError(f"{value!r} is longer than a day")
+    return seconds
 
 
 def parse_size(value: Any) -> int:

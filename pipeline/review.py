@@ -13,7 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import audit, utcnow
-from db.models import ClaimRow, EvidenceRow, FlagRow, ReviewRow, SourceRow, VerdictRow
+from db.models import (
+    ClaimRow,
+    EvidenceRow,
+    FlagRow,
+    ReviewRow,
+    SourceRow,
+    VerdictRow,
+    by_id,
+)
 from pipeline.errors import UsageError
 
 DECISIONS = ("upheld", "revised", "dismissed")
@@ -29,7 +37,7 @@ def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
         raise UsageError("--decision revised needs --verdict with the claim's new verdict")
     if decision != "revised" and verdict:
         raise UsageError("--verdict goes with --decision revised")
-    flag = session.get(FlagRow, flag_id)
+    flag = by_id(session, FlagRow, flag_id)
     if flag is None:
         raise UsageError(f"there is no flag {flag_id}: see 'claimwatch flags --all'")
     if flag.status != "open":

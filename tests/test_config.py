@@ -61,6 +61,16 @@ def test_durations_sizes_and_defaults() -> None:
         config.parse_duration("5 parsecs")
 
 
+def test_durations_and_delays_a_clock_cannot_reach_are_problems() -> None:
+    """now + 99,999,999 days is past year 9999: the schedule would overflow at the first check."""
+    found = problems(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                     "    url: http://127.0.0.1:9/page\n    every: 99999999d")
+                     + "defaults: {host_delay: 99999m}\n")
+    assert found == ["s.yaml:5: sources.page.every: '99999999d' is longer than 100 years",
+                     "s.yaml:15: defaults.host_delay: '99999m' is longer than a day"]
+    assert config.parse_duration("36500d") == 36_500 * 86400
+
+
 def test_env_variables_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CW_HOST", "127.0.0.1:9")
     cfg = config.parse(MINIMAL.replace("127.0.0.1:9", "${CW_HOST}"))
