@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key held while a schema is checked and changed (per database, not schema)
 SCHEMA_LOCK = 0x636C_6D77_6462
+_FIRST_RUN = "(run 'claimwatch check' first, or pass --db)"
 
 
 def utcnow() -> dt.datetime:
@@ -99,15 +100,20 @@ class SchemaState:
         }.get(self.status)
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Connect to `url` (a SQLAlchemy URL or a path to an SQLite file). A new, empty database
-    gets the schema; one at any other revision than head is refused (`SchemaState.problem`)."""
+    gets the schema; one at any other revision than head is refused (`SchemaState.problem`).
+    Commands that only read pass `create=False`: an SQLite file that does not exist, or a
+    database without claimwatch's tables, is then refused in one line instead of created (a
+    `claimwatch flags` in the wrong directory left an empty claimwatch.db there)."""
     url = _url(url)
+    if not create:
+        _refuse_missing_file(url)
     with _translated(url, "open"):
         engine = _engine(url)
         try:
             if _stamped(engine) != [revisions()[-1]]:  # the common case costs this one query
-                _settle(engine, upgrade=False)
+                _settle(engine, upgrade=False, create=create)
         except BaseException:
             engine.dispose()
             raise
@@ -126,8 +132,10 @@ def upgrade_schema(url: str) -> SchemaState:
 
 
 def schema_state(url: str) -> SchemaState:
-    """Where the database at `url` stands (`claimwatch db current`); changes nothing."""
+    """Where the database at `url` stands (`claimwatch db current`); changes nothing, and an
+    SQLite file that does not exist is refused rather than created by connecting."""
     url = _url(url)
+    _refuse_missing_file(url)
     with _translated(url, "open"):
         engine = _engine(url)
         try:
@@ -152,13 +160,17 @@ def migrations_config(target: Connection | str) -> Config:
     return config
 
 
-def _settle(engine: Engine, *, upgrade: bool) -> SchemaState:
-    """Under the schema lock: create an empty database's schema; with `upgrade`, also bring an
-    older or unversioned one to head; refuse anything else. Returns the state found."""
+def _settle(engine: Engine, *, upgrade: bool, create: bool = True) -> SchemaState:
+    """Under the schema lock: create an empty database's schema (unless not `create`); with
+    `upgrade`, also bring an older or unversioned one to head; refuse anything else. Returns
+    the state found."""
     from alembic import command
 
     with _locked(engine) as conn:
         state = _state(conn)  # again: another process may have created the schema meanwhile
+        if state.status == "empty" and not create:
+            raise UsageError(f"no claimwatch tables in database "
+                             f"{engine.url.render_as_string(hide_password=True)} {_FIRST_RUN}")
         fixable = {"empty", "behind", "unversioned"} if upgrade else {"empty"}
         if state.status in fixable:
             if state.matches is not None:  # unversioned: it has that revision's tables
@@ -252,6 +264,21 @@ def _url(url: str) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names; None for an in-memory database or another dialect."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    return Path(path).expanduser() if path and path != ":memory:" else None
+
+
+def _refuse_missing_file(url: str) -> None:
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        shown = str(path) if path.is_absolute() or str(path).startswith(".") else f"./{path}"
+        raise UsageError(f"no database at {shown} {_FIRST_RUN}")
+
+
 @contextmanager
 def _translated(url: str, doing: str) -> Iterator[None]:
     """SQLAlchemy's errors as one line each."""
@@ -269,9 +296,9 @@ def _translated(url: str, doing: str) -> Iterator[None]:
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

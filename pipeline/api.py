@@ -59,8 +59,10 @@ def empty_config() -> Config:
     return Config(version=1)
 
 
-def open_db(url: str) -> Store:
-    return open_store(url)
+def open_db(url: str, *, create: bool = True) -> Store:
+    """The database at `url`; with `create=False` (commands that only read) a missing one is a
+    UsageError rather than created."""
+    return open_store(url, create=create)
 
 
 def db_upgrade(url: str) -> SchemaState:
@@ -70,7 +72,7 @@ def db_upgrade(url: str) -> SchemaState:
 
 def db_copy(url: str, target: str) -> dict[str, int]:
     """Copy the database at `url` into the new, empty database at `target`."""
-    source, destination = open_store(url), open_store(target)
+    source, destination = open_store(url, create=False), open_store(target)
     try:
         return copy_database(source, destination)
     finally:

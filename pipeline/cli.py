@@ -66,7 +66,7 @@ def validate(obj: dict[str, str]) -> None:
 def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Check due sources once and exit (for cron)."""
     config = api.load_config(obj["sources"])
-    with _store(obj) as store, _progress(enabled=not as_json
+    with _store(obj, create=True) as store, _progress(enabled=not as_json
                                          and sys.stdout.isatty()) as advance:
         report = api.check(store, config, everything=everything, only=only,
                            on_progress=advance)
@@ -150,7 +150,7 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
 def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note: str | None,
            verdict: str | None, as_json: bool) -> None:
     """Record an editor's decision on a flag."""
-    with _store(obj) as store:
+    with _store(obj, create=True) as store:
         flag = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
                           verdict=verdict)
     if as_json:
@@ -226,7 +226,7 @@ def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str
 @click.pass_obj
 def prune(obj: dict[str, str], older_than: str) -> None:
     """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
-    with _store(obj) as store:
+    with _store(obj, create=True) as store:
         counts = api.prune(store, older_than)
     click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
                f"{counts['outcomes']} outcome(s), {counts['blobs']} blob(s) older than "
@@ -395,12 +395,6 @@ def _print_report(report: CheckReport) -> None:
 
 
 @contextmanager
-def _store(obj: dict[str, str]) -> Iterator[Store]:
-    with _store(obj) as store:
-        yield store
-
-
-@contextmanager
 def _progress(*, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
@@ -416,9 +410,10 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
 
 
 @contextmanager
-def _store(obj: dict[str, str]) -> Iterator[Store]:
-    """The database named by --db, closed afterwards."""
-    store = api.open_db(obj["db"])
+def _store(obj: dict[str, str], *, create: bool = False) -> Iterator[Store]:
+    """The database named by --db, closed afterwards. Only commands that write pass `create`:
+    the others refuse a database that does not exist rather than leave an empty one behind."""
+    store = api.open_db(obj["db"], create=create)
     try:
         yield store
     finally:

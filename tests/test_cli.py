@@ -112,3 +112,19 @@ def test_a_regex_the_engine_refuses_is_one_line_on_stderr(project: Path) -> None
     [line] = bad.stderr.splitlines()
     assert line.startswith("re.yaml:5: sources.x.ignore.0: regex 'Updated(?=:)' uses a "
                            "lookahead ((?=…)), which claimwatch's linear-time regex engine")
+
+
+@pytest.mark.parametrize("command", [
+    ["flags"], ["history"], ["diff", "office"], ["report", "fc"], ["status"], ["alerts"],
+    ["alerts", "retry"], ["audit", "verify"], ["export-warc", "--source", "office", "o.warc.gz"],
+    ["db", "current"], ["db", "copy", "--to", "sqlite:///copy.db"]])
+def test_commands_that_only_read_refuse_a_missing_database(project: Path,
+                                                           command: list[str]) -> None:
+    """`claimwatch flags` in the wrong directory left an empty claimwatch.db there."""
+    refused = claimwatch(*command, cwd=project)
+    assert refused.returncode == 2
+    assert refused.stderr == ("claimwatch: no database at ./claimwatch.db (run 'claimwatch "
+                              "check' first, or pass --db)\n")
+    elsewhere = claimwatch("--db", "sqlite:///not/here.db", *command, cwd=project)
+    assert elsewhere.stderr.startswith("claimwatch: no database at ./not/here.db ")
+    assert not (project / "claimwatch.db").exists() and not (project / "not").exists()
