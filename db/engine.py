@@ -55,6 +55,29 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def vacuum(self) -> tuple[int, int] | None:
+        """Give the space of deleted rows back (`prune --vacuum`), outside any transaction.
+        SQLite rewrites the file and empties the WAL: returns its bytes (WAL included) before
+        and after. PostgreSQL gets a plain VACUUM of claimwatch's tables: returns None.
+
+        Not VACUUM FULL: it rewrites each table under an exclusive lock, so every check, daemon
+        and command would wait for the whole rewrite, and it needs room for a second copy of the
+        table. Plain VACUUM takes no such lock; the freed space is reused by the rows the next
+        checks write, and only pages at the end of a table go back to the file system."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        path = _sqlite_file(url)
+        with _translated(url, "vacuum"), \
+                self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if conn.dialect.name != "sqlite":
+                tables = ", ".join(conn.dialect.identifier_preparer.quote(t.name)
+                                   for t in Base.metadata.sorted_tables)
+                conn.exec_driver_sql(f"VACUUM {tables}")
+                return None
+            before = _file_bytes(path)
+            conn.exec_driver_sql("VACUUM")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return before, _file_bytes(path)
+
 
 def revisions() -> list[str]:
     """This claimwatch's schema revisions, oldest first. Each file in migrations/versions is named
@@ -270,6 +293,14 @@ def _sqlite_file(url: str) -> Path | None:
         return None
     path = url.split(":///", 1)[1].split("?", 1)[0]
     return Path(path).expanduser() if path and path != ":memory:" else None
+
+
+def _file_bytes(path: Path | None) -> int:
+    """An SQLite database's size on disk: the file and its write-ahead log."""
+    if path is None:
+        return 0
+    wal = path.with_name(path.name + "-wal")
+    return sum(p.stat().st_size for p in (path, wal) if p.exists())
 
 
 def _refuse_missing_file(url: str) -> None:

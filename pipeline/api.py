@@ -205,15 +205,21 @@ def export_warc(store: Store, out: Path, *, claim: str | None = None,
             raise UsageError(f"cannot write {out}: {exc.strerror}") from None
 
 
-def prune(store: Store, older_than: str) -> dict[str, int | str]:
+def prune(store: Store, older_than: str, *, vacuum: bool = False) -> dict[str, int | str]:
     """Remove old snapshots, fetch attempts and outcomes nothing refers to (never a baseline,
-    a flagged or reviewed snapshot, or an audit event)."""
+    a flagged or reviewed snapshot, or an audit event). With `vacuum`, then give the space back
+    (`Store.vacuum`): an SQLite file's bytes before and after are `bytes_before`/`bytes_after`."""
     try:
         seconds = config_stage.parse_duration(older_than)
     except ValueError as exc:
         raise UsageError(f"--older-than: {exc}") from None
     with store.session() as session:
-        return prune_stage.prune(session, dt.timedelta(seconds=seconds), utcnow(), older_than)
+        counts = prune_stage.prune(session, dt.timedelta(seconds=seconds), utcnow(), older_than)
+    if vacuum:
+        sizes = store.vacuum()
+        if sizes is not None:
+            counts = {**counts, "bytes_before": sizes[0], "bytes_after": sizes[1]}
+    return counts
 
 
 def review(store: Store, flag_id: int, *, decision: str, reviewer: str,

@@ -223,14 +223,20 @@ def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str
 
 @cli.command()
 @click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d")
+@click.option("--vacuum", is_flag=True,
+              help="Then give the space back: VACUUM (SQLite: the file shrinks).")
 @click.pass_obj
-def prune(obj: dict[str, str], older_than: str) -> None:
+def prune(obj: dict[str, str], older_than: str, vacuum: bool) -> None:
     """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
     with _store(obj, create=True) as store:
-        counts = api.prune(store, older_than)
+        counts = api.prune(store, older_than, vacuum=vacuum)
     click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
                f"{counts['outcomes']} outcome(s), {counts['blobs']} blob(s) older than "
                f"{older_than}; {counts['snapshots_kept']} snapshot(s) kept")
+    if "bytes_before" in counts:
+        click.echo(f"vacuumed: {counts['bytes_before']:,} → {counts['bytes_after']:,} bytes")
+    elif vacuum:
+        click.echo("vacuumed the tables: their free space is reused by new rows")
 
 
 @cli.group()
