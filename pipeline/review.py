@@ -13,15 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import audit, utcnow
-from db.models import (
-    ClaimRow,
-    EvidenceRow,
-    FlagRow,
-    ReviewRow,
-    SourceRow,
-    VerdictRow,
-    by_id,
-)
+from db.models import ClaimRow, EvidenceRow, FlagRow, ReviewRow, SourceRow, VerdictRow, by_id
 from pipeline.errors import UsageError
 
 DECISIONS = ("upheld", "revised", "dismissed")
