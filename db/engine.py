@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key held while a schema is checked and changed (per database, not schema)
 SCHEMA_LOCK = 0x636C_6D77_6462
+_FIRST_RUN = "(run 'claimwatch check' first, or pass --db)"
 
 
 def utcnow() -> dt.datetime:
@@ -53,6 +54,29 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def vacuum(self) -> tuple[int, int] | None:
+        """Give the space of deleted rows back (`prune --vacuum`), outside any transaction.
+        SQLite rewrites the file and empties the WAL: returns its bytes (WAL included) before
+        and after. PostgreSQL gets a plain VACUUM of claimwatch's tables: returns None.
+
+        Not VACUUM FULL: it rewrites each table under an exclusive lock, so every check, daemon
+        and command would wait for the whole rewrite, and it needs room for a second copy of the
+        table. Plain VACUUM takes no such lock; the freed space is reused by the rows the next
+        checks write, and only pages at the end of a table go back to the file system."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        path = _sqlite_file(url)
+        with _translated(url, "vacuum"), \
+                self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if conn.dialect.name != "sqlite":
+                tables = ", ".join(conn.dialect.identifier_preparer.quote(t.name)
+                                   for t in Base.metadata.sorted_tables)
+                conn.exec_driver_sql(f"VACUUM {tables}")
+                return None
+            before = _file_bytes(path)
+            conn.exec_driver_sql("VACUUM")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return before, _file_bytes(path)
 
 
 def revisions() -> list[str]:
@@ -99,15 +123,20 @@ class SchemaState:
         }.get(self.status)
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Connect to `url` (a SQLAlchemy URL or a path to an SQLite file). A new, empty database
-    gets the schema; one at any other revision than head is refused (`SchemaState.problem`)."""
+    gets the schema; one at any other revision than head is refused (`SchemaState.problem`).
+    Commands that only read pass `create=False`: an SQLite file that does not exist, or a
+    database without claimwatch's tables, is then refused in one line instead of created (a
+    `claimwatch flags` in the wrong directory left an empty claimwatch.db there)."""
     url = _url(url)
+    if not create:
+        _refuse_missing_file(url)
     with _translated(url, "open"):
         engine = _engine(url)
         try:
             if _stamped(engine) != [revisions()[-1]]:  # the common case costs this one query
-                _settle(engine, upgrade=False)
+                _settle(engine, upgrade=False, create=create)
         except BaseException:
             engine.dispose()
             raise
@@ -126,8 +155,10 @@ def upgrade_schema(url: str) -> SchemaState:
 
 
 def schema_state(url: str) -> SchemaState:
-    """Where the database at `url` stands (`claimwatch db current`); changes nothing."""
+    """Where the database at `url` stands (`claimwatch db current`); changes nothing, and an
+    SQLite file that does not exist is refused rather than created by connecting."""
     url = _url(url)
+    _refuse_missing_file(url)
     with _translated(url, "open"):
         engine = _engine(url)
         try:
@@ -152,13 +183,17 @@ def migrations_config(target: Connection | str) -> Config:
     return config
 
 
-def _settle(engine: Engine, *, upgrade: bool) -> SchemaState:
-    """Under the schema lock: create an empty database's schema; with `upgrade`, also bring an
-    older or unversioned one to head; refuse anything else. Returns the state found."""
+def _settle(engine: Engine, *, upgrade: bool, create: bool = True) -> SchemaState:
+    """Under the schema lock: create an empty database's schema (unless not `create`); with
+    `upgrade`, also bring an older or unversioned one to head; refuse anything else. Returns
+    the state found."""
     from alembic import command
 
     with _locked(engine) as conn:
         state = _state(conn)  # again: another process may have created the schema meanwhile
+        if state.status == "empty" and not create:
+            raise UsageError(f"no claimwatch tables in database "
+                             f"{engine.url.render_as_string(hide_password=True)} {_FIRST_RUN}")
         fixable = {"empty", "behind", "unversioned"} if upgrade else {"empty"}
         if state.status in fixable:
             if state.matches is not None:  # unversioned: it has that revision's tables
@@ -252,6 +287,29 @@ def _url(url: str) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names; None for an in-memory database or another dialect."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    return Path(path).expanduser() if path and path != ":memory:" else None
+
+
+def _file_bytes(path: Path | None) -> int:
+    """An SQLite database's size on disk: the file and its write-ahead log."""
+    if path is None:
+        return 0
+    wal = path.with_name(path.name + "-wal")
+    return sum(p.stat().st_size for p in (path, wal) if p.exists())
+
+
+def _refuse_missing_file(url: str) -> None:
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        shown = str(path) if path.is_absolute() or str(path).startswith(".") else f"./{path}"
+        raise UsageError(f"no database at {shown} {_FIRST_RUN}")
+
+
 @contextmanager
 def _translated(url: str, doing: str) -> Iterator[None]:
     """SQLAlchemy's errors as one line each."""
@@ -269,9 +327,9 @@ def _translated(url: str, doing: str) -> Iterator[None]:
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -8,7 +8,7 @@ Datetimes are naive UTC everywhere (SQLite has no time zones); the API adds the 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -22,11 +22,21 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
+
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL
+_Row = TypeVar("_Row", bound=Base)
+
+
+def by_id(session: Session, model: type[_Row], ident: int) -> _Row | None:
+    """The row with this id, or None, also for an id no id column can hold (one typed on the
+    command line), which PostgreSQL would refuse as out of range and SQLite as too large."""
+    return session.get(model, ident) if 0 < ident <= MAX_ID else None
 
 
 class FactCheckRow(Base):

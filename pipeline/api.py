@@ -19,7 +19,16 @@ from alerts.deliver import DeliveryReport, deliver, requeue
 from db import SchemaState, Store, audit, open_store, schema_state, upgrade_schema, utcnow
 from db.audit import Verification
 from db.copy import copy as copy_database
-from db.models import AlertRow, ClaimRow, EvidenceRow, FactCheckRow, FlagRow, SnapshotRow, SourceRow
+from db.models import (
+    AlertRow,
+    ClaimRow,
+    EvidenceRow,
+    FactCheckRow,
+    FlagRow,
+    SnapshotRow,
+    SourceRow,
+    by_id,
+)
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
@@ -58,8 +67,10 @@ def empty_config() -> Config:
     return Config(version=1)
 
 
-def open_db(url: str) -> Store:
-    return open_store(url)
+def open_db(url: str, *, create: bool = True) -> Store:
+    """The database at `url`; with `create=False` (commands that only read) a missing one is a
+    UsageError rather than created."""
+    return open_store(url, create=create)
 
 
 def db_upgrade(url: str) -> SchemaState:
@@ -69,7 +80,7 @@ def db_upgrade(url: str) -> SchemaState:
 
 def db_copy(url: str, target: str) -> dict[str, int]:
     """Copy the database at `url` into the new, empty database at `target`."""
-    source, destination = open_store(url), open_store(target)
+    source, destination = open_store(url, create=False), open_store(target)
     try:
         return copy_database(source, destination)
     finally:
@@ -187,15 +198,21 @@ def export_warc(store: Store, out: Path, *, claim: str | None = None,
             raise UsageError(f"cannot write {out}: {exc.strerror}", field="out") from None
 
 
-def prune(store: Store, older_than: str) -> dict[str, int | str]:
+def prune(store: Store, older_than: str, *, vacuum: bool = False) -> dict[str, int | str]:
     """Remove old snapshots, fetch attempts and outcomes nothing refers to (never a baseline,
-    a flagged or reviewed snapshot, or an audit event)."""
+    a flagged or reviewed snapshot, or an audit event). With `vacuum`, then give the space back
+    (`Store.vacuum`): an SQLite file's bytes before and after are `bytes_before`/`bytes_after`."""
     try:
         seconds = config_stage.parse_duration(older_than)
     except ValueError as exc:
         raise UsageError(str(exc), field="older_than") from None
     with store.session() as session:
-        return prune_stage.prune(session, dt.timedelta(seconds=seconds), utcnow(), older_than)
+        counts = prune_stage.prune(session, dt.timedelta(seconds=seconds), utcnow(), older_than)
+    if vacuum:
+        sizes = store.vacuum()
+        if sizes is not None:
+            counts = {**counts, "bytes_before": sizes[0], "bytes_after": sizes[1]}
+    return counts
 
 
 def review(store: Store, flag_id: int, *, decision: str, reviewer: str,
@@ -292,8 +309,10 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _snapshot(session: Any, source_row_id: int, snapshot_id: int | None) -> SnapshotRow:
-    snapshot = session.get(SnapshotRow, snapshot_id) if snapshot_id else None
-    if snapshot is None or snapshot.source_id != source_row_id:
+    snapshot = by_id(session, SnapshotRow, snapshot_id) if snapshot_id else None
+    if snapshot is None:
+        raise NotFound(f"snapshot {snapshot_id} does not exist", field="snapshot")
+    if snapshot.source_id != source_row_id:
         raise NotFound(f"snapshot {snapshot_id} is not a snapshot of this source",
                        field="snapshot")
     return snapshot

@@ -72,7 +72,7 @@ def validate(obj: dict[str, str]) -> None:
 def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Check due sources once and exit (for cron)."""
     config = api.load_config(obj["sources"])
-    with _store(obj) as store, _progress(enabled=not as_json
+    with _store(obj, create=True) as store, _progress(enabled=not as_json
                                          and sys.stdout.isatty()) as advance:
         report = api.check(store, config, everything=everything, only=only,
                            on_progress=advance)
@@ -160,7 +160,7 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
 def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note: str | None,
            verdict: str | None, as_json: bool) -> None:
     """Record an editor's decision on a flag."""
-    with _store(obj) as store:
+    with _store(obj, create=True) as store:
         flag = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
                           verdict=verdict)
     if as_json:
@@ -234,14 +234,20 @@ def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str
 
 @cli.command()
 @click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d")
+@click.option("--vacuum", is_flag=True,
+              help="Then give the space back: VACUUM (SQLite: the file shrinks).")
 @click.pass_obj
-def prune(obj: dict[str, str], older_than: str) -> None:
+def prune(obj: dict[str, str], older_than: str, vacuum: bool) -> None:
     """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
-    with _store(obj) as store:
-        counts = api.prune(store, older_than)
+    with _store(obj, create=True) as store:
+        counts = api.prune(store, older_than, vacuum=vacuum)
     click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
                f"{counts['outcomes']} outcome(s), {counts['blobs']} blob(s) older than "
                f"{older_than}; {counts['snapshots_kept']} snapshot(s) kept")
+    if "bytes_before" in counts:
+        click.echo(f"vacuumed: {counts['bytes_before']:,} → {counts['bytes_after']:,} bytes")
+    elif vacuum:
+        click.echo("vacuumed the tables: their free space is reused by new rows")
 
 
 @cli.group()
@@ -421,9 +427,10 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
 
 
 @contextmanager
-def _store(obj: dict[str, str]) -> Iterator[Store]:
-    """The database named by --db, closed afterwards."""
-    store = api.open_db(obj["db"])
+def _store(obj: dict[str, str], *, create: bool = False) -> Iterator[Store]:
+    """The database named by --db, closed afterwards. Only commands that write pass `create`:
+    the others refuse a database that does not exist rather than leave an empty one behind."""
+    store = api.open_db(obj["db"], create=create)
     try:
         yield store
     finally:

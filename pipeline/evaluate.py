@@ -10,13 +10,13 @@ text). `evaluate` observes both the current and the baseline document and compar
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jmespath
 
+from pipeline import userregex
 from pipeline.config import Evidence
 from pipeline.extract import Document, Row, Table
 from pipeline.textnorm import clean, key
@@ -157,10 +157,10 @@ def _json(ev: Evidence, doc: Document, _base: Document) -> Observation:
 
 def _new_items(ev: Evidence, doc: Document, base: Document) -> Observation:
     assert ev.new_items is not None
-    pattern = re.compile(ev.new_items)
+    pattern = ev.new_items
     seen = {item.key for item in base.items}
-    new = [i for i in doc.items
-           if i.key not in seen and (pattern.search(i.title) or pattern.search(i.text))]
+    new = [i for i in doc.items if i.key not in seen
+           and (userregex.search(pattern, i.title) or userregex.search(pattern, i.text))]
     if not new:
         return Observation(True, [], f"no new item matches /{ev.new_items}/")
     shown = "; ".join(f"\"{_short(i.title or i.key)}\"" + (f" ({i.link})" if i.link else "")

@@ -70,16 +70,22 @@ def parse_moment(text: str, *, end: bool = False) -> dt.datetime:
     """'2026-11-20', '2026-11-20T08:00' or a duration ago ('7d', '12h'), as naive UTC."""
     text = text.strip()
     if re.fullmatch(r"\d+\s*[smhdw]", text):
-        return utcnow() - dt.timedelta(seconds=parse_duration(text))
+        try:
+            return utcnow() - dt.timedelta(seconds=parse_duration(text))
+        except ValueError as exc:  # 0d, or longer than parse_duration allows
+            raise UsageError(str(exc)) from None
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{text!r} is not a date (2026-11-20, 2026-11-20T08:00) or a "
                          "duration ago (7d)") from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    if end and len(text) == 10:  # a whole day: until its end
-        moment += dt.timedelta(days=1) - dt.timedelta(seconds=1)
+        try:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable moment
+            return dt.datetime.min if moment.year == 1 else dt.datetime.max
+    if end and len(text) == 10:  # a whole day: until its end (no day after 9999-12-31)
+        moment = moment.replace(hour=23, minute=59, second=59)
     return moment
 
 

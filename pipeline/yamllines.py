@@ -6,6 +6,11 @@ marks and their strings per scalar): 160 MB at the peak for a desk with 10,000 s
 data is built from the event stream instead; each scalar is typed by PyYAML's own resolver and
 constructors, so values come out exactly as `yaml.safe_load` gives them. Anchors, aliases and
 `<<` merge keys work; duplicate keys are reported (YAML would silently keep the last one).
+
+An alias is the anchored value itself, not a copy, but whoever walks the data meets it once per
+alias: nested aliases ("billion laughs") make a kilobyte walk as a billion values. So aliases
+may add at most `ALIAS_ALLOWANCE` values more than the file holds itself, and an alias inside
+the node it names (a loop) is refused.
 """
 
 from __future__ import annotations
@@ -20,11 +25,16 @@ Path_ = tuple[str | int, ...]
 # libyaml's loader when PyYAML was built with it: ten times faster on a desk's thousands of sources
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
+# values aliases may add beyond the file's own: `<<: *defaults` on 10,000 sources adds ~50,000
+ALIAS_ALLOWANCE = 100_000
+MAX_DEPTH = 100  # sources.yaml needs 8; each level is two Python frames here
 
 
-def load(text: str) -> tuple[Any, dict[Path_, int], list[tuple[int, str]]]:
-    """The document's data (None when empty), the line of each path in it, and duplicate keys as
-    (line, message). Raises yaml.YAMLError on malformed YAML, like PyYAML."""
+def load(text: str) -> tuple[Any, dict[Path_, int], list[tuple[int, str]], dict[Path_, str]]:
+    """The document's data (None when empty), the line of each path in it, duplicate keys as
+    (line, message), and the text of each scalar read as something other than a string or null
+    (`True`, `1.0`, `2026-01-31`) as written. Raises yaml.YAMLError on malformed YAML, like
+    PyYAML, and on aliases that expand too far."""
     reader = _Reader(_Loader(text))
     try:
         return reader.document()
@@ -37,9 +47,13 @@ class _Reader:
         self.loader = loader
         self.lines: dict[Path_, int] = {}
         self.problems: list[tuple[int, str]] = []
+        self.texts: dict[Path_, str] = {}
         self.anchors: dict[str, Any] = {}
+        # values each anchored node stands for, aliases inside counted (absent while it is read)
+        self.sizes: dict[str, int] = {}
+        self.aliased = 0  # values added by aliases; the file's own are about len(self.lines)
 
-    def document(self) -> tuple[Any, dict[Path_, int], list[tuple[int, str]]]:
+    def document(self) -> tuple[Any, dict[Path_, int], list[tuple[int, str]], dict[Path_, str]]:
         get, check = self.loader.get_event, self.loader.check_event
         get()  # StreamStart
         data = None
@@ -51,29 +65,53 @@ class _Reader:
                 event = get()
                 raise ComposerError("expected a single document in the stream", None,
                                     "but found another document", event.start_mark)
-        return data, self.lines, self.problems
+        return data, self.lines, self.problems, self.texts
 
     def value(self, path: Path_) -> Any:
         event = self.loader.get_event()
         self.lines[path] = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            if event.anchor not in self.anchors:
-                raise ComposerError(None, None, f"found undefined alias {event.anchor!r}",
-                                    event.start_mark)
-            return self.anchors[event.anchor]
+            return self.alias(event)
         if isinstance(event, yaml.ScalarEvent):
             result = self.scalar(event)
-        elif isinstance(event, yaml.SequenceStartEvent):
-            result = []
-            self.remember(event, result)
+            if result is not None and not isinstance(result, str):
+                self.texts[path] = event.value
+            if event.anchor is not None:
+                self.anchors[event.anchor], self.sizes[event.anchor] = result, 1
+            return result
+        if len(path) >= MAX_DEPTH:  # before Python's recursion limit is
+            raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                event.start_mark)
+        start = len(self.lines) + self.aliased
+        if isinstance(event, yaml.SequenceStartEvent):
+            result: Any = []
+            if event.anchor is not None:  # known from here on, to refuse aliases inside it
+                self.anchors[event.anchor] = result
+                self.sizes.pop(event.anchor, None)
             while not self.loader.check_event(yaml.SequenceEndEvent):
                 result.append(self.value((*path, len(result))))
             self.loader.get_event()
-            return result
         else:  # MappingStartEvent
             result = self.mapping(event, path)
-        self.remember(event, result)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = result
+            self.sizes[event.anchor] = len(self.lines) + self.aliased - start + 1
         return result
+
+    def alias(self, event: Any) -> Any:
+        if event.anchor not in self.anchors:
+            raise ComposerError(None, None, f"found undefined alias {event.anchor!r}",
+                                event.start_mark)
+        if event.anchor not in self.sizes:
+            raise ComposerError(None, None, f"alias {event.anchor!r} is inside the node it "
+                                "names: a loop", event.start_mark)
+        self.aliased += self.sizes[event.anchor]
+        if self.aliased > len(self.lines) + ALIAS_ALLOWANCE:
+            raise ComposerError(None, None, f"aliases expand the file to over "
+                                f"{self.aliased:,} values, against {len(self.lines):,} of its "
+                                "own: refused (aliases of aliases multiply, as in a "
+                                "\"billion laughs\")", event.start_mark)
+        return self.anchors[event.anchor]
 
     def mapping(self, start: Any, path: Path_) -> dict[Any, Any]:
         own: dict[Any, Any] = {}
@@ -120,6 +158,3 @@ class _Reader:
             return str(event.tag)
         return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
 
-    def remember(self, event: Any, value: Any) -> None:
-        if event.anchor is not None:
-            self.anchors[event.anchor] = value

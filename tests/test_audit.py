@@ -66,6 +66,18 @@ def test_history_filters_and_formats(story: Store, tmp_path: Path) -> None:
     assert rows[0] == ["seq", "at", "kind", "source", "claim", "text"] and len(rows) > 2
 
 
+def test_moments_and_ages_beyond_the_calendar_are_usage_errors(story: Store) -> None:
+    """A datetime cannot be 99,999,999 days ago: one line, not an OverflowError."""
+    for since, until in [("99999999d", None), (None, "99999999999d"), ("0d", None)]:
+        with pytest.raises(api.UsageError, match="longer than 100 years|not a duration"):
+            api.history(story, since=since, until=until)
+    assert api.history(story, since="0001-01-01", until="9999-12-31") == api.history(story)
+    assert api.history(story, until="9999-12-31T23:59-05:00") == api.history(story)
+    with pytest.raises(api.UsageError, match="'99999999d' is longer than 100 ") as too_long:
+        api.prune(story, "99999999d")
+    assert too_long.value.field == "older_than"
+
+
 def verify(store: Store) -> api.Verification:
     return api.audit_verify(store)
 

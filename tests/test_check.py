@@ -214,6 +214,26 @@ def test_unreadable_documents_are_error_outcomes(store: Store, site: SiteServer)
     assert report.sources[0].error == "select '#gone' matched nothing on the page"
 
 
+def test_a_quote_after_elements_nested_too_deep_is_an_error_not_removed(
+        store: Store, site: SiteServer) -> None:
+    """libxml2 stops at its depth limit and keeps the tree so far: the quote after it is cut."""
+    def nested(depth: int) -> str:
+        return page().replace("<main>", "<main>" + "<div>" * depth + "Notes" + "</div>" * depth)
+
+    write(site, "index.html", page())
+    cfg = sources_yaml(site.url("index.html"), QUOTE)
+    api.check(store, cfg, everything=True, settings=FAST)
+    write(site, "index.html", nested(300))
+    assert api.check(store, cfg, everything=True, settings=FAST).flags == [], \
+        "300 levels are read whole: the quote is still there"
+    write(site, "index.html", nested(3_000))
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    [flag] = report.flags
+    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert "the page cannot be read whole: its elements nest deeper than 2,048 levels" \
+        in flag["reason"]
+
+
 def test_oversized_and_bomb_responses_are_recorded_errors(store: Store, site: SiteServer) -> None:
     write(site, "index.html", page(extra="x" * 300_000))
     cfg = sources_yaml(site.url("index.html"), QUOTE,

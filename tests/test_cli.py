@@ -101,3 +101,30 @@ def test_an_unusable_database_is_one_line_exit_1(project: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("claimwatch: cannot open database")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_regex_the_engine_refuses_is_one_line_on_stderr(project: Path) -> None:
+    """RE2 logs a bad pattern on stderr itself; only claimwatch's line may appear."""
+    (project / "re.yaml").write_text("version: 1\nsources:\n  x:\n    url: http://127.0.0.1:9/\n"
+                                     "    ignore: ['Updated(?=:)']\n")
+    bad = claimwatch("--sources", "re.yaml", "validate", cwd=project)
+    assert bad.returncode == 2
+    [line] = bad.stderr.splitlines()
+    assert line.startswith("re.yaml:5: sources.x.ignore.0: regex 'Updated(?=:)' uses a "
+                           "lookahead ((?=…)), which claimwatch's linear-time regex engine")
+
+
+@pytest.mark.parametrize("command", [
+    ["flags"], ["history"], ["diff", "office"], ["report", "fc"], ["status"], ["alerts"],
+    ["alerts", "retry"], ["audit", "verify"], ["export-warc", "--source", "office", "o.warc.gz"],
+    ["db", "current"], ["db", "copy", "--to", "sqlite:///copy.db"]])
+def test_commands_that_only_read_refuse_a_missing_database(project: Path,
+                                                           command: list[str]) -> None:
+    """`claimwatch flags` in the wrong directory left an empty claimwatch.db there."""
+    refused = claimwatch(*command, cwd=project)
+    assert refused.returncode == 2
+    assert refused.stderr == ("claimwatch: no database at ./claimwatch.db (run 'claimwatch "
+                              "check' first, or pass --db)\n")
+    elsewhere = claimwatch("--db", "sqlite:///not/here.db", *command, cwd=project)
+    assert elsewhere.stderr.startswith("claimwatch: no database at ./not/here.db ")
+    assert not (project / "claimwatch.db").exists() and not (project / "not").exists()

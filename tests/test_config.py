@@ -61,6 +61,16 @@ def test_durations_sizes_and_defaults() -> None:
         config.parse_duration("5 parsecs")
 
 
+def test_durations_and_delays_a_clock_cannot_reach_are_problems() -> None:
+    """now + 99,999,999 days is past year 9999: the schedule would overflow at the first check."""
+    found = problems(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                     "    url: http://127.0.0.1:9/page\n    every: 99999999d")
+                     + "defaults: {host_delay: 99999m}\n")
+    assert found == ["s.yaml:5: sources.page.every: '99999999d' is longer than 100 years",
+                     "s.yaml:15: defaults.host_delay: '99999m' is longer than a day"]
+    assert config.parse_duration("36500d") == 36_500 * 86400
+
+
 def test_env_variables_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CW_HOST", "127.0.0.1:9")
     cfg = config.parse(MINIMAL.replace("127.0.0.1:9", "${CW_HOST}"))
@@ -121,10 +131,55 @@ def test_unknown_key_suggests_the_right_one() -> None:
                                      "    ignore: ['(bad']\n    every: soon"))
     assert found == [
         "s.yaml:5: unknown key 'selct' (did you mean 'select'?)",
-        "s.yaml:6: sources.page.ignore.0: bad regex '(bad': missing ), unterminated subpattern "
-        "at position 0",
+        "s.yaml:6: sources.page.ignore.0: bad regex '(bad': missing )",
         "s.yaml:7: sources.page.every: 'soon' is not a duration like 90s, 30m, 6h, 1d or 1w",
     ]
+
+
+def test_regexes_the_linear_time_engine_cannot_run_are_explained_at_their_line() -> None:
+    found = problems(MINIMAL.replace("    url: http://127.0.0.1:9/page",
+                                     "    url: http://127.0.0.1:9/page\n"
+                                     "    ignore: ['Updated(?=:)', '(\\w)\\1', 'fine .*']")
+                     .replace("quote: hello there", "new_items: '(?<!not )retracted'"))
+    engine = "which claimwatch's linear-time regex engine does not support"
+    assert [p.split(": ", 2)[:2] for p in found] == [
+        ["s.yaml:5", "sources.page.ignore.0"], ["s.yaml:5", "sources.page.ignore.1"],
+        ["s.yaml:14", "factchecks.0.claims.0.evidence.0.new_items"]]
+    assert f"regex 'Updated(?=:)' uses a lookahead ((?=…)), {engine}: " in found[0]
+    assert f"regex '(\\w)\\1' uses a backreference (\\1), {engine}: " in found[1]
+    assert f"regex '(?<!not )retracted' uses a negative lookbehind ((?<!…)), {engine}: " \
+        in found[2]
+
+
+@pytest.mark.parametrize("typed", ["True", "TRUE", "false", "yes", "1.10", "2026-01-31", "6"])
+def test_words_yaml_reads_as_booleans_numbers_or_dates_are_kept_as_typed(typed: str) -> None:
+    cfg = config.parse(MINIMAL.replace("verdict: Supported", f"verdict: {typed}")
+                       .replace("text: t", f"text: {typed}").replace("title: T", f"title: {typed}")
+                       .replace("quote: hello there", f"quote: {typed}"))
+    [(factcheck, claim)] = cfg.claims()
+    assert (factcheck.title, claim.text, claim.verdict, claim.evidence[0].quote) == (typed,) * 4
+
+
+def test_aliases_that_multiply_are_one_line_at_their_line() -> None:
+    laughs = "version: 1\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 12))
+    [problem] = problems(laughs)
+    assert problem.startswith("s.yaml:7: invalid YAML: aliases expand the file to over ")
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("https://example.org/a b", "it contains whitespace (' '): write a space in a URL as %20"),
+    ("https://example.org/a\\tb", "it contains whitespace ('\\t'): write a space in a URL as %20"),
+    ("https://exa\\x07mple.org/", "it contains the invisible character '\\x07'"),
+    ("https:///no-host", "it has no host name"),
+    ("https://example.org:99999/", "its port 99999 is not between 1 and 65535"),
+    ("https://example.org:0/", "its port 0 is not between 1 and 65535"),
+    ("https://example.org:http/", "Invalid port: 'http'"),
+])
+def test_a_url_that_cannot_be_fetched_as_written_is_one_problem(url: str, problem: str) -> None:
+    found = problems(MINIMAL.replace("http://127.0.0.1:9/page", f'"{url}"'))
+    assert len(found) == 1 and found[0].startswith("s.yaml:4: sources.page.url: ")
+    assert found[0].endswith(f"is not a valid URL: {problem}")
 
 
 def test_bad_ids_urls_and_expectations() -> None:

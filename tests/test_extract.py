@@ -148,10 +148,13 @@ def test_pdf_without_text_layer_is_an_error() -> None:
         extract("pdf", b"%PDF-1.4 broken", Options())
 
 
-def test_hostile_html_nesting_is_bounded() -> None:
-    deep = b"<div>" * 10_000 + b"deep text" + b"</div>" * 10_000
-    doc = extract("html", html(deep.decode()), Options())
-    assert "deep text" in doc.text.folded or doc.blocks == ()
+def test_html_nested_past_the_parsers_limit_is_an_error_not_a_shorter_page() -> None:
+    deep = b"<div>" * 10_000 + b"deep text" + b"</div>" * 10_000 + b"<p>After.</p>"
+    with pytest.raises(ExtractError, match="nest deeper than 2,048 levels"):
+        extract("html", html(deep.decode()), Options())
+    deep_but_read = b"<div>" * 2_000 + b"deep text" + b"</div>" * 2_000 + b"<p>After.</p>"
+    assert extract("html", html(deep_but_read.decode()), Options()).blocks == ("deep text",
+                                                                                 "After.")
 
 
 @pytest.mark.parametrize(("content_type", "url", "body", "kind"), [

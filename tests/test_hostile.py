@@ -101,6 +101,13 @@ def huge_feed() -> bytes:
         b"</channel></rss>"
 
 
+def huge_prefixed_feed() -> bytes:
+    entries = b"".join(b"<a-b:entry><a-b:id>e%d</a-b:id><a-b:title>Release %d</a-b:title>"
+                       b"</a-b:entry>" % (i, i) for i in range(100_000))
+    return b'<?xml version="1.0"?><a-b:feed xmlns:a-b="http://www.w3.org/2005/Atom">' \
+        b"<a-b:title>News</a-b:title>" + entries + b"</a-b:feed>"
+
+
 def deep_html() -> bytes:
     return b"<html><body>" + b"<div>" * 10_000 + b"deep text" + b"</div>" * 10_000 + \
         b"</body></html>"
@@ -111,7 +118,8 @@ def deep_html() -> bytes:
     ("xlsx", zip_bomb_workbook, "error: workbook expands to"),
     ("json", big_json, "error: JSON document of"),
     ("feed", huge_feed, "error: feed has 100,000 entries (limit 5,000): refused"),
-    ("html", deep_html, "read:"),
+    ("feed", huge_prefixed_feed, "error: feed has 100,000 entries (limit 5,000): refused"),
+    ("html", deep_html, "error: the page cannot be read whole: its elements nest deeper"),
 ])
 def test_hostile_document_is_bounded(kind: str, make: object, expect: str,
                                      tmp_path: Path) -> None:
@@ -127,6 +135,25 @@ def test_garbage_bytes_never_crash_a_reader(kind: str, tmp_path: Path) -> None:
     garbage = bytes(range(256)) * 64 + "é€“".encode("utf-16") + b"\xff\xfe\x00<\x00"
     report = read_in_child(kind, garbage, tmp_path)
     assert str(report["outcome"]).startswith(("read:", "error:")), report
+
+
+LINEAR = """
+from pipeline.config import Evidence
+from pipeline.evaluate import evaluate
+from pipeline.extract import Document, Item, Options, extract
+page = b"<html><body><p>" + b"a" * 40 + b"</p><p>Next paragraph.</p></body></html>"
+doc = extract("html", page, Options(), ignore=["(a+)+$"])
+feed = Document("feed", items=(Item(key="k", title="a" * 40 + "!"),))
+print(len(doc.blocks), evaluate(Evidence(source="s", new_items="(a+)+$"), feed,
+                               Document("feed")).status)
+"""
+
+
+def test_a_backtracking_regex_cannot_hang_a_check() -> None:
+    """`(a+)+$` tries 2^40 ways under Python's `re` on 40 "a"s that do not end the text."""
+    done = subprocess.run([sys.executable, "-c", LINEAR], capture_output=True, text=True,
+                          timeout=MAX_SECONDS)
+    assert done.stdout.split() == ["2", "holds"], done.stderr[-2000:]
 
 
 def test_hostile_documents_are_recorded_as_errors_by_check(store: Store,

@@ -24,7 +24,7 @@ from db.engine import migrations_config, revisions
 from db.models import AuditHeadRow, Base, ClaimRow, EvidenceRow, SourceRow, VerdictRow
 from pipeline import api
 from pipeline.demo.server import SiteServer
-from pipeline.errors import ClaimwatchError
+from pipeline.errors import ClaimwatchError, UsageError
 from pipeline.fetch import FetchSettings
 from tests.test_check import QUOTE, page, sources_yaml, write
 from tests.test_cli import claimwatch
@@ -95,6 +95,25 @@ def test_open_store_creates_a_new_database_then_checks_it_with_one_query(db_url:
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
     assert statements == ["SELECT version_num FROM alembic_version"]
+
+
+def test_commands_that_only_read_refuse_a_missing_database_and_create_nothing(
+        db_url: str) -> None:
+    missing = (r"(no database at /.*/claimwatch\.db|no claimwatch tables in database "
+               r"postgresql\S+) \(run 'claimwatch check' first, or pass --db\)$")
+    with pytest.raises(UsageError, match=missing):
+        open_store(db_url, create=False)
+    if db_url.startswith("sqlite"):
+        with pytest.raises(UsageError, match=missing):
+            schema_state(db_url)  # `db current`: connecting would create the file
+        assert not Path(db_url.removeprefix("sqlite:///")).exists()
+    else:
+        engine = raw(db_url)
+        with engine.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+        engine.dispose()
+    open_store(db_url).close()  # a command that writes creates it
+    open_store(db_url, create=False).close()
 
 
 def test_downgrades_come_back_to_the_models(db_url: str) -> None:

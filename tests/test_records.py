@@ -3,10 +3,14 @@ that never removes baselines, what flags and reviews point to, or audit events."
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import random
+import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select, update
 from warcio.archiveiterator import ArchiveIterator
 from warcio.cli import main as warcio_main
@@ -14,6 +18,7 @@ from warcio.cli import main as warcio_main
 from db import Store
 from db.models import BlobRow, FetchRow, OutcomeRow, SnapshotRow
 from pipeline import api
+from pipeline.cli import cli
 from pipeline.demo.server import SiteServer
 from tests.test_review import check, only_flag, serve, sources
 
@@ -72,13 +77,18 @@ def test_warc_export_is_readable_and_checks(history: Store, tmp_path: Path,
         api.export_warc(history, out)
 
 
-def test_prune_keeps_what_the_record_needs(history: Store, site: SiteServer) -> None:
-    long_ago = dt.datetime(2020, 1, 1)
-    with history.session() as session:
+def age(store: Store) -> None:
+    """Every snapshot, fetch and outcome as if recorded in 2020."""
+    with store.session() as session:
         for model, column in ((SnapshotRow, SnapshotRow.fetched_at),
                               (FetchRow, FetchRow.started_at),
                               (OutcomeRow, OutcomeRow.created_at)):
-            session.execute(update(model).values({column: long_ago}))
+            session.execute(update(model).values({column: dt.datetime(2020, 1, 1)}))
+
+
+def test_prune_keeps_what_the_record_needs(history: Store, site: SiteServer) -> None:
+    age(history)
+    with history.session() as session:
         before = session.scalar(select(func.count()).select_from(SnapshotRow))
     flags_before = api.flags(history, include_closed=True)
     counts = api.prune(history, "90d")
@@ -96,3 +106,30 @@ def test_prune_keeps_what_the_record_needs(history: Store, site: SiteServer) -> 
     with pytest.raises(api.UsageError, match="not a duration") as bad:
         api.prune(history, "soon")
     assert bad.value.field == "older_than"
+
+def test_prune_vacuum_gives_the_space_back(store: Store, site: SiteServer) -> None:
+    """Pruned rows leave free pages the file keeps; --vacuum returns them (SQLite: the file
+    shrinks; PostgreSQL: plain VACUUM, the space is reused)."""
+    rng = random.Random(7)
+    serve(site, 6)
+    for _ in range(12):  # twelve versions of a page whose noise zstd cannot shrink
+        noise = base64.b64encode(rng.randbytes(150_000)).decode()
+        (site.root / "mpd.html").write_text(
+            "<html><body><main><p>The revised policies more clearly prohibit assisting ICE.</p>"
+            f"</main><aside>{noise}</aside></body></html>")
+        check(store, sources(site))
+    age(store)
+    url = store.engine.url.render_as_string(hide_password=False)
+    done = CliRunner().invoke(cli, ["--db", url, "prune", "--older-than", "90d", "--vacuum"])
+    assert done.exit_code == 0, done.output
+    assert re.search(r"pruned (\d+) snapshot", done.output).group(1) == "10"  # type: ignore
+    if store.engine.dialect.name != "sqlite":
+        assert done.output.splitlines()[-1] == ("vacuumed the tables: their free space is "
+                                                "reused by new rows")
+        return
+    shown = re.fullmatch(r"vacuumed: ([\d,]+) → ([\d,]+) bytes", done.output.splitlines()[-1])
+    assert shown is not None, done.output
+    before, after = (int(n.replace(",", "")) for n in shown.groups())
+    assert before > 1_500_000 and after < before / 3
+    database = Path(store.engine.url.database or "")
+    assert database.stat().st_size == after, "the file on disk is the size printed"

@@ -148,3 +148,17 @@ def test_review_errors(store: Store, site: SiteServer) -> None:
         api.review(store, flag_id, decision="dismissed", reviewer="X")
     [listed] = api.flags(store, include_closed=True)
     assert listed.status == "reviewed" and listed.review.decision == "upheld"
+
+
+@pytest.mark.parametrize("huge", [3_000_000_000, 10**20])
+def test_an_id_too_large_for_any_row_is_missing_not_an_overflow(store: Store, site: SiteServer,
+                                                                huge: int) -> None:
+    """3,000,000,000 overflows PostgreSQL's integer ids, 10**20 SQLite's too."""
+    serve(site, 7)
+    cfg = sources(site)
+    check(store, cfg)
+    with pytest.raises(UsageError, match=f"there is no flag {huge}"):
+        api.review(store, huge, decision="upheld", reviewer="X")
+    for ends in ({"from_id": huge}, {"to_id": huge}):
+        with pytest.raises(UsageError, match=f"snapshot {huge} does not exist"):
+            api.source_diff(store, cfg, "ice", **ends)

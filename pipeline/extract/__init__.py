@@ -6,10 +6,10 @@ source's `ignore` regexes, the same way for every kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from pipeline import userregex
 from pipeline.errors import ExtractError
 from pipeline.extract import feed, html, jsondoc, pdf, tables
 from pipeline.extract.base import Document, Extractor, Item, Options, Row, Table
@@ -76,7 +76,8 @@ def extract(kind: str, body: bytes, options: Options, ignore: Sequence[str] = ()
     if ignore and doc.blocks:
         text = "\n".join(doc.blocks)
         for pattern in ignore:
-            text = re.sub(pattern, "", text)
+            # no trailing newline, before which Python's `$` matched and RE2's does not
+            text = userregex.remove(pattern, text).rstrip("\n")
         doc = replace(doc, blocks=tuple(b.strip() for b in text.split("\n") if b.strip()))
     return doc
 

@@ -17,7 +17,9 @@ from pipeline.extract.base import Document, Item, Options
 from pipeline.textnorm import clean
 
 MAX_ITEMS = 5_000
-_ENTRY_TAG = re.compile(rb"<(?:\w+:)?(?:item|entry)[\s>/]", re.IGNORECASE)
+# <item>, <entry> and either under any namespace prefix (<atom:entry>, <a-b.c:item>): any run of
+# name characters before the colon, since feedparser reads an entry under every prefix
+_ENTRY_TAG = re.compile(rb"<(?:[^\s<>:/!?=\"']+:)?(?:item|entry)[\s>/]", re.IGNORECASE)
 
 
 def extract(body: bytes, options: Options) -> Document:

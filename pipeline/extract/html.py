@@ -36,17 +36,30 @@ _STYLED = XPath("//*[@hidden or @style]")
 _BREAK = "\u2029"  # paragraph separator: a block boundary marker no page text contains
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+MAX_DEPTH = 2048  # libxml2's with huge_tree (256 without)
 
 
 def parse(body: bytes, charset: str | None) -> lxml.html.HtmlElement:
     """Decode and parse. The server's charset wins when the bytes are valid in it; otherwise (a
     server that says utf-8 about a windows-1252 page) the page's own <meta>, then UTF-8, then
-    windows-1252 decide."""
+    windows-1252 decide.
+
+    libxml2 stops reading at its depth limit and returns the tree so far, so a quote after
+    elements nested too deep would read as removed: that is an ExtractError instead. The limit
+    is raised from 256 to 2,048 levels (`huge_tree`): unclosed tags nest that deep on real pages.
+    """
     text = _XML_DECLARATION.sub("", _decode(body, charset))
+    parser = lxml.html.HTMLParser(huge_tree=True)  # one per parse: its error log is per parser
     try:
-        return lxml.html.document_fromstring(text or "<html></html>")
+        root = lxml.html.document_fromstring(text or "<html></html>", parser=parser)
     except (etree.ParserError, ValueError):
         return lxml.html.document_fromstring("<html></html>")
+    limit = next((e for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"), None)
+    if limit is not None:
+        why = (f"its elements nest deeper than {MAX_DEPTH:,} levels" if "depth" in limit.message
+               else limit.message)
+        raise ExtractError(f"the page cannot be read whole: {why} (line {limit.line})")
+    return root
 
 
 def _decode(body: bytes, charset: str | None) -> str:
