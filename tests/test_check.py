@@ -229,9 +229,9 @@ def test_a_quote_after_elements_nested_too_deep_is_an_error_not_removed(
     write(site, "index.html", nested(3_000))
     report = api.check(store, cfg, everything=True, settings=FAST)
     [flag] = report.flags
-    assert (flag["outcome"], flag["severity"]) == ("error", "medium")
+    assert (flag.outcome, flag.severity) == ("error", "medium")
     assert "the page cannot be read whole: its elements nest deeper than 2,048 levels" \
-        in flag["reason"]
+        in flag.reason
 
 
 def test_oversized_and_bomb_responses_are_recorded_errors(store: Store, site: SiteServer) -> None:
