@@ -44,6 +44,7 @@ EXPECTATIONS = ("quote", "absent", "table", "json", "new_items", "changes")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_SIMILARITY = 0.9  # `min_similarity` when the desk does not set it
 
 
 def parse_duration(value: Any) -> int:
@@ -262,7 +263,7 @@ class Evidence(_Model):
 
     @property
     def similarity(self) -> float:
-        return 0.9 if self.min_similarity is None else self.min_similarity
+        return DEFAULT_SIMILARITY if self.min_similarity is None else self.min_similarity
 
     def expectation(self) -> dict[str, Any]:
         """The expectation as plain data (what the desk wrote, without the source)."""
