@@ -184,12 +184,12 @@ class EvidenceChange:
 def change(ev: Evidence, baseline: Document, current: Document) -> EvidenceChange:
     """What changed for `ev` from `baseline` to `current`."""
     summary, detail = _DETAILS[ev.kind](ev, baseline, current)
-    region = lines(baseline.blocks, current.blocks)
+    region = lines(_printable_lines(baseline.blocks), _printable_lines(current.blocks))
     if ev.kind == "changes":
         summary = ("the selected text is unchanged (case, spacing and quote marks aside)"
                    if current.text.folded == baseline.text.folded
                    else f"the selected text changed: {region.summary()}")
-    return _printable(EvidenceChange(ev.kind, in_words(ev), summary, detail, region))
+    return EvidenceChange(ev.kind, in_words(ev), printable(summary), _printable(detail), region)
 
 
 def _quote(ev: Evidence, baseline: Document, current: Document) -> tuple[str, QuoteChange]:
@@ -451,9 +451,15 @@ def _json(value: Any) -> Any:
     return value.to_json() if value is not None else None
 
 
+def _printable_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The region's lines without control characters (one scan when there are none)."""
+    joined = "\n".join(lines)
+    return lines if printable(joined) == joined else tuple(printable(line) for line in lines)
+
+
 def _printable(value: Any) -> Any:
-    """`value` with control characters taken out of every string in it, rebuilt only where one
-    was found."""
+    """`value` (a detail: a few passages, rows, items or values) with control characters taken
+    out of every string in it, rebuilt only where one was found."""
     if isinstance(value, str):
         return printable(value)
     if isinstance(value, tuple | list):
