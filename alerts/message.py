@@ -7,15 +7,14 @@ inbox (only the fact-check's and source's URLs from sources.yaml become links).
 from __future__ import annotations
 
 import html
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.textnorm import printable
 from pipeline.vocab import Severity, rank
 
 TITLE_CLAIM = 70  # characters of the claim's text in a title
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -129,12 +128,12 @@ def _text(parts: list[Part]) -> str:
     out: list[str] = []
     for part in parts:
         if isinstance(part, Heading):
-            out += ["", _clean(part.text)]
+            out += ["", printable(part.text)]
         elif isinstance(part, Field):
-            out.append(f"{part.label}: {_clean(part.value)}"
+            out.append(f"{part.label}: {printable(part.value)}"
                        + (f" <{part.href}>" if part.href else ""))
         else:
-            out += ["", f"{part.heading}:", *(f"  {_clean(line)}" for line in part.lines), ""]
+            out += ["", f"{part.heading}:", *(f"  {printable(line)}" for line in part.lines), ""]
     return "\n".join(out).strip() + "\n"
 
 
@@ -156,10 +155,5 @@ def _html(parts: list[Part]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _clean(text: str) -> str:
-    """Page text for a plain-text body: no control characters (terminal escapes, CR)."""
-    return _CONTROL.sub(" ", text)
-
-
 def _escape(text: str) -> str:
-    return html.escape(_clean(text), quote=True)
+    return html.escape(printable(text), quote=True)

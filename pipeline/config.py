@@ -54,6 +54,7 @@ _WORDS = {("factchecks", 0, "title"), ("factchecks", 0, "claims", 0, "text"),
           ("factchecks", 0, "claims", 0, "verdict"),
           ("factchecks", 0, "claims", 0, "evidence", 0, "quote"),
           ("factchecks", 0, "claims", 0, "evidence", 0, "absent")}
+DEFAULT_SIMILARITY = 0.9  # `min_similarity` when the desk does not set it
 
 
 def parse_duration(value: Any) -> int:
@@ -298,7 +299,7 @@ class Evidence(_Model):
 
     @property
     def similarity(self) -> float:
-        return 0.9 if self.min_similarity is None else self.min_similarity
+        return DEFAULT_SIMILARITY if self.min_similarity is None else self.min_similarity
 
     def expectation(self) -> dict[str, Any]:
         """The expectation as plain data (what the desk wrote, without the source)."""

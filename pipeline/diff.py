@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipeline.extract import Document, Item, Row, Table
@@ -72,8 +73,14 @@ def header_index(table: Table) -> int:
 
 def diff_tables(before: Table, after: Table) -> TableDiff:
     hb, ha = header_index(before), header_index(after)
-    rows_before = Counter(before[hb + 1:])
-    rows_after = Counter(after[ha + 1:])
+    return diff_rows(after[ha] if after else (), before[hb + 1:], after[ha + 1:])
+
+
+def diff_rows(header: Row, before: Sequence[Row], after: Sequence[Row]) -> TableDiff:
+    """Rows as multisets (order does not count): a removed row and an added one that share at
+    least half their cells are one row changed."""
+    rows_before = Counter(before)
+    rows_after = Counter(after)
     removed = list((rows_before - rows_after).elements())
     added = list((rows_after - rows_before).elements())
     changed = []
@@ -83,8 +90,7 @@ def diff_tables(before: Table, after: Table) -> TableDiff:
             changed.append((old, best))
             removed.remove(old)
             added.remove(best)
-    return TableDiff(header=after[ha] if after else (), added=added, removed=removed,
-                     changed=changed)
+    return TableDiff(header=header, added=added, removed=removed, changed=changed)
 
 
 def _same_cells(a: Row, b: Row) -> int:

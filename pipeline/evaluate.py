@@ -18,7 +18,7 @@ import jmespath
 
 from pipeline import userregex
 from pipeline.config import Evidence
-from pipeline.extract import Document, Row, Table
+from pipeline.extract import Document, Item, Row, Table
 from pipeline.textnorm import clean, key
 from pipeline.vocab import Outcome
 
@@ -103,10 +103,10 @@ def _table(ev: Evidence, doc: Document, base: Document) -> Observation:
     spec = ev.table
     assert spec is not None
     where_text = ", ".join(f"{k}={v}" for k, v in spec.where.items())
-    now = _table_matches(ev, doc)
+    now = table_matches(ev, doc)
     if isinstance(now, str):
         return Observation(None, None, now)
-    rows, values = now
+    rows, values = now.rows, now.values
     observed = sorted(list(r) for r in rows)
     n, unit = (len(values), f"distinct {spec.distinct}") if spec.distinct else (len(rows), "rows")
     if spec.present is not None:
@@ -116,18 +116,26 @@ def _table(ev: Evidence, doc: Document, base: Document) -> Observation:
     else:
         holds = n == spec.count
         reason = f"rows with {where_text}: expected {spec.count} {unit}, found {n}"
-    then = _table_matches(ev, base) if base is not doc else None
-    if not holds and isinstance(then, tuple):
+    then = table_matches(ev, base) if base is not doc else None
+    if not holds and isinstance(then, TableMatch):
         if spec.distinct:
-            delta = _values_text(sorted(values - then[1]), sorted(then[1] - values))
+            delta = _values_text(sorted(values - then.values), sorted(then.values - values))
         else:
-            delta = _rows_text(*row_delta(sorted(list(r) for r in then[0]), observed))
+            delta = _rows_text(*row_delta(sorted(list(r) for r in then.rows), observed))
         reason += f" ({delta})" if delta else ""
     return Observation(holds, observed, reason)
 
 
-def _table_matches(ev: Evidence, doc: Document) -> tuple[list[Row], set[str]] | str:
-    """The rows matching the item's `where` and the `distinct` values among them, or why not."""
+@dataclass(frozen=True)
+class TableMatch:
+    header: Row
+    rows: list[Row]
+    values: set[str]  # the `distinct` column's values among `rows` (empty without `distinct`)
+
+
+def table_matches(ev: Evidence, doc: Document) -> TableMatch | str:
+    """The header and rows matching the item's `where`, and the `distinct` values among them,
+    or why there are none to read."""
     spec = ev.table
     assert spec is not None
     wanted = [*spec.where, *([spec.distinct] if spec.distinct else [])]
@@ -139,7 +147,7 @@ def _table_matches(ev: Evidence, doc: Document) -> tuple[list[Row], set[str]] | 
     conditions = [(index[key(col)], key(val)) for col, val in spec.where.items()]
     rows = [r for r in body if all(key(_cell(r, i)) == v for i, v in conditions)]
     values = {_cell(r, index[key(spec.distinct)]) for r in rows} if spec.distinct else set()
-    return rows, values
+    return TableMatch(header, rows, values)
 
 
 def _json(ev: Evidence, doc: Document, _base: Document) -> Observation:
@@ -156,11 +164,7 @@ def _json(ev: Evidence, doc: Document, _base: Document) -> Observation:
 
 
 def _new_items(ev: Evidence, doc: Document, base: Document) -> Observation:
-    assert ev.new_items is not None
-    pattern = ev.new_items
-    seen = {item.key for item in base.items}
-    new = [i for i in doc.items if i.key not in seen
-           and (userregex.search(pattern, i.title) or userregex.search(pattern, i.text))]
+    new, _ = new_items(ev, doc, base)
     if not new:
         return Observation(True, [], f"no new item matches /{ev.new_items}/")
     shown = "; ".join(f"\"{_short(i.title or i.key)}\"" + (f" ({i.link})" if i.link else "")
@@ -168,6 +172,18 @@ def _new_items(ev: Evidence, doc: Document, base: Document) -> Observation:
     more = f" (+{len(new) - 3} more)" if len(new) > 3 else ""
     return Observation(False, sorted([i.key, i.title] for i in new),
                        f"{len(new)} new item(s) match /{ev.new_items}/: {shown}{more}")
+
+
+def new_items(ev: Evidence, doc: Document, base: Document) -> tuple[list[Item], int]:
+    """The items of `doc` first seen after `base` that match the item's pattern, and how many
+    other items are new."""
+    assert ev.new_items is not None
+    pattern = ev.new_items
+    seen = {item.key for item in base.items}
+    new = [i for i in doc.items if i.key not in seen]
+    matching = [i for i in new
+                if userregex.search(pattern, i.title) or userregex.search(pattern, i.text)]
+    return matching, len(new) - len(matching)
 
 
 def _changes(ev: Evidence, doc: Document, base: Document) -> Observation:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from db import utcnow
 from db.models import AuditEventRow, ClaimRow, EvidenceRow, SourceRow
-from pipeline.config import describe_expectation, parse_duration
+from pipeline.config import parse_duration
+from pipeline.describe import expectation_in_words
 from pipeline.errors import NotFound, UsageError
 from pipeline.vocab import iso
 
@@ -135,7 +136,7 @@ def describe(event: Event) -> str:
 def _describe_config(when: str, d: dict[str, Any]) -> str:
     what, ident, change = d.get("what"), d.get("id"), d.get("change")
     if what == "evidence":
-        expectation = describe_expectation(d.get("expectation") or {})
+        expectation = expectation_in_words(d.get("expectation") or {})
         return f"{when} sources.yaml: evidence {change} on {ident} ({d.get('source')}: " \
                f"{expectation})"
     detail = ""

@@ -28,7 +28,7 @@ from db.models import (
     SourceRow,
     VerdictRow,
 )
-from pipeline.config import describe_expectation
+from pipeline.describe import expectation_in_words
 from pipeline.errors import NotFound
 from pipeline.vocab import FlagStatus
 
@@ -136,7 +136,7 @@ def markdown(report: Report) -> str:
                     for at, verdict, origin in claim.verdicts]
             out.append("")
         for ev in claim.evidence:
-            out += [f"### {ev.source}: {describe_expectation(ev.expectation)}", "",
+            out += [f"### {ev.source}: {expectation_in_words(ev.expectation)}", "",
                     f"- Source: {ev.url}",
                     f"- Current outcome: **{ev.outcome or 'not checked yet'}**"
                     + (f" — {ev.reason}" if ev.reason else ""),
@@ -176,7 +176,7 @@ def to_html(report: Report) -> str:
                      f"{_when(ev.latest_at)}"]
             items += [f"Open: {e(line)}" for line in ev.open_flags]
             items += [f"Decided: {e(line)}" for line in ev.decisions]
-            parts.append(f"<h3>{e(ev.source)}: {e(describe_expectation(ev.expectation))}</h3><ul>"
+            parts.append(f"<h3>{e(ev.source)}: {e(expectation_in_words(ev.expectation))}</h3><ul>"
                          + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -22,6 +22,8 @@ _CHARMAP = str.maketrans(
     }
 )
 _SPACES = re.compile(r"\s+")
+# C0 controls but tab and newline, DEL, and C1: terminal escapes, NUL, CR (\x9b alone is a CSI)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # Below this length a text (a word, a name) must match exactly, at the start of a word: fuzzy
 # matching a short needle finds it inside unrelated words ("ICE" in "police").
@@ -33,6 +35,12 @@ def clean(text: str) -> str:
     if not text.isascii():  # NFKC and the quote/dash map only ever touch non-ASCII text
         text = unicodedata.normalize("NFKC", text).translate(_CHARMAP)
     return _SPACES.sub(" ", text).strip()
+
+
+def printable(text: str) -> str:
+    """Page text fit for any output (a console, a message, the desk): C0 and C1 control
+    characters removed, except tab and newline."""
+    return _CONTROLS.sub("", text)
 
 
 def fold(text: str) -> str:

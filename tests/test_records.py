@@ -45,7 +45,9 @@ def test_report_lists_claims_verdicts_evidence_and_decisions(history: Store) -> 
     assert md.startswith("# Evidence report: Did Minnesota police join ICE")
     assert "**Verdict:** Outdated: seven agencies" in md
     assert "(sources.yaml)" in md and "Outdated: seven agencies (review)" in md
-    assert "### ice: table:" in md and "Current outcome: **broken**" in md
+    assert "### ice: exactly 6 distinct LAW ENFORCEMENT AGENCY values among the rows where " \
+           "STATE is Minnesota" in md, "the expectation in words"
+    assert "Current outcome: **broken**" in md
     assert "→ revised by J. Doe" in md and "'Supported' → 'Outdated: seven agencies'" in md
     assert "Current outcome: **holds**" in md, "the MPD quote"
     page = api.report(history, "fc", "html")

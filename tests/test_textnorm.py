@@ -3,7 +3,7 @@ and dashes, entities' compatibility forms; fuzzy only for sentence-length quotes
 
 from __future__ import annotations
 
-from pipeline.textnorm import Searchable, clean, key
+from pipeline.textnorm import Searchable, clean, key, printable
 
 
 def test_quotes_dashes_spaces_and_case_are_ignored() -> None:
@@ -54,3 +54,8 @@ def test_context_shows_text_around_a_match() -> None:
     assert match is not None
     around = text.context(match, width=10)
     assert around.startswith("…") and around.endswith("…") and "Correction" in around
+
+
+def test_printable_drops_control_characters_but_tabs_and_newlines() -> None:
+    hostile = "a\x00b\x1b[31mc\r\nd\te\x7ff\x9b2Jg\x85h é日"
+    assert printable(hostile) == "ab[31mc\nd\tef2Jgh é日"
