@@ -6,6 +6,7 @@ HTTP statuses (problem+json); both show the same one-line message.
     ├── UsageError             bad input to the library (exit 2, HTTP 400); `field` names it
     │   ├── NotFound           it names a flag, claim, source or snapshot that does not exist
     │   └── Conflict           the state moved meanwhile (a flag reviewed by someone else)
+    ├── NotWritable            claimwatch may not write a file it would edit; carries the diff
     ├── FetchError             the network side of one source failed (recorded, not raised to users)
     ├── ExtractError           a document could not be read as its kind (recorded as `error`)
     └── AlertError             a channel refused an alert (recorded, retried; secrets redacted)
@@ -49,6 +50,16 @@ class NotFound(UsageError):
 
 class Conflict(UsageError):
     """What the caller acted on changed meanwhile, e.g. the flag was reviewed by someone else."""
+
+
+class NotWritable(ClaimwatchError):
+    """A file claimwatch would edit (sources.yaml) cannot be written: permissions, a read-only
+    mount. Not a UsageError: the caller's request was fine, the deployment refuses it, so the
+    message says so and carries the unified `diff` for an editor to apply by hand."""
+
+    def __init__(self, path: object, reason: str, diff: str) -> None:
+        self.path, self.reason, self.diff = path, reason, diff
+        super().__init__(f"cannot write {path}: {reason}; make this edit by hand:\n{diff}")
 
 
 class FetchError(ClaimwatchError):
