@@ -291,7 +291,7 @@ def _claim_lines(text: str, lines: list[str], f: int, c: int) -> tuple[int, int]
     """The lines [start, end) of claim `c` of fact-check `f` when they are a block list item
     that reads alone as the claim; None otherwise (flow style, aliases, …)."""
     try:
-        data, where, _ = yamllines.load(text)
+        data, where, _dupes, _typed = yamllines.load(text)
     except yaml.YAMLError:
         return None
     start = where.get(("factchecks", f, "claims", c), 0) - 1
