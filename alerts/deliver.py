@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from alerts.channels import Channel, channel, channel_keys
 from alerts.message import Message, alert_message, digest_message
-from db import Store, audit, utcnow
+from db import Store, audit, leases, utcnow
 from db.models import AlertRow
 from pipeline.config import AlertChannel, Config, Retry
-from pipeline.errors import AlertError, UsageError
+from pipeline.errors import AlertError, NotFound, UsageError
+from pipeline.vocab import AlertStatus
 
 Sender = Callable[[Channel, Message], None]  # sends one message, or raises AlertError
 
@@ -84,12 +85,12 @@ def deliver(store: Store, config: Config, *, now: dt.datetime | None = None,
         # run out after CLAIM): what was sent but not marked goes again, same alert_id
         with store.session() as session:
             session.execute(update(AlertRow).where(
-                AlertRow.id.in_([a.id for a in claimed]), AlertRow.status == "pending",
+                AlertRow.id.in_([a.id for a in claimed]), AlertRow.status == AlertStatus.PENDING,
                 AlertRow.next_attempt_at == now + CLAIM).values(next_attempt_at=now))
         raise
     with store.session() as session:
         report.pending = session.scalar(select(func.count()).select_from(AlertRow)
-                                        .where(AlertRow.status == "pending")) or 0
+                                        .where(AlertRow.status == AlertStatus.PENDING)) or 0
     return report
 
 
@@ -132,14 +133,9 @@ def _due(store: Store, now: dt.datetime) -> list[Due]:
     statement, so a cron `check` and a daemon delivering at once never both send one. A
     deliverer that dies leaves them due again when the claim runs out."""
     with store.session() as session:
-        due = select(AlertRow.id).where(AlertRow.status == "pending",
+        due = select(AlertRow.id).where(AlertRow.status == AlertStatus.PENDING,
                                         AlertRow.next_attempt_at <= now)
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        claimed = session.scalars(
-            update(AlertRow).where(AlertRow.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=now + CLAIM).returning(AlertRow.id)
-            .execution_options(synchronize_session=False)).all()
+        claimed = leases.claim_alerts(session, due, now=now, hold=CLAIM)
         rows = session.scalars(select(AlertRow).where(AlertRow.id.in_(claimed))
                                .order_by(AlertRow.channel, AlertRow.id))
         return [Due(r.id, r.alert_id, r.channel, r.payload, r.attempts) for r in rows]
@@ -148,8 +144,9 @@ def _due(store: Store, now: dt.datetime) -> list[Due]:
 def _mark_sent(store: Store, alerts: list[Due], now: dt.datetime, digest: str | None) -> None:
     with store.session() as session:
         session.execute(update(AlertRow).where(AlertRow.id.in_([a.id for a in alerts]))
-                        .values(status="sent", sent_at=now, attempts=AlertRow.attempts + 1,
-                                digest_id=digest, last_error=None))
+                        .values(status=AlertStatus.SENT, sent_at=now,
+                                attempts=AlertRow.attempts + 1, digest_id=digest,
+                                last_error=None))
         for alert in alerts:
             _event(session, alert.alert_id, alert.channel, alert.payload, "sent", digest=digest)
 
@@ -164,32 +161,33 @@ def _failed(store: Store, retry: Retry, alerts: list[Due], error: str, now: dt.d
             row.attempts = alert.attempts + 1
             row.last_error = error
             if row.attempts >= retry.attempts:
-                row.status = "failed"
+                row.status = AlertStatus.FAILED
                 report.failed += 1
             else:
                 row.next_attempt_at = now + dt.timedelta(seconds=backoff(retry, row.attempts))
                 report.retrying += 1
             _event(session, row.alert_id, row.channel, row.payload,
-                   "failed" if row.status == "failed" else "retrying", error=error)
+                   "failed" if row.status == AlertStatus.FAILED else "retrying", error=error)
     report.errors.append(f"{alerts[0].channel}: {error}")
 
 
 def requeue(store: Store, alert_ids: list[str] | None = None) -> list[str]:
     """Put failed alerts (all, or these) back in the outbox, due now, with all their tries."""
     with store.session() as session:
-        query = select(AlertRow).where(AlertRow.status == "failed")
+        query = select(AlertRow).where(AlertRow.status == AlertStatus.FAILED)
         if alert_ids:
             found = {row.alert_id: row.status for row in session.scalars(
                 select(AlertRow).where(AlertRow.alert_id.in_(alert_ids)))}
             for wanted in alert_ids:
                 if wanted not in found:
-                    raise UsageError(f"no alert {wanted!r}: see 'claimwatch alerts'")
-                if found[wanted] != "failed":
-                    raise UsageError(f"alert {wanted!r} is {found[wanted]}, not failed")
+                    raise NotFound(f"no alert {wanted!r}", field="alert_id")
+                if found[wanted] != AlertStatus.FAILED:
+                    raise UsageError(f"alert {wanted!r} is {found[wanted]}, not failed",
+                                     field="alert_id")
             query = query.where(AlertRow.alert_id.in_(alert_ids))
         rows = session.scalars(query.order_by(AlertRow.id)).all()
         for row in rows:
-            row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
+            row.status, row.attempts, row.next_attempt_at = AlertStatus.PENDING, 0, utcnow()
             _event(session, row.alert_id, row.channel, row.payload, "requeued")
         return [row.alert_id for row in rows]
 

@@ -56,9 +56,7 @@ def alert_message(payload: dict[str, Any]) -> Message:
     lines = change_lines(payload.get("change"))
     if lines:
         parts.append(Excerpt("What changed", lines))
-    parts += [Field("Review", f"claimwatch review {flag['id']} --decision "
-                              "upheld|revised|dismissed --by NAME"),
-              Field("alert_id", payload["alert_id"])]
+    parts += [_review(payload), Field("alert_id", payload["alert_id"])]
     return _message(payload["alert_id"], title(payload), flag["severity"], parts, (payload,))
 
 
@@ -69,7 +67,7 @@ def digest_message(digest_id: str, payloads: list[dict[str, Any]]) -> Message:
     summary = ", ".join(f"{counts[s]} {s}" for s in reversed(Severity) if counts[s])
     parts: list[Part] = []
     for payload in payloads:
-        parts += [Heading(title(payload)), *_summary(payload),
+        parts += [Heading(title(payload)), *_summary(payload), _review(payload),
                   Field("alert_id", payload["alert_id"])]
     parts.append(Field("digest_id", digest_id))
     return _message(digest_id, f"[{top.upper()}] {len(payloads)} claims flagged: {summary}",
@@ -99,6 +97,16 @@ def change_lines(change: dict[str, Any] | None) -> list[str]:
     if change.get("truncated"):
         lines.append("… more: run `claimwatch diff` for the whole change")
     return lines
+
+
+def _review(payload: dict[str, Any]) -> Field:
+    """Where to decide: the flag's page on the desk, or (no desk address configured) the
+    command that records a decision."""
+    url = payload.get("review_url")
+    if url:
+        return Field("Review", "open the flag on the desk to see the change and decide", url)
+    return Field("Review", f"claimwatch review {payload['flag']['id']} --decision "
+                           "upheld|revised|dismissed --by NAME")
 
 
 def _summary(payload: dict[str, Any]) -> list[Part]:

@@ -71,7 +71,7 @@ def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
         after = read(session, snapshot, source, cache)
         if isinstance(before, Document) and isinstance(after, Document):
             change = excerpt(before, after)
-    return {"flag": flag_json,
+    return {"flag": flag_json, "review_url": config.desk.flag_url(flag.id),
             "factcheck": {"id": factcheck.slug, "title": factcheck.title, "url": factcheck.url},
             "claim": {"id": claim.slug, "text": claim.text, "verdict": claim.verdict},
             "source": {"id": flag_json["source"], "url": source.url},

@@ -160,11 +160,17 @@ def sharing(base: str, workdir: Path, args: argparse.Namespace) -> None:
               f"{twice}; period length median {statistics.median(gaps):.1f} s, "
               f"95th percentile {late[int(len(late) * 0.95)] + every:.1f} s (every 30 s ±10%, "
               f"plus waiting for the host's turn)")
+        window = 10.0
+        print(f"   per host: requests, the most in any {window:g} s (host_delay allows "
+              f"{window / delay:.0f}), gaps under 90% of host_delay as the server saw them")
         for host in hosts:
             starts = sorted(host.starts)
-            small = min((b - a for a, b in zip(starts, starts[1:], strict=False)), default=0)
-            print(f"   {host.address}: {len(starts)} requests, smallest gap {small:.3f} s "
-                  f"(host_delay {delay} s)")
+            gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+            busiest = max((sum(1 for t in starts[i:] if t < s + window)
+                           for i, s in enumerate(starts)), default=0)
+            short = sum(g < delay * 0.9 for g in gaps)
+            print(f"   {host.address}: {len(starts)} requests, most in {window:g} s: {busiest}, "
+                  f"short gaps: {short} (smallest {min(gaps, default=0):.3f} s)")
     finally:
         drop(base, schema)
 

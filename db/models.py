@@ -79,6 +79,9 @@ class SourceRow(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # where its requests go (`db.leases.host_of(url)`): hosts take turns, and share spacing
     host: Mapped[str] = mapped_column(String(255), default="", index=True)
+    # an editor accepted the source as gone: not checked, never alerting, needing no attention
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    retired_by: Mapped[str | None] = mapped_column(Text)
 
 
 class HostRow(Base):
@@ -166,7 +169,8 @@ class OutcomeRow(Base):
 
 class FlagRow(Base):
     __tablename__ = "flag"
-    __table_args__ = (Index("ix_flag_evidence_status", "evidence_id", "status"),)
+    __table_args__ = (Index("ix_flag_evidence_status", "evidence_id", "status"),
+                      Index("ix_flag_status_opened", "status", "opened_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claim.id"))
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"))
@@ -190,6 +194,7 @@ class ReviewRow(Base):
     flag_id: Mapped[int] = mapped_column(ForeignKey("flag.id"), unique=True)
     decision: Mapped[str] = mapped_column(String(20))  # upheld | revised | dismissed
     reviewer: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))  # a desk review
     note: Mapped[str | None] = mapped_column(Text)
     verdict_before: Mapped[str | None] = mapped_column(Text)
     verdict_after: Mapped[str | None] = mapped_column(Text)
@@ -266,3 +271,63 @@ class AlertRow(Base):
     digest_id: Mapped[str | None] = mapped_column(String(64))  # sent inside this digest message
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class AccountRow(Base):
+    """A person on the desk (`claimwatch users`): a role, an Argon2 password hash, and a session
+    epoch that, bumped, ends every session the account has (disabling, a new password)."""
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)  # what they log in as
+    display_name: Mapped[str] = mapped_column(Text)  # what reviews and "seen by" show
+    role: Mapped[str] = mapped_column(String(10))  # viewer | checker | editor | admin
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)  # failed logins slow it
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ApiTokenRow(Base):
+    """A REST API token: only its sha256 is stored; the token is shown once, when made."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    label: Mapped[str] = mapped_column(Text)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings to tell tokens apart
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class FlagViewRow(Base):
+    """Who last looked at a flag, and when ("seen by J. Doe 10 min ago"): one row per person."""
+
+    __tablename__ = "flag_view"
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flag.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class CommentRow(Base):
+    """A note on a flag by someone on the desk (append-only; also an audit event)."""
+
+    __tablename__ = "comment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flag.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class DeskSettingRow(Base):
+    """Settings the desk's web processes share: the key that signs session cookies."""
+
+    __tablename__ = "desk_setting"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

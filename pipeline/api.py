@@ -5,7 +5,8 @@ arguments, opens what it needs, and returns plain data; errors are `ClaimwatchEr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from alerts.deliver import DeliveryReport, deliver, requeue
-from db import SchemaState, Store, audit, open_store, schema_state, upgrade_schema, utcnow
+from db import SchemaState, Store, audit, blobs, open_store, schema_state, upgrade_schema, utcnow
 from db.audit import Verification
 from db.copy import copy as copy_database
 from db.models import (
@@ -29,19 +30,25 @@ from db.models import (
     SourceRow,
     by_id,
 )
+from pipeline import accounts, flag_notes, retirement, review_edits, warc
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
 from pipeline import history as history_stage
 from pipeline import prune as prune_stage
+from pipeline import queue as queue_stage
 from pipeline import report as report_stage
+from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
-from pipeline import warc
+from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
 from pipeline.diff import Diff, diff
-from pipeline.errors import NotFound, UsageError
+from pipeline.errors import NotFound, Unauthorized, UsageError
 from pipeline.extract import Document
+from pipeline.factchecks import FactCheckSummary
+from pipeline.factchecks import factchecks as factcheck_list
 from pipeline.fetch import FetchSettings
+from pipeline.flag_detail import FlagDetail, flag_detail
 from pipeline.history import Event
 from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
@@ -53,7 +60,9 @@ from pipeline.records import (
     SourceReport,
     flag_records,
 )
+from pipeline.review_edits import Reviewed
 from pipeline.snapshots import DocumentCache, read
+from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.vocab import AlertStatus, FlagStatus
 
 
@@ -71,6 +80,17 @@ def open_db(url: str, *, create: bool = True) -> Store:
     """The database at `url`; with `create=False` (commands that only read) a missing one is a
     UsageError rather than created."""
     return open_store(url, create=create)
+
+
+@contextmanager
+def opened(url: str, *, create: bool = True) -> Iterator[Store]:
+    """The database at `url`, open for the `with` block and closed after (`create`: as in
+    `open_db`)."""
+    store = open_store(url, create=create)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def db_upgrade(url: str) -> SchemaState:
@@ -141,13 +161,17 @@ def flags(store: Store, *, include_closed: bool = False) -> list[FlagRecord]:
 
 
 def history(store: Store, *, claim: str | None = None, source: str | None = None,
-            since: str | None = None, until: str | None = None) -> list[Event]:
-    """The audit trail, oldest first: checks, changes, flags, alerts, reviews, config edits."""
+            since: str | None = None, until: str | None = None,
+            kinds: list[str] | None = None, newest_first: bool = False,
+            before: int | None = None, limit: int | None = None) -> list[Event]:
+    """The audit trail, oldest first: checks, changes, flags, alerts, reviews, config edits
+    (`newest_first`, `limit` at a time before event `before`, for pages of it)."""
     with store.session() as session:
         return history_stage.events(
             session, claim=claim, source=source,
             since=history_stage.parse_moment(since) if since else None,
-            until=history_stage.parse_moment(until, end=True) if until else None)
+            until=history_stage.parse_moment(until, end=True) if until else None,
+            kinds=kinds, newest_first=newest_first, before=before, limit=limit)
 
 
 def status(store: Store, config: Config) -> dict[str, Any]:
@@ -162,11 +186,18 @@ def audit_verify(store: Store) -> Verification:
         return audit.verify(session)
 
 
-def report(store: Store, factcheck: str, fmt: str = "md") -> str:
-    """The evidence report of a fact-check, as Markdown or HTML."""
-    with store.session() as session:
-        built = report_stage.build(session, factcheck, utcnow())
+def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = True,
+           desk_url: str | None = None) -> str:
+    """The evidence report of a fact-check, as Markdown or HTML (`standalone`: a whole HTML
+    document; else the fragment a desk page embeds)."""
+    built = report_document(store, factcheck)
     return report_stage.to_html(built) if fmt == "html" else report_stage.markdown(built)
+
+
+def report_document(store: Store, factcheck: str) -> report_stage.Report:
+    """The evidence report of a fact-check as data."""
+    with store.session() as session:
+        return report_stage.build(session, factcheck, utcnow())
 
 
 def export_warc(store: Store, out: Path, *, claim: str | None = None,
@@ -216,11 +247,27 @@ def prune(store: Store, older_than: str, *, vacuum: bool = False) -> dict[str, i
 
 
 def review(store: Store, flag_id: int, *, decision: str, reviewer: str,
-           note: str | None = None, verdict: str | None = None) -> FlagRecord:
-    """Record an editor's decision on a flag; return the flag with its review."""
-    with store.session() as session:
-        return flag_stage.review(session, flag_id, decision=decision, reviewer=reviewer,
-                                 note=note, verdict=verdict)
+           note: str | None = None, verdict: str | None = None, sources: Path | None = None,
+           config: Config | None = None, update_expectation: bool = False,
+           account_id: int | None = None) -> Reviewed:
+    """Record an editor's decision on a flag; return the flag with its review and the edits
+    made to sources.yaml. With `sources` (the file or directory), a `revised` verdict is
+    written into it, and with `update_expectation` the item's expectation too (`config` is
+    then needed); an edit that cannot be written is returned as the edit to make by hand."""
+    if sources is None:
+        if update_expectation:
+            raise UsageError("updating the expectation needs the sources.yaml to edit",
+                             field="update_expectation")
+        with store.session() as session:
+            return Reviewed(flag_stage.review(session, flag_id, decision=decision,
+                                              reviewer=reviewer, note=note, verdict=verdict,
+                                              account_id=account_id), [])
+    if update_expectation and config is None:
+        config = load_config(sources)
+    return review_edits.review(store, config or empty_config(), sources, flag_id,
+                               decision=decision, reviewer=reviewer, note=note,
+                               verdict=verdict, update_expectation=update_expectation,
+                               account_id=account_id)
 
 
 @dataclass(frozen=True)
@@ -316,3 +363,192 @@ def _snapshot(session: Any, source_row_id: int, snapshot_id: int | None) -> Snap
         raise NotFound(f"snapshot {snapshot_id} is not a snapshot of this source",
                        field="snapshot")
     return snapshot
+
+
+# --- the desk's people ---------------------------------------------------------------------
+
+
+def add_user(store: Store, name: str, role: str, password: str, *,
+             display_name: str | None = None, by: str = "cli") -> accounts.Account:
+    """A new desk account (the password is hashed with Argon2; never stored or logged)."""
+    with store.session() as session:
+        return accounts.add(session, name, role, password, display_name=display_name,
+                            now=utcnow(), by=by)
+
+
+def users(store: Store) -> list[accounts.Account]:
+    with store.session() as session:
+        return accounts.accounts(session)
+
+
+def set_user_active(store: Store, name: str, active: bool, *, by: str = "cli"
+                    ) -> accounts.Account:
+    """Disable an account (its sessions end, its API tokens are revoked) or enable it again."""
+    with store.session() as session:
+        return accounts.set_active(session, name, active, now=utcnow(), by=by)
+
+
+def set_user_role(store: Store, name: str, role: str, *, by: str = "cli") -> accounts.Account:
+    with store.session() as session:
+        return accounts.set_role(session, name, role, by=by)
+
+
+def set_user_password(store: Store, name: str, password: str, *, by: str = "cli"
+                      ) -> accounts.Account:
+    with store.session() as session:
+        return accounts.set_password(session, name, password, by=by)
+
+
+def issue_token(store: Store, name: str, label: str, *, by: str = "cli"
+                ) -> tuple[str, accounts.Token]:
+    """A new API token for the account; the token is in the return value and nowhere else."""
+    with store.session() as session:
+        return accounts.issue_token(session, name, label, now=utcnow(), by=by)
+
+
+def tokens(store: Store, name: str | None = None) -> list[accounts.Token]:
+    with store.session() as session:
+        return accounts.tokens(session, name)
+
+
+def revoke_token(store: Store, token_id: int, *, by: str = "cli") -> accounts.Token:
+    with store.session() as session:
+        return accounts.revoke_token(session, token_id, now=utcnow(), by=by)
+
+
+def login(store: Store, name: str, password: str) -> accounts.Account:
+    """The account, or Unauthorized (failed logins slow the account down)."""
+    with store.session() as session:
+        try:
+            return accounts.login(session, name, password, now=utcnow())
+        except Unauthorized as exc:
+            refused = exc  # raised after the commit: the failure counts
+    raise refused
+
+
+def session_account(store: Store, account_id: int, epoch: int) -> accounts.Account | None:
+    with store.session() as session:
+        return accounts.session_account(session, account_id, epoch)
+
+
+def token_account(store: Store, token: str) -> accounts.Account | None:
+    with store.session() as session:
+        return accounts.token_account(session, token, now=utcnow())
+
+
+def session_key(store: Store) -> str:
+    with store.session() as session:
+        return accounts.session_key(session)
+
+
+# --- the desk's reading ----------------------------------------------------------------------
+
+
+def review_queue(store: Store, filters: queue_stage.Filters, *, page: int = 1
+                 ) -> queue_stage.Queue:
+    """Flags to review, most severe and newest first, grouped by fact-check and claim."""
+    with store.session() as session:
+        return queue_stage.queue(session, filters, page=page)
+
+
+def claim(store: Store, slug: str) -> ClaimDetail:
+    """A claim with its verdict history and every evidence item's standing and flags."""
+    with store.session() as session:
+        return claim_detail(session, slug)
+
+
+def factchecks(store: Store) -> list[FactCheckSummary]:
+    with store.session() as session:
+        return factcheck_list(session)
+
+
+def sources(store: Store, config: Config, *, state: str | None = None) -> list[SourceHealth]:
+    """Every source's health (only those in `state`: new, ok, blocked, failing, backed off,
+    unreachable, overdue, retired)."""
+    if state is not None and state not in STATES:
+        raise UsageError(f"{state!r} is not a state: one of {', '.join(STATES)}",
+                         field="state")
+    with store.session() as session:
+        return health(session, config, utcnow(), state=state)
+
+
+def source(store: Store, config: Config, slug: str) -> SourceHealth:
+    """One source's health (NotFound for a source the desk does not watch)."""
+    with store.session() as session:
+        found = health(session, config, utcnow(), only=slug)
+    if not found:
+        raise NotFound(f"unknown source {slug!r}", field="source")
+    return found[0]
+
+
+def snapshots(store: Store, source: str, *, limit: int = 50,
+              before: int | None = None) -> list[SnapshotRecord]:
+    """A source's stored versions, newest first."""
+    with store.session() as session:
+        return [SnapshotRecord.from_row(row)
+                for row in snapshot_stage.listed(session, source, limit=limit, before=before)]
+
+
+def snapshot(store: Store, snapshot_id: int) -> tuple[SnapshotRecord, str]:
+    """A snapshot's record and its source's id."""
+    with store.session() as session:
+        row, source = snapshot_stage.snapshot(session, snapshot_id)
+        return SnapshotRecord.from_row(row), source
+
+
+def snapshot_content(store: Store, snapshot_id: int) -> tuple[bytes, SnapshotRecord]:
+    """The bytes the publisher served for this snapshot, exactly, with its record."""
+    with store.session() as session:
+        row, _source = snapshot_stage.snapshot(session, snapshot_id)
+        return blobs.get(session, row.blob_sha256), SnapshotRecord.from_row(row)
+
+
+# --- the desk's doing ------------------------------------------------------------------------
+
+
+def check_now(store: Store, config: Config, source: str, *, by: str,
+              settings: FetchSettings | None = None) -> RunReport:
+    """Check one source now (an editor asked), unless another worker is checking it."""
+    if source not in config.sources:
+        raise NotFound(f"unknown source {source!r}: it is not in sources.yaml", field="source")
+    with store.session() as session:
+        audit.record(session, "check-requested", {"by": by}, source=source)
+    return check(store, config, only=[source], settings=settings)
+
+
+def retire_source(store: Store, source: str, *, by: str, note: str | None = None) -> list[int]:
+    """Accept a source as gone: no more checks or alerts; its open flags close. Returns them."""
+    with store.session() as session:
+        return retirement.retire(session, source, by=by, note=note, now=utcnow())
+
+
+def restore_source(store: Store, source: str, *, by: str) -> None:
+    with store.session() as session:
+        retirement.restore(session, source, by=by, now=utcnow())
+
+
+def mark_seen(store: Store, flag_id: int, account_id: int) -> None:
+    with store.session() as session:
+        flag_notes.mark_seen(session, flag_id, account_id, now=utcnow())
+
+
+def comment(store: Store, flag_id: int, account_id: int, text: str) -> flag_notes.Comment:
+    with store.session() as session:
+        return flag_notes.comment(session, flag_id, account_id, text, now=utcnow())
+
+
+def snapshot_document(store: Store, config: Config, snapshot_id: int) -> Document | str:
+    """A snapshot as claimwatch reads it under its source's current settings, or why not."""
+    with store.session() as session:
+        row, slug = snapshot_stage.snapshot(session, snapshot_id)
+        source = config.sources.get(slug)
+        if source is None:
+            return f"source {slug!r} is no longer in sources.yaml"
+        return read(session, row, source)
+
+
+def flag(store: Store, config: Config, flag_id: int) -> FlagDetail:
+    """A flag as an editor reviews it: the claim, the expectation in words, the evidence
+    change, both snapshots, who has seen it, comments, and the update a review could make."""
+    with store.session() as session:
+        return flag_detail(session, config, flag_id)

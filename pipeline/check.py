@@ -87,7 +87,7 @@ class _Selection:
     unrecorded: set[int] = field(default_factory=set)  # recording failed: not again this run
 
     def wanted(self, now: dt.datetime, *, once: bool) -> ColumnElement[bool]:
-        cond = SourceRow.active.is_(True)
+        cond = SourceRow.active.is_(True) & SourceRow.retired_at.is_(None)
         if self.only:
             cond &= SourceRow.slug.in_(self.only)
         elif not self.everything:

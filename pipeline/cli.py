@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from db import Store
 from pipeline import __version__, api
+from pipeline.cli_desk import serve, users
 from pipeline.config import parse_delay
 from pipeline.errors import ClaimwatchError, ConfigError, UsageError
 from pipeline.records import CheckReport, SourceReport
@@ -39,7 +40,8 @@ from pipeline.render import (
 OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
            "note": "--note", "older_than": "--older-than", "expect": "--expect",
            "since": "--since", "until": "--until", "target": "--claim/--factcheck/--source",
-           "options": "--kind/--select/--follow/--ignore", "url": "--url", "db": "--db"}
+           "options": "--kind/--select/--follow/--ignore", "url": "--url", "db": "--db",
+           "alert_id": "--id", "role": "ROLE", "name": "NAME", "password": "password"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -426,15 +428,14 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
         yield advance
 
 
-@contextmanager
-def _store(obj: dict[str, str], *, create: bool = False) -> Iterator[Store]:
+def _store(obj: dict[str, str], *, create: bool = False) -> AbstractContextManager[Store]:
     """The database named by --db, closed afterwards. Only commands that write pass `create`:
     the others refuse a database that does not exist rather than leave an empty one behind."""
-    store = api.open_db(obj["db"], create=create)
-    try:
-        yield store
-    finally:
-        store.close()
+    return api.opened(obj["db"], create=create)
+
+
+cli.add_command(serve)
+cli.add_command(users)
 
 
 def main() -> None:

@@ -197,6 +197,11 @@ class _Model(BaseModel):
 class Desk(_Model):
     name: str | None = None
     contact: str | None = None
+    url: HttpUrl | None = None  # where the review desk is served: alerts link each flag there
+
+    def flag_url(self, flag_id: int) -> str | None:
+        """The desk's page of a flag, when the desk's address is known."""
+        return f"{self.url.rstrip('/')}/flags/{flag_id}" if self.url else None
 
 
 class Defaults(_Model):

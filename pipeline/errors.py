@@ -7,6 +7,8 @@ HTTP statuses (problem+json); both show the same one-line message.
     │   ├── NotFound           it names a flag, claim, source or snapshot that does not exist
     │   └── Conflict           the state moved meanwhile (a flag reviewed by someone else)
     ├── NotWritable            claimwatch may not write a file it would edit; carries the diff
+    ├── Unauthorized           wrong credentials, or too many failed logins (HTTP 401)
+    ├── Forbidden              the account's role does not allow it (HTTP 403)
     ├── FetchError             the network side of one source failed (recorded, not raised to users)
     ├── ExtractError           a document could not be read as its kind (recorded as `error`)
     └── AlertError             a channel refused an alert (recorded, retried; secrets redacted)
@@ -60,6 +62,18 @@ class NotWritable(ClaimwatchError):
     def __init__(self, path: object, reason: str, diff: str) -> None:
         self.path, self.reason, self.diff = path, reason, diff
         super().__init__(f"cannot write {path}: {reason}; make this edit by hand:\n{diff}")
+
+
+class Unauthorized(ClaimwatchError):
+    """Credentials that are wrong, or refused for now (`retry_after` seconds)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class Forbidden(ClaimwatchError):
+    """The account may not do this (its role does not allow it)."""
 
 
 class FetchError(ClaimwatchError):

@@ -3,7 +3,8 @@
     (outcome that flags) ──▶ open ──(the evidence holds again)──▶ resolved-by-source
                               │  ▲                                        │
                               │  └──(same outcome within reopen_within)───┘
-                              └──(an editor's decision)──▶ reviewed
+                              ├──(an editor's decision)──▶ reviewed
+                              └──(its source retired by an editor)──▶ source-retired
 
 A flag opens with its alerts (`alerts.outbox`) in the check's transaction. Flip-flops (A/B tests,
 CDN nodes out of sync) must not alert on every swing, so a resolved flag re-opens instead of a
@@ -23,7 +24,16 @@ from sqlalchemy.orm import Session
 
 from alerts import outbox
 from db import audit, utcnow
-from db.models import ClaimRow, EvidenceRow, FlagRow, OutcomeRow, ReviewRow, SourceRow, VerdictRow
+from db.models import (
+    ClaimRow,
+    EvidenceRow,
+    FlagRow,
+    OutcomeRow,
+    ReviewRow,
+    SourceRow,
+    VerdictRow,
+    by_id,
+)
 from pipeline.config import Config
 from pipeline.errors import Conflict, NotFound, UsageError
 from pipeline.evaluate import Result
@@ -79,7 +89,8 @@ def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: 
 
 
 def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
-           note: str | None = None, verdict: str | None = None) -> FlagRecord:
+           note: str | None = None, verdict: str | None = None,
+           account_id: int | None = None) -> FlagRecord:
     """Record an editor's decision on an open flag; return the flag with its review.
 
     Raises UsageError naming the field at fault, NotFound for an unknown flag, and Conflict
@@ -95,7 +106,7 @@ def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
         raise UsageError("a revised decision needs the claim's new verdict", field="verdict")
     if decision != Decision.REVISED and verdict:
         raise UsageError("a new verdict goes with the decision 'revised' only", field="verdict")
-    flag = session.get(FlagRow, flag_id)
+    flag = by_id(session, FlagRow, flag_id)
     if flag is None:
         raise NotFound(f"there is no flag {flag_id}", field="flag")
     now = utcnow()
@@ -116,8 +127,11 @@ def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
     evidence = session.get(EvidenceRow, flag.evidence_id)
     assert claim is not None and evidence is not None
     before = claim.verdict
+    if decision == Decision.REVISED and verdict and verdict.strip() == before:
+        raise UsageError(f"the verdict is already {before!r}: a revised decision changes it "
+                         "(or the verdict stands: upheld)", field="verdict")
     row = ReviewRow(flag_id=flag.id, decision=decision, reviewer=reviewer.strip(),
-                    note=note, verdict_before=before,
+                    account_id=account_id, note=note or None, verdict_before=before,
                     verdict_after=verdict.strip() if verdict else before, reviewed_at=now)
     session.add(row)
     session.flush()
@@ -136,6 +150,17 @@ def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
         "outcome": flag.outcome, "new_baseline": evidence.baseline_snapshot_id},
         claim=claim.slug, source=source_row.slug if source_row else None, at=now)
     return replace(flag_record(session, flag), review=ReviewRecord.from_row(row))
+
+
+def close_for_retired_source(session: Session, source_id: int, *, now: dt.datetime) -> list[int]:
+    """Close the open flags on a source an editor retired; return their ids."""
+    closed = []
+    for flag in session.scalars(select(FlagRow).where(FlagRow.source_id == source_id,
+                                                      FlagRow.status == FlagStatus.OPEN)):
+        flag.status, flag.closed_at = FlagStatus.RETIRED, now
+        _event(session, "flag-retired", flag, {})
+        closed.append(flag.id)
+    return closed
 
 
 def _event(session: Session, kind: str, flag: FlagRow, extra: dict[str, Any]) -> FlagRecord:

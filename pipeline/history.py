@@ -46,8 +46,13 @@ class Event:
 
 
 def events(session: Session, *, claim: str | None = None, source: str | None = None,
-           since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[Event]:
-    query = select(AuditEventRow).order_by(AuditEventRow.seq)
+           since: dt.datetime | None = None, until: dt.datetime | None = None,
+           kinds: list[str] | None = None, newest_first: bool = False,
+           before: int | None = None, limit: int | None = None) -> list[Event]:
+    """The events matching the filters, oldest first (or `newest_first`, `limit` at a time,
+    those before the event numbered `before`)."""
+    query = select(AuditEventRow).order_by(
+        AuditEventRow.seq.desc() if newest_first else AuditEventRow.seq)
     if claim is not None:
         row = session.scalars(select(ClaimRow).where(ClaimRow.slug == claim)).first()
         if row is None:
@@ -64,6 +69,12 @@ def events(session: Session, *, claim: str | None = None, source: str | None = N
         query = query.where(AuditEventRow.at >= since)
     if until is not None:
         query = query.where(AuditEventRow.at <= until)
+    if kinds:
+        query = query.where(AuditEventRow.kind.in_(kinds))
+    if before is not None:
+        query = query.where(AuditEventRow.seq < before)
+    if limit is not None:
+        query = query.limit(limit)
     return [Event(e.seq, e.at, e.kind, e.source, e.claim, e.data) for e in session.scalars(query)]
 
 

@@ -64,6 +64,14 @@ class Report:
     generated_at: dt.datetime
     claims: list[ClaimReport]
 
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.factcheck, "title": self.title, "url": self.url,
+                "generated_at": self.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "claims": [{"id": c.id, "text": c.text, "verdict": c.verdict,
+                            "evidence": [{"source": e.source, "expectation": e.expectation,
+                                          "outcome": e.outcome, "reason": e.reason}
+                                         for e in c.evidence]} for c in self.claims]}
+
 
 def build(session: Session, factcheck: str, now: dt.datetime) -> Report:
     fc = session.scalars(select(FactCheckRow).where(FactCheckRow.slug == factcheck)).first()

@@ -1,16 +1,18 @@
-"""Reading stored snapshots back as Documents, under a source's *current* options (so an edited
-`select` or `ignore` applies to old versions too), with a cache for the documents one
-transaction reads more than once (a baseline shared by several items, an alert's excerpt).
+"""Stored snapshots: found and listed, and read back as Documents under a source's *current*
+options (so an edited `select` or `ignore` applies to old versions too), with a cache for the
+documents one transaction reads more than once (a baseline shared by several items, an alert's
+excerpt).
 """
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import blobs
-from db.models import SnapshotRow
+from db.models import SnapshotRow, SourceRow, by_id
 from pipeline.config import Source
-from pipeline.errors import ExtractError
+from pipeline.errors import ExtractError, NotFound
 from pipeline.extract import Document
 from pipeline.extract import read as read_body
 
@@ -34,3 +36,25 @@ def read(session: Session, snapshot: SnapshotRow, source: Source,
         except ExtractError as exc:
             cache[snapshot.id] = str(exc)
     return cache[snapshot.id]
+
+
+def snapshot(session: Session, snapshot_id: int) -> tuple[SnapshotRow, str]:
+    """A stored snapshot and its source's id (NotFound when there is none)."""
+    row = by_id(session, SnapshotRow, snapshot_id)
+    if row is None:
+        raise NotFound(f"there is no snapshot {snapshot_id}", field="snapshot")
+    source = session.get(SourceRow, row.source_id)
+    assert source is not None
+    return row, source.slug
+
+
+def listed(session: Session, source: str, *, limit: int = 50,
+           before: int | None = None) -> list[SnapshotRow]:
+    """A source's snapshots, newest first, `limit` at a time (`before`: older than this id)."""
+    row = session.scalars(select(SourceRow).where(SourceRow.slug == source)).first()
+    if row is None:
+        raise NotFound(f"unknown source {source!r}", field="source")
+    query = select(SnapshotRow).where(SnapshotRow.source_id == row.id)
+    if before is not None:
+        query = query.where(SnapshotRow.id < before)
+    return list(session.scalars(query.order_by(SnapshotRow.id.desc()).limit(limit)))

@@ -3,7 +3,8 @@ needs attention).
 
 Needs attention: a source failing 3 or more checks in a row (or backed off), a source overdue
 (due for longer than half its interval and at least 15 minutes: nothing is checking it), or an
-alert delivery given up. Open flags are listed but are the desk's work, not an outage.
+alert delivery given up. Open flags are listed but are the desk's work, not an outage; retired
+sources (accepted as gone) need nothing. Each source's state is `pipeline.source_health`'s.
 """
 
 from __future__ import annotations
@@ -15,40 +16,27 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from db.models import AlertRow, AuditEventRow, FetchRow, FlagRow, SourceRow
+from db.models import AlertRow, AuditEventRow, FetchRow, FlagRow
 from pipeline.config import Config, format_duration
 from pipeline.evaluate import FAILURES_BEFORE_UNREACHABLE
+from pipeline.source_health import health
 from pipeline.vocab import AlertStatus, FlagStatus, iso
-
-OVERDUE_FLOOR = dt.timedelta(minutes=15)
 
 
 def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]:
-    sources = session.scalars(select(SourceRow).where(SourceRow.active.is_(True))
-                              .order_by(SourceRow.slug)).all()
-    due, overdue, failing, leased, schedule = [], [], [], [], []
-    for row in sources:
-        every = dt.timedelta(seconds=config.every(row.slug)) if row.slug in config.sources \
-            else OVERDUE_FLOOR
-        if row.next_check_at is None or row.next_check_at <= now:
-            due.append(row.slug)
-            if row.next_check_at is not None and \
-                    now - row.next_check_at > max(every / 2, OVERDUE_FLOOR):
-                overdue.append(row.slug)
-        if row.lease_until is not None and row.lease_until > now:
-            leased.append(row.slug)
-        schedule.append({"source": row.slug, "every": format_duration(int(every.total_seconds())),
-                         "last_check_at": iso(row.last_checked_at),
-                         "next_check_at": iso(row.next_check_at) or "now"})
-        if row.consecutive_failures:
-            error = session.scalars(select(FetchRow.error).where(
-                FetchRow.source_id == row.id, FetchRow.result.is_not(None))
-                .order_by(FetchRow.id.desc())).first()
-            failing.append({"source": row.slug, "in_a_row": row.consecutive_failures,
-                            "backed_off": bool(row.next_check_at and row.next_check_at > now
-                                               and row.consecutive_failures > 1),
-                            "next_check_at": iso(row.next_check_at), "error": error})
-    schedule.sort(key=lambda s: "" if s["next_check_at"] == "now" else s["next_check_at"])
+    every_source = health(session, config, now)
+    live = [h for h in every_source if h.state != "retired"]
+    due = [h for h in live if h.next_check_at is None or h.next_check_at <= now]
+    overdue = [h.source for h in live if h.state == "overdue"]
+    failing = [{"source": h.source, "in_a_row": h.failures,
+                "backed_off": h.state == "backed off" or (
+                    h.failures > 1 and h.next_check_at is not None and h.next_check_at > now),
+                "next_check_at": iso(h.next_check_at), "error": h.last_error}
+               for h in live if h.failures]
+    schedule = sorted(({"source": h.source, "every": format_duration(h.every),
+                        "last_check_at": iso(h.last_check_at),
+                        "next_check_at": iso(h.next_check_at) or "now"} for h in live),
+                      key=lambda s: "" if s["next_check_at"] == "now" else s["next_check_at"])
     severities = dict(session.execute(select(FlagRow.severity, func.count()).where(
         FlagRow.status == FlagStatus.OPEN).group_by(FlagRow.severity)).all())
     alerts = dict(session.execute(select(AlertRow.status, func.count()).group_by(
@@ -60,7 +48,7 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
                or f["backed_off"]]
     if serious:
         attention.append(f"{len(serious)} source(s) failing: "
-                         + ", ".join(f["source"] for f in serious))
+                         + ", ".join(str(f["source"]) for f in serious))
     if overdue:
         attention.append(f"{len(overdue)} source(s) overdue (is a daemon or cron running?): "
                          + ", ".join(overdue[:10]))
@@ -71,8 +59,10 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
         "schema": _schema(session),
         "last_check_at": iso(session.scalar(select(func.max(FetchRow.started_at)))),
         "last_run": {"at": iso(last_run.at), **last_run.data} if last_run else None,
-        "sources": {"active": len(sources), "due": len(due), "overdue": overdue,
-                    "being_checked": leased, "failing": failing, "schedule": schedule},
+        "sources": {"active": len(live), "due": len(due), "overdue": overdue,
+                    "being_checked": [h.source for h in live if h.being_checked],
+                    "failing": failing, "schedule": schedule,
+                    "retired": [h.source for h in every_source if h.state == "retired"]},
         "flags": {"open": sum(severities.values()), "by_severity": severities},
         "alerts": {"pending": alerts.get("pending", 0), "failed": alerts.get("failed", 0),
                    "sent": alerts.get("sent", 0)},

@@ -1,5 +1,6 @@
 """The words claimwatch's rows, records and messages use, defined once: outcomes and their
-severities, flag and alert states, check results, review decisions, and the one time format.
+severities, flag and alert states, check results, review decisions, desk roles, and the one time
+format.
 
 A leaf module: it imports nothing from claimwatch, so every layer (db, pipeline, alerts, web)
 can use it. The values are StrEnums, so they compare equal to the strings stored in rows and
@@ -50,6 +51,7 @@ class FlagStatus(StrEnum):
     OPEN = "open"
     REVIEWED = "reviewed"  # an editor recorded a decision
     RESOLVED = "resolved-by-source"  # the evidence came back by itself
+    RETIRED = "source-retired"  # an editor accepted its source as gone for good
 
 
 class Decision(StrEnum):
@@ -81,3 +83,16 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 def iso(moment: dt.datetime | None) -> str | None:
     """A stored (naive UTC) time as JSON and messages show it: 2026-11-25T08:00:00Z."""
     return None if moment is None else moment.strftime(TIME_FORMAT)
+
+
+class Role(StrEnum):
+    """What a desk account may do; declared from least to most, each allowing the ones before."""
+
+    VIEWER = "viewer"  # read
+    CHECKER = "checker"  # + mark flags seen, comment
+    EDITOR = "editor"  # + review, check now, retire sources
+    ADMIN = "admin"  # + accounts and API tokens
+
+    def allows(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)

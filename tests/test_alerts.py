@@ -554,3 +554,19 @@ def test_two_deliverers_at_once_send_each_alert_once(store: Store, site: SiteSer
         thread.join(30)
     assert sorted(r.sent for r in reports) == [0, 1]
     assert len(webhook.alert_ids()) == 1, "a cron check and a daemon never both send it"
+
+
+def test_with_a_desk_address_every_alert_links_to_its_flag(store: Store, site: SiteServer,
+                                                           webhook: Webhook,
+                                                           tmp_path: Path) -> None:
+    text = desk_yaml(site, f"""\
+  - to: "file:{tmp_path / 'alerts.jsonl'}"
+  - to: "{webhook.url()}"
+""", claims=1).replace("version: 1\n", "version: 1\ndesk: {url: 'https://desk.example.org/'}\n")
+    report = break_claims(store, site, config.parse(text))
+    [flag] = report.flags
+    [line] = lines(tmp_path / "alerts.jsonl")
+    assert line["review_url"] == f"https://desk.example.org/flags/{flag.id}"
+    [post] = webhook.posts
+    assert f"https://desk.example.org/flags/{flag.id}" in post["message"]
+    assert "claimwatch review" not in post["message"], "the editor clicks; no command to run"

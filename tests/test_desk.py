@@ -1,0 +1,203 @@
+"""The review desk over HTTP, as served by uvicorn on loopback, on the demo's real database:
+logging in, the queue, a flag's evidence change, reviewing (with the edit of sources.yaml),
+permissions and CSRF, snapshots kept inert, the REST API and its problem+json errors."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from db.models import FlagRow
+from pipeline import api
+from tests.desk_support import PASSWORD, ServedDesk, csrf_of, demo_copy, login, serve_desk
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-cache") / "demo"
+
+
+@pytest.fixture
+def desk(demo_cache: Path, tmp_path: Path) -> Iterator[ServedDesk]:
+    with serve_desk(demo_copy(demo_cache, tmp_path / "desk")) as served:
+        yield served
+
+
+def flag_of(desk: ServedDesk, claim: str, source: str) -> int:
+    [found] = [f for f in api.flags(desk.store) if (f.claim, f.source) == (claim, source)]
+    return found.id
+
+
+def test_pages_need_a_login_and_a_wrong_password_is_one_line(desk: ServedDesk) -> None:
+    anonymous = desk.client()
+    assert anonymous.get("/").status_code == 303
+    assert anonymous.get("/").headers["location"] == "/login?next=/"
+    refused = login(anonymous, "editor", "not the password")
+    assert refused.status_code == 401 and "wrong name or password" in refused.text
+    unknown = login(anonymous, "nobody", PASSWORD)
+    assert unknown.status_code == 401 and "wrong name or password" in unknown.text
+    done = login(anonymous, "editor")
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    cookie = done.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert anonymous.get("/").status_code == 200
+
+
+def test_failed_logins_slow_the_account_down(desk: ServedDesk) -> None:
+    client = desk.client()
+    for _ in range(3):
+        assert login(client, "checker", "wrong password!").status_code == 401
+    locked = login(client, "checker")  # the right password, too soon
+    assert locked.status_code == 401 and "too many failed logins" in locked.text
+
+
+def test_the_queue_groups_flags_by_fact_check_and_claim(desk: ServedDesk) -> None:
+    page = desk.client("viewer").get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert "Did Minnesota police join ICE" in html
+    assert html.count('class="flag"') == len(api.flags(desk.store)) == 5
+    assert "not seen yet" in html
+    assert html.index("sev-high") < html.index("</main>")
+    high = desk.client("viewer").get("/", params={"severity": "low"})
+    assert high.status_code == 200 and 'class="flag"' not in high.text
+
+
+def test_a_flag_shows_the_change_and_who_has_seen_it(desk: ServedDesk) -> None:
+    flag_id = flag_of(desk, "six-287g-agencies", "ice-287g")
+    editor = desk.client("editor")
+    page = editor.get(f"/flags/{flag_id}").text
+    assert "6 distinct" in page and "Minnesota" in page, "the expectation in words"
+    assert "Sherburne County Sheriff" in page, "the added row"
+    assert 'name="decision"' in page, "an editor gets the review form"
+    assert "Also update the expectation" in page and "7 distinct" in page
+    queue = desk.client("viewer").get("/").text
+    assert "seen by Editor Person" in queue
+    viewer_page = desk.client("viewer").get(f"/flags/{flag_id}").text
+    assert 'name="decision"' not in viewer_page, "a viewer gets no review button"
+
+
+def test_a_revised_review_edits_sources_yaml_and_lands_in_history(desk: ServedDesk) -> None:
+    flag_id = flag_of(desk, "six-287g-agencies", "ice-287g")
+    editor = desk.client("editor")
+    form = editor.get(f"/flags/{flag_id}").text
+    before = desk.sources.read_text()
+    done = editor.post(f"/flags/{flag_id}/review", data={
+        "csrf": csrf_of(form), "decision": "revised", "verdict": "Mostly accurate",
+        "note": "ICE added Sherburne County", "update_expectation": "true"})
+    assert done.status_code == 200 and "Recorded" in done.text
+    assert "sources.yaml updated" in done.text
+    after = desk.sources.read_text()
+    changed = [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                                     lineterm="", n=0)
+               if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert sorted(changed) == ["+        count: 7", "+    verdict: Mostly accurate",
+                               "-        count: 6", "-    verdict: Supported"], changed
+    config = yaml.safe_load(after)
+    [claim] = [c for fc in config["factchecks"] for c in fc["claims"]
+               if c["id"] == "six-287g-agencies"]
+    assert claim["verdict"] == "Mostly accurate"
+    assert claim["evidence"][0]["table"]["count"] == 7
+    assert api.load_config(desk.sources), "the edited file still validates"
+    claim_page = editor.get("/claims/six-287g-agencies").text
+    assert "Mostly accurate" in claim_page and "revised on review" in claim_page
+    story = editor.get("/history", params={"claim": "six-287g-agencies"}).text
+    assert "reviewed by Editor Person: revised" in story
+    again = editor.post(f"/flags/{flag_id}/review", data={"csrf": csrf_of(form),
+                                                         "decision": "upheld"})
+    assert again.status_code == 409 and "already reviewed by Editor Person" in again.text
+
+
+def test_a_viewer_cannot_review_and_a_missing_csrf_token_is_refused(desk: ServedDesk) -> None:
+    flag_id = flag_of(desk, "mpd-no-escort", "reformer-mpd-policy")
+    viewer = desk.client("viewer")
+    token = csrf_of(viewer.get("/").text)
+    forged = viewer.post(f"/flags/{flag_id}/review", data={"csrf": token, "decision": "upheld"})
+    assert forged.status_code == 403 and "editor role" in forged.text
+    editor = desk.client("editor")
+    editor.get("/")
+    missing = editor.post(f"/flags/{flag_id}/review", data={"decision": "upheld"})
+    assert missing.status_code == 403 and "security token" in missing.text
+    with desk.store.session() as session:
+        assert session.get(FlagRow, flag_id).status == "open", "nothing was recorded"
+
+
+def test_checkers_comment_and_viewers_may_not(desk: ServedDesk) -> None:
+    flag_id = flag_of(desk, "mpd-no-escort", "reformer-mpd-policy")
+    checker = desk.client("checker")
+    token = csrf_of(checker.get(f"/flags/{flag_id}").text)
+    posted = checker.post(f"/flags/{flag_id}/comment", data={"csrf": token,
+                                                             "text": "<b>calling MPD</b>"})
+    assert posted.status_code == 303
+    page = checker.get(f"/flags/{flag_id}").text
+    assert "&lt;b&gt;calling MPD&lt;/b&gt;" in page, "a comment is text, escaped"
+    viewer = desk.client("viewer")
+    refused = viewer.post(f"/flags/{flag_id}/comment",
+                          data={"csrf": csrf_of(viewer.get("/").text), "text": "hi"})
+    assert refused.status_code == 403
+
+
+def test_snapshots_are_served_inert_and_pages_carry_security_headers(desk: ServedDesk) -> None:
+    client = desk.client("viewer")
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+    with desk.store.session() as session:
+        snapshot = session.scalars(select(FlagRow.snapshot_id).where(
+            FlagRow.snapshot_id.is_not(None))).first()
+    raw = client.get(f"/snapshots/{snapshot}/raw")
+    assert raw.status_code == 200
+    assert raw.headers["content-security-policy"].startswith("sandbox; default-src 'none'")
+    shown = client.get(f"/snapshots/{snapshot}").text
+    assert f'src="/snapshots/{snapshot}/raw" sandbox' in shown or "<table>" in shown
+    download = client.get(f"/snapshots/{snapshot}/download")
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_retiring_a_source_closes_its_flags(desk: ServedDesk) -> None:
+    editor = desk.client("editor")
+    token = csrf_of(editor.get("/sources/bca-statement").text)
+    done = editor.post("/sources/bca-statement/retire", data={"csrf": token,
+                                                              "note": "the BCA took it down"})
+    assert done.status_code == 303
+    assert [f.source for f in api.flags(desk.store)].count("bca-statement") == 0
+    page = editor.get("/sources?health=retired").text
+    assert "bca-statement" in page
+    again = editor.post("/sources/bca-statement/retire", data={"csrf": token})
+    assert again.status_code == 409
+
+
+def test_the_rest_api_takes_tokens_and_speaks_problem_json(desk: ServedDesk) -> None:
+    token, _record = api.issue_token(desk.store, "editor", "tests")
+    client = desk.client()
+    assert client.get("/api/v1/flags").status_code == 401
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = client.get("/api/v1/flags", headers=headers).json()
+    assert len(listed["flags"]) == 5 and listed["open_by_severity"]["high"] == 5
+    flag_id = flag_of(desk, "mpd-no-escort", "reformer-mpd-policy")
+    one = client.get(f"/api/v1/flags/{flag_id}", headers=headers).json()
+    assert one["change"]["kind"] == "quote" and one["expectation_words"].startswith("the quote")
+    bad = client.post(f"/api/v1/flags/{flag_id}/review", headers=headers,
+                      json={"decision": "revised"})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["field"] == "verdict"
+    done = client.post(f"/api/v1/flags/{flag_id}/review", headers=headers,
+                       json={"decision": "upheld", "note": "still true"})
+    assert done.status_code == 200 and done.json()["review"]["by"] == "Editor Person"
+    conflict = client.post(f"/api/v1/flags/{flag_id}/review", headers=headers,
+                           json={"decision": "dismissed"})
+    assert conflict.status_code == 409
+    missing = client.get("/api/v1/flags/999999", headers=headers)
+    assert missing.status_code == 404 and missing.json()["detail"] == "there is no flag 999999"
+    assert client.get("/healthz").json()["ok"] is True
+    schema = client.get("/api/openapi.json").json()
+    assert "/api/v1/flags/{flag_id}/review" in schema["paths"]
+    assert not any(path.startswith("/flags") for path in schema["paths"]), "pages stay out"
