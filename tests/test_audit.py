@@ -116,3 +116,24 @@ def test_audit_verify_command(story: Store) -> None:
     sql(story, "UPDATE audit_event SET kind = 'run' WHERE seq = 2")
     bad = CliRunner().invoke(cli, ["--db", url, "audit", "verify"])
     assert bad.exception is not None and "event seq 2" in str(bad.exception)
+
+
+def last_seq(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(text("SELECT MAX(seq) FROM audit_event")).scalar_one()
+
+
+def cut(store: Store, keep: int, *, head: str) -> None:
+    """Delete every event after seq `keep`; `head`: "delete" its row, or "forge" it to match."""
+    sql(store, f"DELETE FROM audit_event WHERE seq > {keep}")
+    if head == "delete":
+        sql(store, "DELETE FROM audit_head")
+    else:
+        sql(store, f"UPDATE audit_head SET seq = {keep}, hash = (SELECT hash FROM audit_event "
+                   f"WHERE seq = {keep})")
+
+
+def test_a_cut_tail_taken_with_its_head_row_is_noticed(story: Store) -> None:
+    cut(story, last_seq(story) - 3, head="delete")
+    result = verify(story)
+    assert not result.ok and "head row is missing" in (result.problem or "")
