@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from alerts.deliver import DeliveryReport, deliver, requeue
-from db import SchemaState, Store, audit, open_store, schema_state, upgrade_schema, utcnow
+from db import SchemaState, Store, anchor, audit, open_store, schema_state, upgrade_schema, utcnow
+from db.anchor import Anchor, AnchorCheck
 from db.audit import Verification
 from db.copy import copy as copy_database
 from db.models import AlertRow, ClaimRow, EvidenceRow, FactCheckRow, FlagRow, SnapshotRow, SourceRow
@@ -145,10 +146,69 @@ def status(store: Store, config: Config) -> dict[str, Any]:
         return status_stage.status(session, config, utcnow())
 
 
-def audit_verify(store: Store) -> Verification:
-    """Walk the audit chain; the first edited, deleted or out-of-order row, if any."""
+@dataclass(frozen=True)
+class AuditReport:
+    """`audit verify`: the chain walked, and compared with its anchors (and the checkpoints it
+    carries)."""
+
+    chain: Verification
+    head: Anchor
+    anchors: AnchorCheck
+
+    @property
+    def problems(self) -> list[str]:
+        """Each problem in one line."""
+        return ([self.chain.problem] if self.chain.problem else []) + self.anchors.problems
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.anchors.ok
+
+    @property
+    def events(self) -> int:
+        return self.chain.events
+
+    @property
+    def problem(self) -> str | None:
+        return next(iter(self.problems), None)
+
+
+def audit_verify(store: Store, *, anchor_file: Path | None = None,
+                 public_keys: Iterable[Path] = ()) -> AuditReport:
+    """Walk the audit chain (the first edited, deleted or out-of-order row, a missing head);
+    compare it with the anchors of `anchor_file` and check checkpoint signatures with
+    `public_keys`."""
+    keys = [anchor.load_public_key(path) for path in public_keys]
+    anchors, unreadable = anchor.read(anchor_file) if anchor_file else ([], [])
     with store.session() as session:
-        return audit.verify(session)
+        chain = audit.verify(session)
+        return AuditReport(chain, anchor.current(session),
+                           anchor.check(session, anchors, keys, unreadable))
+
+
+def audit_head(store: Store, *, append: Path | None = None) -> Anchor:
+    """The audit chain's head (seq, hash, time), appended to the anchor file `append` too."""
+    with store.session() as session:
+        head = anchor.current(session)
+    if append is not None:
+        anchor.append(append, head)
+    return head
+
+
+def audit_keygen(path: Path) -> str:
+    """Write a new signing key to `path` (mode 0600) and `path`.pub; return the public key."""
+    return anchor.keygen(path)
+
+
+def audit_checkpoint(store: Store, key: Path, *, append: Path | None = None) -> Anchor | None:
+    """Sign the chain's head with the private key at `key` and record it in the chain (and in the
+    anchor file `append`); None when nothing happened since the last checkpoint."""
+    private = anchor.load_private_key(key)
+    with store.session() as session:
+        made = anchor.checkpoint(session, private)
+    if made is not None and append is not None:
+        anchor.append(append, made)
+    return made
 
 
 def report(store: Store, factcheck: str, fmt: str = "md") -> str:

@@ -26,6 +26,7 @@ from pipeline.errors import ClaimwatchError, ConfigError, UsageError
 from pipeline.records import CheckReport, SourceReport
 from pipeline.render import (
     alert_line,
+    audit_lines,
     console,
     delivery_lines,
     flag_line,
@@ -250,15 +251,72 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--anchor", "anchor_file", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Compare the chain with the anchors kept in FILE (lines of "
+                                   "'audit head --append' and 'audit checkpoint --append').")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="PUBFILE", help="Check checkpoint signatures with this public key (repeat "
+                                      "for rotated keys; default: the keys the anchor file names).")
 @click.pass_obj
-def audit_verify(obj: dict[str, str]) -> None:
+def audit_verify(obj: dict[str, str], anchor_file: Path | None,
+                 keys: tuple[Path, ...]) -> None:
     """Walk the hash chain; name the first row edited, deleted or inserted (exit 1)."""
     with _store(obj) as store:
-        result = api.audit_verify(store)
+        result = api.audit_verify(store, anchor_file=anchor_file, public_keys=keys)
     if not result.ok:
-        raise ClaimwatchError(f"audit chain broken after {result.events - 1} good event(s): "
-                              f"{result.problem}")
-    click.echo(f"audit chain intact: {result.events} event(s)")
+        lines = result.problems
+        if result.chain.problem:
+            lines[0] = (f"audit chain broken after {result.chain.good} good event(s): "
+                        f"{result.chain.problem}")
+        raise ClaimwatchError("\n".join([f"audit verification failed: {len(lines)} "
+                                         "problem(s)", *lines]))
+    for line in audit_lines(result):
+        click.echo(line)
+
+
+@audit.command("head")
+@click.option("--json", "as_json", is_flag=True, help="Print the head as one JSON line.")
+@click.option("--append", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Append it to this anchor file as one JSON line (quiet, for cron).")
+@click.pass_obj
+def audit_head(obj: dict[str, str], as_json: bool, append: Path | None) -> None:
+    """Print the chain's head (seq, hash, time) to keep outside the database."""
+    with _store(obj) as store:
+        head = api.audit_head(store, append=append)
+    if append is None or sys.stdout.isatty():
+        click.echo(head.line() if as_json else head.text())
+
+
+@audit.command("keygen")
+@click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
+def audit_keygen(keyfile: Path) -> None:
+    """Write a new Ed25519 signing key to KEYFILE (mode 0600) and its public key to
+    KEYFILE.pub."""
+    public = api.audit_keygen(keyfile)
+    click.echo(f"wrote {keyfile} (private: keep it off the database's disk) and {keyfile}.pub")
+    click.echo(f"public key: {public}")
+
+
+@audit.command("checkpoint")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              envvar="CLAIMWATCH_AUDIT_KEY", metavar="KEYFILE",
+              help="The private signing key ($CLAIMWATCH_AUDIT_KEY).")
+@click.option("--append", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also append the checkpoint to this anchor file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checkpoint as one JSON line.")
+@click.pass_obj
+def audit_checkpoint(obj: dict[str, str], key: Path, append: Path | None,
+                     as_json: bool) -> None:
+    """Sign the chain's head and record the signature in the chain (a checkpoint)."""
+    with _store(obj) as store:
+        made = api.audit_checkpoint(store, key, append=append)
+    if made is None:
+        click.echo("nothing to sign: no event since the last checkpoint")
+    elif as_json:
+        click.echo(made.line())
+    else:
+        click.echo(f"signed checkpoint: {made.text()}"
+                   + (f", appended to {append}" if append else ""))
 
 
 @cli.group("db")
