@@ -30,6 +30,7 @@ from pipeline import report as report_stage
 from pipeline import status as status_stage
 from pipeline import warc
 from pipeline.config import Config, Evidence, Source
+from pipeline.crosscheck import DeepCheck, crosscheck
 from pipeline.diff import Diff, diff
 from pipeline.errors import NotFound, UsageError
 from pipeline.extract import Document
@@ -148,21 +149,23 @@ def status(store: Store, config: Config) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """`audit verify`: the chain walked, and compared with its anchors (and the checkpoints it
-    carries)."""
+    """`audit verify`: the chain walked, compared with its anchors (and the checkpoints it
+    carries), and with `deep` the stored bytes and rows compared with the chain."""
 
     chain: Verification
     head: Anchor
     anchors: AnchorCheck
+    deep: DeepCheck | None = None
 
     @property
     def problems(self) -> list[str]:
-        """Each problem in one line."""
-        return ([self.chain.problem] if self.chain.problem else []) + self.anchors.problems
+        """Each problem in one line (with `deep`, its first `limit` mismatches)."""
+        return ([self.chain.problem] if self.chain.problem else []) + self.anchors.problems \
+            + (self.deep.problems if self.deep else [])
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and self.anchors.ok
+        return self.chain.ok and self.anchors.ok and (self.deep is None or self.deep.ok)
 
     @property
     def events(self) -> int:
@@ -174,16 +177,19 @@ class AuditReport:
 
 
 def audit_verify(store: Store, *, anchor_file: Path | None = None,
-                 public_keys: Iterable[Path] = ()) -> AuditReport:
+                 public_keys: Iterable[Path] = (), deep: bool = False,
+                 limit: int = 20) -> AuditReport:
     """Walk the audit chain (the first edited, deleted or out-of-order row, a missing head);
     compare it with the anchors of `anchor_file` and check checkpoint signatures with
-    `public_keys`."""
+    `public_keys`; with `deep`, re-hash every blob and match snapshot, flag and review rows with
+    their events (the first `limit` mismatches)."""
     keys = [anchor.load_public_key(path) for path in public_keys]
     anchors, unreadable = anchor.read(anchor_file) if anchor_file else ([], [])
     with store.session() as session:
         chain = audit.verify(session)
         return AuditReport(chain, anchor.current(session),
-                           anchor.check(session, anchors, keys, unreadable))
+                           anchor.check(session, anchors, keys, unreadable),
+                           crosscheck(session, limit) if deep else None)
 
 
 def audit_head(store: Store, *, append: Path | None = None) -> Anchor:

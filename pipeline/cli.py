@@ -257,17 +257,25 @@ def audit() -> None:
 @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               metavar="PUBFILE", help="Check checkpoint signatures with this public key (repeat "
                                       "for rotated keys; default: the keys the anchor file names).")
+@click.option("--deep", is_flag=True, help="Also re-hash every stored snapshot and check "
+                                           "snapshot, flag and review rows against the chain.")
+@click.option("--max-problems", default=20, show_default=True, metavar="N",
+              help="How many mismatches --deep lists.")
 @click.pass_obj
-def audit_verify(obj: dict[str, str], anchor_file: Path | None,
-                 keys: tuple[Path, ...]) -> None:
+def audit_verify(obj: dict[str, str], anchor_file: Path | None, keys: tuple[Path, ...],
+                 deep: bool, max_problems: int) -> None:
     """Walk the hash chain; name the first row edited, deleted or inserted (exit 1)."""
     with _store(obj) as store:
-        result = api.audit_verify(store, anchor_file=anchor_file, public_keys=keys)
+        result = api.audit_verify(store, anchor_file=anchor_file, public_keys=keys, deep=deep,
+                                  limit=max_problems)
     if not result.ok:
         lines = result.problems
         if result.chain.problem:
             lines[0] = (f"audit chain broken after {result.chain.good} good event(s): "
                         f"{result.chain.problem}")
+        unlisted = result.deep.mismatches - len(result.deep.problems) if result.deep else 0
+        if unlisted:
+            lines.append(f"… and {unlisted} more mismatch(es) (--max-problems)")
         raise ClaimwatchError("\n".join([f"audit verification failed: {len(lines)} "
                                          "problem(s)", *lines]))
     for line in audit_lines(result):

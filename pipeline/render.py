@@ -160,6 +160,13 @@ def audit_lines(result: AuditReport) -> list[str]:
     if check.unverified:
         lines.append(f"{check.unverified} signed checkpoint(s) not verified: no public key "
                      "given (--key)")
+    deep = result.deep
+    if deep is not None:
+        older = f" ({deep.older} row(s) older than the audit log: not checked)" if deep.older \
+            else ""
+        lines.append(f"deep: {deep.blobs:,} blob(s) re-hashed; {deep.snapshots:,} snapshot(s), "
+                     f"{deep.flags:,} flag(s) and {deep.reviews:,} review(s) match their audit "
+                     f"events{older}")
     return lines
 
 
