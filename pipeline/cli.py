@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from db import Store
 from pipeline import __version__, api
-from pipeline.config import parse_delay
+from pipeline.config import parse_delay, parse_duration
 from pipeline.errors import ClaimwatchError, ConfigError, UsageError
 from pipeline.records import CheckReport, SourceReport
 from pipeline.render import (
@@ -114,9 +114,18 @@ def status(obj: dict[str, str], as_json: bool) -> None:
                    "leaves its sources to the others after this.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="One line per event; json for log shippers.")
+@click.option("--audit-key", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="CLAIMWATCH_AUDIT_KEY", metavar="KEYFILE",
+              help="Sign a checkpoint of the audit chain with this key every --checkpoint-every "
+                   "($CLAIMWATCH_AUDIT_KEY).")
+@click.option("--checkpoint-every", default="1h", show_default=True, metavar="DURATION",
+              help="How often to sign a checkpoint (with --audit-key).")
+@click.option("--checkpoint-file", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Also append each checkpoint to this anchor file.")
 @click.pass_obj
 def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, lease: str,
-               log_format: str) -> None:
+               log_format: str, audit_key: Path | None, checkpoint_every: str,
+               checkpoint_file: Path | None) -> None:
     """Check each source on its schedule and deliver alerts until SIGTERM/SIGINT."""
     from pipeline import daemon
 
@@ -124,7 +133,9 @@ def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, l
         settings = daemon.Settings(tick=parse_delay(tick) or 1.0,
                                    deliver_every=parse_delay(deliver_every) or 10.0,
                                    grace=parse_delay(grace), lease=max(parse_delay(lease), 3.0),
-                                   log_format=log_format)
+                                   log_format=log_format, audit_key=audit_key,
+                                   checkpoint_every=parse_duration(checkpoint_every),
+                                   checkpoint_file=checkpoint_file)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(daemon.run(obj["sources"], obj["db"], settings))
