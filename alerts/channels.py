@@ -9,7 +9,6 @@ channel is known everywhere else (database, listings, errors) by its key: `to` w
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -25,6 +24,7 @@ from urllib.parse import quote, unquote, urlsplit
 import apprise
 
 from alerts.message import Message
+from pipeline import appendfile
 from pipeline.errors import AlertError
 
 MASK = "****"
@@ -113,22 +113,9 @@ class FileChannel:
         data = b"".join(json.dumps(payload, ensure_ascii=False).encode() + b"\n"
                         for payload in message.payloads)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-        except OSError as exc:
-            raise AlertError(f"cannot open {self.path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # an earlier write was cut short (disk full): keep lines whole
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            appendfile.append(self.path, data)
         except OSError as exc:
             raise AlertError(f"cannot append to {self.path}: {exc.strerror}") from None
-        finally:
-            os.close(fd)  # also releases the lock
 
 
 class AppriseChannel:

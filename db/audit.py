@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import Session
 
@@ -100,38 +100,90 @@ def chain_hash(prev: str, seq: int, at: dt.datetime, kind: str, source: str | No
 
 
 @dataclass(frozen=True)
+class Head:
+    """The chain's last event: what a desk anchors outside the database (db/anchor.py)."""
+
+    seq: int  # 0 for an empty chain
+    hash: str
+    at: dt.datetime | None  # when the event happened; None for an empty chain
+    kind: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash,
+                "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.at else None}
+
+
+def head(session: Session) -> Head:
+    """The last event of the chain, read in one statement (committed events only)."""
+    last = session.execute(select(AuditEventRow.seq, AuditEventRow.hash, AuditEventRow.at,
+                                  AuditEventRow.kind)
+                           .order_by(AuditEventRow.seq.desc()).limit(1)).first()
+    return Head(*last) if last else Head(0, GENESIS, None)
+
+
+@dataclass(frozen=True)
 class Verification:
     events: int
     problem: str | None  # the first broken row, in words; None when the chain is intact
+    good: int = 0  # events that verified before the problem
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
 
-def verify(session: Session, batch: int = 5000) -> Verification:
-    """Walk the chain in order; name the first row that was edited, deleted or inserted."""
+def verify(session: Session, batch: int = 1000) -> Verification:
+    """Walk the chain in order; name the first row that was edited, deleted or inserted, or a
+    head row that is missing or does not match the last event."""
     flush(session)
-    prev, expected_seq, count = GENESIS, 1, 0
+    # the head first: events committed during the walk can only come after it
+    start = session.execute(select(AuditHeadRow.seq, AuditHeadRow.hash)).first()
+    prev, count, at_head = GENESIS, 0, None
     query = select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=batch)
     for event in session.scalars(query):
         count += 1
-        if event.seq != expected_seq:
-            what = "deleted" if event.seq > expected_seq else "inserted out of order"
-            return Verification(count, f"event seq {expected_seq} is missing before seq "
-                                       f"{event.seq} (id {event.id}): rows were {what}")
-        if event.prev_hash != prev:
-            return Verification(count, f"event seq {event.seq} (id {event.id}) does not follow "
-                                       f"seq {event.seq - 1}: inserted out of order or the "
-                                       f"previous row was replaced")
-        if chain_hash(prev, event.seq, event.at, event.kind, event.source, event.claim,
-                      event.data) != event.hash:
-            return Verification(count, f"event seq {event.seq} (id {event.id}, {event.kind} at "
-                                       f"{event.at:%Y-%m-%d %H:%M:%S}) was edited: its hash no "
-                                       f"longer matches its contents")
-        prev, expected_seq = event.hash, expected_seq + 1
-    head = session.get(AuditHeadRow, 1)
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        return Verification(count, f"the chain ends at seq {expected_seq - 1} but its head says "
-                                   f"seq {head.seq}: the last rows were deleted")
-    return Verification(count, None)
+        problem = _row_problem(event, count, prev)
+        if problem:
+            return Verification(count, problem, count - 1)
+        prev = event.hash
+        if start is not None and event.seq == start.seq:
+            at_head = event.hash
+    return Verification(count, _head_problem(session, start, count, at_head), count)
+
+
+def _row_problem(event: AuditEventRow, seq: int, prev: str) -> str | None:
+    """What is wrong with `event` as the chain's `seq`th event, following the hash `prev`."""
+    if event.seq != seq:
+        what = "deleted" if event.seq > seq else "inserted out of order"
+        return (f"event seq {seq} is missing before seq {event.seq} (id {event.id}): rows were "
+                f"{what}")
+    if event.prev_hash != prev:
+        return (f"event seq {event.seq} (id {event.id}) does not follow seq {event.seq - 1}: "
+                "inserted out of order or the previous row was replaced")
+    if chain_hash(prev, event.seq, event.at, event.kind, event.source, event.claim,
+                  event.data) != event.hash:
+        return (f"event seq {event.seq} (id {event.id}, {event.kind} at "
+                f"{event.at:%Y-%m-%d %H:%M:%S}) was edited: its hash no longer matches its "
+                "contents")
+    return None
+
+
+def _head_problem(session: Session, start: Row[tuple[int, str]] | None, last: int,
+                  at_head: str | None) -> str | None:
+    """What is wrong with the head row (as read before the walk) for a chain ending at `last`
+    whose event at the head's seq had the hash `at_head`."""
+    if start is None:
+        return (f"the chain's head row is missing (the chain ends at seq {last}): its last "
+                "events may have been deleted with it")
+    if last < start.seq:
+        return f"the chain ends at seq {last} but its head says seq {start.seq}: the last rows " \
+               "were deleted"
+    if (at_head or GENESIS) != start.hash:
+        return f"event seq {start.seq} is not the one the chain's head names: the last rows " \
+               "were replaced"
+    if last > start.seq:  # appended while we walked, or behind the head's back
+        now = session.execute(select(AuditHeadRow.seq)).scalar()
+        if now is None or now < last:
+            return f"the chain goes on to seq {last} but its head says seq {now}: rows were " \
+                   "added without moving the head"
+    return None

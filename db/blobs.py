@@ -39,4 +39,9 @@ def get(session: Session, sha: str) -> bytes:
     row = session.get(BlobRow, sha)
     if row is None:
         raise KeyError(f"blob {sha} is missing")
-    return zstandard.ZstdDecompressor().decompress(row.data, max_output_size=row.size)
+    return unpack(row.data, row.size)
+
+
+def unpack(packed: bytes, size: int) -> bytes:
+    """A blob row's bytes as they were stored (raises zstandard.ZstdError on a broken frame)."""
+    return zstandard.ZstdDecompressor().decompress(packed, max_output_size=size)

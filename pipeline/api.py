@@ -17,7 +17,18 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from alerts.deliver import DeliveryReport, deliver, requeue
-from db import SchemaState, Store, audit, blobs, open_store, schema_state, upgrade_schema, utcnow
+from db import (
+    SchemaState,
+    Store,
+    anchor,
+    audit,
+    blobs,
+    open_store,
+    schema_state,
+    upgrade_schema,
+    utcnow,
+)
+from db.anchor import Anchor, AnchorCheck
 from db.audit import Verification
 from db.copy import copy as copy_database
 from db.models import (
@@ -42,6 +53,7 @@ from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
 from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
+from pipeline.crosscheck import DeepCheck, crosscheck
 from pipeline.diff import Diff, diff
 from pipeline.errors import NotFound, Unauthorized, UsageError
 from pipeline.extract import Document
@@ -180,10 +192,74 @@ def status(store: Store, config: Config) -> dict[str, Any]:
         return status_stage.status(session, config, utcnow())
 
 
-def audit_verify(store: Store) -> Verification:
-    """Walk the audit chain; the first edited, deleted or out-of-order row, if any."""
+@dataclass(frozen=True)
+class AuditReport:
+    """`audit verify`: the chain walked, compared with its anchors (and the checkpoints it
+    carries), and with `deep` the stored bytes and rows compared with the chain."""
+
+    chain: Verification
+    head: Anchor
+    anchors: AnchorCheck
+    deep: DeepCheck | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """Each problem in one line (with `deep`, its first `limit` mismatches)."""
+        return ([self.chain.problem] if self.chain.problem else []) + self.anchors.problems \
+            + (self.deep.problems if self.deep else [])
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.anchors.ok and (self.deep is None or self.deep.ok)
+
+    @property
+    def events(self) -> int:
+        return self.chain.events
+
+    @property
+    def problem(self) -> str | None:
+        return next(iter(self.problems), None)
+
+
+def audit_verify(store: Store, *, anchor_file: Path | None = None,
+                 public_keys: Iterable[Path] = (), deep: bool = False,
+                 limit: int = 20) -> AuditReport:
+    """Walk the audit chain (the first edited, deleted or out-of-order row, a missing head);
+    compare it with the anchors of `anchor_file` and check checkpoint signatures with
+    `public_keys`; with `deep`, re-hash every blob and match snapshot, flag and review rows with
+    their events (the first `limit` mismatches)."""
+    keys = [anchor.load_public_key(path) for path in public_keys]
+    anchors, unreadable = anchor.read(anchor_file) if anchor_file else ([], [])
     with store.session() as session:
-        return audit.verify(session)
+        chain = audit.verify(session)
+        return AuditReport(chain, anchor.current(session),
+                           anchor.check(session, anchors, keys, unreadable),
+                           crosscheck(session, limit) if deep else None)
+
+
+def audit_head(store: Store, *, append: Path | None = None) -> Anchor:
+    """The audit chain's head (seq, hash, time), appended to the anchor file `append` too."""
+    with store.session() as session:
+        head = anchor.current(session)
+    if append is not None:
+        anchor.append(append, head)
+    return head
+
+
+def audit_keygen(path: Path) -> str:
+    """Write a new signing key to `path` (mode 0600) and `path`.pub; return the public key."""
+    return anchor.keygen(path)
+
+
+def audit_checkpoint(store: Store, key: Path, *, append: Path | None = None) -> Anchor | None:
+    """Sign the chain's head with the private key at `key` and record it in the chain (and in the
+    anchor file `append`); None when nothing happened since the last checkpoint."""
+    private = anchor.load_private_key(key)
+    with store.session() as session:
+        made = anchor.checkpoint(session, private)
+    if made is not None and append is not None:
+        anchor.append(append, made)
+    return made
 
 
 def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = True,

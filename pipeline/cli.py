@@ -22,11 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from db import Store
 from pipeline import __version__, api
 from pipeline.cli_desk import serve, users
-from pipeline.config import parse_delay
+from pipeline.config import parse_delay, parse_duration
 from pipeline.errors import ClaimwatchError, ConfigError, UsageError
 from pipeline.records import CheckReport, SourceReport
 from pipeline.render import (
     alert_line,
+    audit_lines,
     console,
     delivery_lines,
     flag_line,
@@ -115,9 +116,18 @@ def status(obj: dict[str, str], as_json: bool) -> None:
                    "leaves its sources to the others after this.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="One line per event; json for log shippers.")
+@click.option("--audit-key", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="CLAIMWATCH_AUDIT_KEY", metavar="KEYFILE",
+              help="Sign a checkpoint of the audit chain with this key every --checkpoint-every "
+                   "($CLAIMWATCH_AUDIT_KEY).")
+@click.option("--checkpoint-every", default="1h", show_default=True, metavar="DURATION",
+              help="How often to sign a checkpoint (with --audit-key).")
+@click.option("--checkpoint-file", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Also append each checkpoint to this anchor file.")
 @click.pass_obj
 def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, lease: str,
-               log_format: str) -> None:
+               log_format: str, audit_key: Path | None, checkpoint_every: str,
+               checkpoint_file: Path | None) -> None:
     """Check each source on its schedule and deliver alerts until SIGTERM/SIGINT."""
     from pipeline import daemon
 
@@ -125,7 +135,9 @@ def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, l
         settings = daemon.Settings(tick=parse_delay(tick) or 1.0,
                                    deliver_every=parse_delay(deliver_every) or 10.0,
                                    grace=parse_delay(grace), lease=max(parse_delay(lease), 3.0),
-                                   log_format=log_format)
+                                   log_format=log_format, audit_key=audit_key,
+                                   checkpoint_every=parse_duration(checkpoint_every),
+                                   checkpoint_file=checkpoint_file)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(daemon.run(obj["sources"], obj["db"], settings))
@@ -157,24 +169,36 @@ def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
 @click.option("--by", "reviewer", required=True, metavar="NAME", help="Who decided.")
 @click.option("--note", help="Why (kept in the audit history).")
 @click.option("--verdict", help="The claim's new verdict (with --decision revised).")
+@click.option("--update-expectation", is_flag=True,
+              help="Also update the evidence's expectation in sources.yaml to what is observed "
+                   "now (a table's count, a quote's rewording).")
 @click.option("--json", "as_json", is_flag=True, help="Print the reviewed flag as JSON.")
 @click.pass_obj
 def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note: str | None,
-           verdict: str | None, as_json: bool) -> None:
-    """Record an editor's decision on a flag."""
+           verdict: str | None, update_expectation: bool, as_json: bool) -> None:
+    """Record an editor's decision on a flag; a revised verdict (and with --update-expectation
+    the expectation) is written into sources.yaml too, keeping its comments."""
+    sources = Path(obj["sources"])
     with _store(obj, create=True) as store:
-        flag = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
-                          verdict=verdict)
+        done = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
+                          verdict=verdict, update_expectation=update_expectation,
+                          sources=sources if sources.exists() else None)
     if as_json:
-        click.echo(json.dumps(flag.to_json(), indent=2))
+        click.echo(json.dumps(done.to_json(), indent=2))
         return
-    done = flag.review
-    assert done is not None
-    change = (f": '{done.verdict_before}' → '{done.verdict_after}'"
-              if done.decision == "revised" else "")
-    console().print(f"flag {flag.id} on {flag.claim} reviewed by {escape(done.by)}: "
-                    f"{done.decision}{escape(change)}; the flagged snapshot is now the "
-                    "baseline")
+    flag, decided = done.flag, done.flag.review
+    assert decided is not None
+    change = (f": '{decided.verdict_before}' → '{decided.verdict_after}'"
+              if decided.decision == "revised" else "")
+    out = console()
+    out.print(f"flag {flag.id} on {flag.claim} reviewed by {escape(decided.by)}: "
+              f"{decided.decision}{escape(change)}; the flagged snapshot is now the baseline")
+    for edit in done.edits:
+        if edit.applied:
+            out.print(f"{escape(edit.path)}: {edit.what} updated")
+        else:
+            out.print(f"[yellow]{escape(edit.path)} was not changed ({escape(edit.reason or '')})"
+                      f"[/]: make this edit by hand:\n{escape(edit.diff)}")
 
 
 @cli.command()
@@ -258,15 +282,80 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--anchor", "anchor_file", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Compare the chain with the anchors kept in FILE (lines of "
+                                   "'audit head --append' and 'audit checkpoint --append').")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="PUBFILE", help="Check checkpoint signatures with this public key (repeat "
+                                      "for rotated keys; default: the keys the anchor file names).")
+@click.option("--deep", is_flag=True, help="Also re-hash every stored snapshot and check "
+                                           "snapshot, flag and review rows against the chain.")
+@click.option("--max-problems", default=20, show_default=True, metavar="N",
+              help="How many mismatches --deep lists.")
 @click.pass_obj
-def audit_verify(obj: dict[str, str]) -> None:
+def audit_verify(obj: dict[str, str], anchor_file: Path | None, keys: tuple[Path, ...],
+                 deep: bool, max_problems: int) -> None:
     """Walk the hash chain; name the first row edited, deleted or inserted (exit 1)."""
     with _store(obj) as store:
-        result = api.audit_verify(store)
+        result = api.audit_verify(store, anchor_file=anchor_file, public_keys=keys, deep=deep,
+                                  limit=max_problems)
     if not result.ok:
-        raise ClaimwatchError(f"audit chain broken after {result.events - 1} good event(s): "
-                              f"{result.problem}")
-    click.echo(f"audit chain intact: {result.events} event(s)")
+        lines = result.problems
+        if result.chain.problem:
+            lines[0] = (f"audit chain broken after {result.chain.good} good event(s): "
+                        f"{result.chain.problem}")
+        unlisted = result.deep.mismatches - len(result.deep.problems) if result.deep else 0
+        if unlisted:
+            lines.append(f"… and {unlisted} more mismatch(es) (--max-problems)")
+        raise ClaimwatchError("\n".join([f"audit verification failed: {len(lines)} "
+                                         "problem(s)", *lines]))
+    for line in audit_lines(result):
+        click.echo(line)
+
+
+@audit.command("head")
+@click.option("--json", "as_json", is_flag=True, help="Print the head as one JSON line.")
+@click.option("--append", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Append it to this anchor file as one JSON line (quiet, for cron).")
+@click.pass_obj
+def audit_head(obj: dict[str, str], as_json: bool, append: Path | None) -> None:
+    """Print the chain's head (seq, hash, time) to keep outside the database."""
+    with _store(obj) as store:
+        head = api.audit_head(store, append=append)
+    if append is None or sys.stdout.isatty():
+        click.echo(head.line() if as_json else head.text())
+
+
+@audit.command("keygen")
+@click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
+def audit_keygen(keyfile: Path) -> None:
+    """Write a new Ed25519 signing key to KEYFILE (mode 0600) and its public key to
+    KEYFILE.pub."""
+    public = api.audit_keygen(keyfile)
+    click.echo(f"wrote {keyfile} (private: keep it off the database's disk) and {keyfile}.pub")
+    click.echo(f"public key: {public}")
+
+
+@audit.command("checkpoint")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              envvar="CLAIMWATCH_AUDIT_KEY", metavar="KEYFILE",
+              help="The private signing key ($CLAIMWATCH_AUDIT_KEY).")
+@click.option("--append", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also append the checkpoint to this anchor file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checkpoint as one JSON line.")
+@click.pass_obj
+def audit_checkpoint(obj: dict[str, str], key: Path, append: Path | None,
+                     as_json: bool) -> None:
+    """Sign the chain's head and record the signature in the chain (a checkpoint)."""
+    with _store(obj) as store:
+        made = api.audit_checkpoint(store, key, append=append)
+    if made is None:
+        click.echo("nothing to sign: no event since the last checkpoint")
+    elif as_json:
+        click.echo(made.line())
+    else:
+        click.echo(f"signed checkpoint: {made.text()}"
+                   + (f", appended to {append}" if append else ""))
 
 
 @cli.group("db")

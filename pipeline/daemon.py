@@ -1,6 +1,7 @@
 """`claimwatch run`: the long-running service (issue 6). An APScheduler 3.x scheduler runs three
 jobs: check the due sources, deliver alerts from the outbox, and reload sources.yaml when it
-changes (a broken edit is reported and the last good config keeps running).
+changes (a broken edit is reported and the last good config keeps running); with a signing key, a
+fourth signs a checkpoint of the audit chain now and then (db/anchor.py).
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
@@ -28,7 +29,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.deliver import deliver
-from db import Store, open_store
+from db import Store, anchor, open_store
+from pipeline import api
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline.errors import ConfigError
@@ -44,6 +46,9 @@ class Settings:
     reload_every: float = 2.0  # how often sources.yaml is looked at
     grace: float = 30.0  # how long in-flight checks may finish after SIGTERM
     log_format: str = "text"  # text | json
+    audit_key: Path | None = None  # with a signing key: a signed checkpoint of the audit chain
+    checkpoint_every: float = 3600.0  # … this often
+    checkpoint_file: Path | None = None  # … appended to this anchor file too
 
 
 class Log:
@@ -76,6 +81,8 @@ class Daemon:
         self.sources, self.settings, self.log = sources, settings, log
         self.config = config_stage.load(sources)  # a broken file at start is a startup error
         self._config_stamp = _stamp(sources)
+        if settings.audit_key is not None:
+            anchor.load_private_key(settings.audit_key)  # an unusable key is a startup error
         self.store: Store = open_store(db_url)
         self._stopping = threading.Event()
         self._checking = threading.Lock()
@@ -85,7 +92,7 @@ class Daemon:
         quiet.addHandler(logging.NullHandler())
         quiet.propagate = False
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(3)},
+            executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=dt.UTC)
 
@@ -124,6 +131,13 @@ class Daemon:
             self.log("alerts", sent=report.sent, failed=report.failed, pending=report.pending,
                      errors=report.errors or None)
 
+    def checkpoint(self) -> None:
+        assert self.settings.audit_key is not None
+        made = api.audit_checkpoint(self.store, self.settings.audit_key,
+                                    append=self.settings.checkpoint_file)
+        if made is not None:
+            self.log("checkpoint", seq=made.seq, hash=made.hash)
+
     def reload(self) -> None:
         stamp = _stamp(self.sources)
         if stamp == self._config_stamp:
@@ -147,8 +161,10 @@ class Daemon:
             signal.signal(sig, lambda *_: self._stopping.set())
         now = dt.datetime.now(dt.UTC)
         s = self.settings
-        for job, every in ((self.deliver_alerts, s.deliver_every),
-                           (self.reload, s.reload_every)):
+        jobs = [(self.deliver_alerts, s.deliver_every), (self.reload, s.reload_every)]
+        if s.audit_key is not None:
+            jobs.append((self.checkpoint, s.checkpoint_every))
+        for job, every in jobs:
             self.scheduler.add_job(self._guarded(job), "interval", seconds=every,
                                    next_run_time=now, id=job.__name__)
         self.scheduler.add_job(self.check_loop, next_run_time=now, id="check_loop")

@@ -73,7 +73,7 @@ def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: 
         same.status, same.closed_at = FlagStatus.OPEN, None
         same.outcome_id, same.snapshot_id, same.reason = outcome.id, outcome.snapshot_id, \
             result.reason
-        _event(session, "flag-reopened", same, {})
+        _event(session, "flag-reopened", same, {"snapshot": same.snapshot_id})
         return None
     flag = FlagRow(claim_id=row.claim_id, evidence_id=row.id, source_id=row.source_id,
                    outcome_id=outcome.id, outcome=result.status,
@@ -97,6 +97,7 @@ def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
     when the flag is no longer open (another editor reviewed it meanwhile: the first decision
     stands, never two).
     """
+    note = note.strip() if note and note.strip() else None
     if decision not in set(Decision):
         raise UsageError(f"must be one of {', '.join(Decision)}, not {decision!r}",
                          field="decision")
@@ -131,7 +132,7 @@ def review(session: Session, flag_id: int, *, decision: str, reviewer: str,
         raise UsageError(f"the verdict is already {before!r}: a revised decision changes it "
                          "(or the verdict stands: upheld)", field="verdict")
     row = ReviewRow(flag_id=flag.id, decision=decision, reviewer=reviewer.strip(),
-                    account_id=account_id, note=note or None, verdict_before=before,
+                    account_id=account_id, note=note, verdict_before=before,
                     verdict_after=verdict.strip() if verdict else before, reviewed_at=now)
     session.add(row)
     session.flush()

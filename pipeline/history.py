@@ -137,6 +137,8 @@ def describe(event: Event) -> str:
                     f"{len(d.get('flags', []))} new flag(s)")
         case "config":
             return _describe_config(when, d)
+        case "checkpoint":
+            return f"{when} checkpoint: seq {d.get('seq')} signed by {d.get('key')}"
         case "prune":
             return (f"{when} pruned {d.get('snapshots')} snapshot(s), {d.get('fetches')} fetch "
                     f"row(s) and {d.get('blobs')} blob(s) older than {d.get('older_than')}")

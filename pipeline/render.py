@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from alerts.deliver import DeliveryReport
-from pipeline.api import SourceDiff
+from pipeline.api import AuditReport, SourceDiff
 from pipeline.config import describe_expectation
 from pipeline.probe import ProbeResult
 from pipeline.records import AlertRecord, FlagRecord
@@ -143,6 +143,31 @@ def delivery_lines(report: DeliveryReport) -> list[str]:
     lines = [f"alerts: {report.sent} sent in {report.messages} message(s), "
              f"{report.retrying} to retry, {report.failed} given up, {report.pending} pending"]
     return lines + [f"[yellow]alert error[/] {escape(error)}" for error in report.errors]
+
+
+def audit_lines(result: AuditReport) -> list[str]:
+    """What a passing `audit verify` checked (plain text)."""
+    head = result.head
+    lines = [f"audit chain intact: {result.events:,} event(s), head seq {head.seq}"
+             + (f" ({head.at})" if head.at else "")]
+    check = result.anchors
+    if check.anchors:
+        latest = check.latest
+        lines.append(f"anchors: {check.anchors} match the chain"
+                     + (f", the latest seq {latest.seq} ({latest.where})" if latest else "")
+                     + (f"; {check.signatures} checkpoint signature(s) verified"
+                        if check.signatures else ""))
+    if check.unverified:
+        lines.append(f"{check.unverified} signed checkpoint(s) not verified: no public key "
+                     "given (--key)")
+    deep = result.deep
+    if deep is not None:
+        older = f" ({deep.older} row(s) older than the audit log: not checked)" if deep.older \
+            else ""
+        lines.append(f"deep: {deep.blobs:,} blob(s) re-hashed; {deep.snapshots:,} snapshot(s), "
+                     f"{deep.flags:,} flag(s) and {deep.reviews:,} review(s) match their audit "
+                     f"events{older}")
+    return lines
 
 
 def print_status(out: Console, state: dict[str, Any]) -> None:

@@ -176,3 +176,45 @@ def test_several_workers_check_each_source_once_per_period(tmp_path: Path, db_ur
 
 def checks_in_log(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if " check source=" in line)
+
+
+def test_signs_checkpoints_with_a_key_kept_outside_the_database(tmp_path: Path, db_url: str,
+                                                                pages: SiteServer) -> None:
+    from pipeline import api
+
+    write_sources(tmp_path / "sources.yaml", pages, ["a"], every="1h")
+    key, anchors = tmp_path / "audit.key", tmp_path / "anchors.jsonl"
+    api.audit_keygen(key)
+    daemon = start(tmp_path, db_url, "--audit-key", str(key), "--checkpoint-every", "1s",
+                   "--checkpoint-file", str(anchors))
+
+    def signed_after_a_check() -> bool:
+        log = (tmp_path / "daemon.log").read_text().splitlines()
+        ran = next((i for i, line in enumerate(log) if " run " in line), None)
+        return ran is not None and any(" checkpoint " in line for line in log[ran:])
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not signed_after_a_check():
+        time.sleep(0.2)
+    assert stop(daemon) == 0
+    lines = anchors.read_text().splitlines()
+    assert lines and all(json.loads(line)["sig"] for line in lines)
+    store = open_store(db_url)
+    try:
+        result = api.audit_verify(store, anchor_file=anchors,
+                                  public_keys=[tmp_path / "audit.key.pub"])
+        assert result.ok, result.problems
+        assert result.anchors.signatures == 2 * len(lines), "each in the file and in the chain"
+        assert result.anchors.latest is not None
+    finally:
+        store.close()
+    log = (tmp_path / "daemon.log").read_text()
+    assert " checkpoint seq=" in log and "Traceback" not in log
+    broken = subprocess.run(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
+         str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--audit-key",
+         str(tmp_path / "missing.key")], cwd=tmp_path, capture_output=True, text=True,
+        timeout=30)
+    assert broken.returncode == 2
+    assert broken.stderr == f"claimwatch: cannot read key {tmp_path / 'missing.key'}: No such " \
+                            "file or directory\n"

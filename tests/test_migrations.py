@@ -210,7 +210,7 @@ def test_a_first_release_database_upgrades_keeping_its_rows_and_checks_carry_on(
     assert [s.status for s in moved.sources] == ["changed"] and len(moved.flags) == 1
     flag = api.review(store, moved.flags[0].id, decision="revised", reviewer="J. Doe",
                       verdict="Outdated")
-    assert flag.review.verdict_before == "Supported"
+    assert flag.flag.review.verdict_before == "Supported"
     with store.session() as session:
         evidence = session.scalars(select(EvidenceRow)).one()
         assert evidence.id == 1, "the first release's evidence item carries on, baseline and all"

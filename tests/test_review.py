@@ -72,7 +72,7 @@ def test_an_accepted_count_stays_quiet_until_it_moves_again(store: Store, site: 
     verdict = "Outdated: seven agencies" if decision == "revised" else None
     reviewed = api.review(store, only_flag(store), decision=decision, reviewer="J. Doe",
                           note="ICE list updated", verdict=verdict)
-    assert reviewed.status == "reviewed" and reviewed.review.by == "J. Doe"
+    assert reviewed.flag.status == "reviewed" and reviewed.flag.review.by == "J. Doe"
     assert api.flags(store) == []
     assert check(store, cfg) == [], "7 was accepted: the same observation stays quiet"
     serve(site, 8)
