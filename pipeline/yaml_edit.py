@@ -237,8 +237,11 @@ class _Document:
             ours = ours.replace("\r\n", "\n")
         try:
             base, theirs = _render(ours, f, c, change)
-        except RuamelError as exc:
-            raise ClaimwatchError(f"{self.path}: cannot edit it: {exc}") from None
+        except RuamelError as exc:  # a file PyYAML reads and ruamel does not: one line
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ClaimwatchError(f"{self.path}:{mark.line + 1 if mark else 1}: cannot edit it: "
+                                  f"{problem}") from None
         wanted = self.config.model_dump(mode="json", by_alias=True)
         patch(wanted)
         for candidate in _carry(ours, base, theirs):
