@@ -478,11 +478,16 @@ def alerts_retry(obj: dict[str, str], alert_ids: tuple[str, ...]) -> None:
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), default=None,
               help="Keep the demo's database and sources in this directory.")
-def demo(keep: str | None) -> None:
-    """Run the whole pipeline on the seed fact-check, offline, against a loopback server."""
+@click.option("--serve", "serve_desk", is_flag=True,
+              help="Then open the review desk on the demo's database (until Ctrl-C).")
+@click.option("--port", default=8080, show_default=True, type=int,
+              help="With --serve: the loopback port of the desk.")
+def demo(keep: str | None, serve_desk: bool, port: int) -> None:
+    """Run the whole pipeline on the seed fact-check, offline, against a loopback server; with
+    --serve, end with the review desk open on its database."""
     from pipeline.demo.run import run_demo
 
-    run_demo(console(), keep_dir=keep)
+    run_demo(console(), keep_dir=keep, serve_port=port if serve_desk else None)
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -4,11 +4,19 @@ right reasons, through the real pipeline (nothing canned)."""
 from __future__ import annotations
 
 import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
-from pipeline.demo.run import run_demo
+from pipeline.demo.run import DEMO_EDITOR, DEMO_PASSWORD, run_demo
 
 
 def test_demo_flags_the_right_claims_for_the_right_reasons(tmp_path: Path) -> None:
@@ -32,3 +40,40 @@ def test_demo_flags_the_right_claims_for_the_right_reasons(tmp_path: Path) -> No
     assert "+ MINNESOTA | Sherburne County Sheriff's Office" in text, "the table diff is shown"
     assert "Still holding: officials-clean-up-chaos, hennepin-no-coordination" in text
     assert (tmp_path / "demo" / "claimwatch.db").exists()
+
+
+def test_demo_serve_ends_with_the_desk_open_on_its_database(tmp_path: Path) -> None:
+    """The quick start's last step: `claimwatch demo --serve` leaves the desk open, a demo
+    editor can log in and see the flags the demo raised, and Ctrl-C ends it cleanly."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    demo = subprocess.Popen(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "demo", "--serve",
+         "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in demo.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if "review desk" in line:
+                break
+        assert f"http://127.0.0.1:{port}/" in "".join(lines), "".join(lines)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(100):  # uvicorn binds just after the line is printed
+                try:
+                    form = client.get("/login")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore
+            client.post("/login", data={"name": DEMO_EDITOR, "password": DEMO_PASSWORD,
+                                        "next": "/", "csrf": token})
+            queue = client.get("/")
+            assert queue.status_code == 200 and queue.text.count('class="flag"') == 5
+    finally:
+        demo.send_signal(signal.SIGINT)
+        rest = demo.communicate(timeout=30)[0]
+    assert demo.returncode == 0, rest
+    assert "Traceback" not in rest

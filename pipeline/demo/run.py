@@ -27,10 +27,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED_SOURCES = Path(__file__).resolve().parents[2] / "sources.yaml"
 
 
+DEMO_EDITOR, DEMO_PASSWORD = "editor", "claimwatch-demo"  # loopback only: a newcomer's first look
+
+
 def run_demo(
-    console: Console, *, keep_dir: str | None = None, sources: Path = SEED_SOURCES
+    console: Console, *, keep_dir: str | None = None, sources: Path = SEED_SOURCES,
+    serve_port: int | None = None,
 ) -> list[FlagRecord]:
-    """Run the demo and print what it found; return the flags the second check opened."""
+    """Run the demo and print what it found; return the flags the second check opened. With
+    `serve_port`, then serve the review desk on the demo's database at 127.0.0.1:PORT (the
+    publishers' loopback site stays up, so "check now" works) until interrupted."""
     if not sources.is_file():
         raise ClaimwatchError(
             f"the seed's sources.yaml is not at {sources}: run the demo from a "
@@ -47,6 +53,8 @@ def run_demo(
             store = api.open_db(db_url)
             try:
                 flags = _story(console, server, config, store, started)
+                if serve_port is not None:
+                    _serve(console, store, demo_sources, serve_port)
             finally:
                 store.close()
         where = (
@@ -116,6 +124,24 @@ def _story(
                   "JSON line each); `claimwatch alerts` lists every delivery", highlight=False)
     console.print(f"\nDone in {time.monotonic() - started:.1f}s.")
     return second.flags
+
+
+def _serve(console: Console, store: Any, sources: Path, port: int) -> None:
+    """The desk on the demo's database, with a demo editor, until Ctrl-C."""
+    import uvicorn
+
+    from desk.app import create_app
+
+    api.add_user(store, DEMO_EDITOR, "editor", DEMO_PASSWORD, display_name="Demo Editor")
+    url = f"http://127.0.0.1:{port}/"
+    console.print(
+        f"\n[bold]7. The review desk[/] is open at {url} — log in as [bold]{DEMO_EDITOR}[/] "
+        f"with the password [bold]{DEMO_PASSWORD}[/], open a flag, and record a decision. "
+        "Ctrl-C stops it.",
+        highlight=False,
+    )
+    app = create_app(store, sources)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", server_header=False)
 
 
 def _summary(report: dict[str, Any]) -> str:
