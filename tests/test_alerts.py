@@ -563,6 +563,7 @@ def test_with_a_desk_address_every_alert_links_to_its_flag(store: Store, site: S
   - to: "file:{tmp_path / 'alerts.jsonl'}"
   - to: "{webhook.url()}"
 """, claims=1).replace("version: 1\n", "version: 1\ndesk: {url: 'https://desk.example.org/'}\n")
+    webhook.start()
     report = break_claims(store, site, config.parse(text))
     [flag] = report.flags
     [line] = lines(tmp_path / "alerts.jsonl")
