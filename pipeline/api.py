@@ -75,7 +75,10 @@ from pipeline.records import (
 from pipeline.review_edits import Reviewed
 from pipeline.snapshots import DocumentCache, read
 from pipeline.source_health import STATES, SourceHealth, health
+from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, FlagStatus
+from pipeline.worddiff import RegionDiff
+from pipeline.worddiff import lines as region_lines
 
 
 def load_config(path: str | Path) -> Config:
@@ -353,6 +356,22 @@ class SourceDiff:
     after: SnapshotRecord
     diff: Diff
     error: str | None = None  # a snapshot that could not be read under the current options
+    region: RegionDiff | None = None  # the region's lines, inline and side by side
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.diff
+        return {"source": self.source, "before": self.before.to_json(),
+                "after": self.after.to_json(), "error": self.error,
+                "summary": d.summary() if not self.error else None,
+                "tables": [{"header": list(t.header), "added": [list(r) for r in t.added],
+                            "removed": [list(r) for r in t.removed],
+                            "changed": [[list(a), list(b)] for a, b in t.changed]}
+                           for t in d.tables],
+                "items_added": [{"key": i.key, "title": i.title, "link": i.link}
+                                for i in d.items_added],
+                "items_removed": [{"key": i.key, "title": i.title, "link": i.link}
+                                  for i in d.items_removed],
+                "region": self.region.to_json() if self.region is not None else None}
 
 
 def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | None = None,
@@ -383,7 +402,9 @@ def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | 
     if problems:
         return SourceDiff(source_id, before, after, Diff(), error=problems[0])
     assert isinstance(docs[0], Document) and isinstance(docs[1], Document)
-    return SourceDiff(source_id, before, after, diff(docs[0], docs[1]))
+    return SourceDiff(source_id, before, after, diff(docs[0], docs[1]),
+                      region=region_lines([printable(b) for b in docs[0].blocks],
+                                          [printable(b) for b in docs[1].blocks]))
 
 
 def probe(config: Config, *, source_id: str | None = None, url: str | None = None,

@@ -201,3 +201,27 @@ def test_the_rest_api_takes_tokens_and_speaks_problem_json(desk: ServedDesk) -> 
     schema = client.get("/api/openapi.json").json()
     assert "/api/v1/flags/{flag_id}/review" in schema["paths"]
     assert not any(path.startswith("/flags") for path in schema["paths"]), "pages stay out"
+
+
+def test_any_two_versions_of_a_source_compare(desk: ServedDesk) -> None:
+    versions = api.snapshots(desk.store, "ice-287g")
+    newest, oldest = versions[0].id, versions[-1].id
+    viewer = desk.client("viewer")
+    page = viewer.get("/sources/ice-287g/compare", params={"from": oldest, "to": newest})
+    assert page.status_code == 200
+    assert "Sherburne County Sheriff" in page.text and 'class="added"' in page.text
+    token, _ = api.issue_token(desk.store, "viewer", "compare")
+    same = desk.client().get("/api/v1/sources/ice-287g/diff",
+                             params={"from": newest, "to": newest},
+                             headers={"Authorization": f"Bearer {token}"}).json()
+    assert same["region"]["summary"] == "no line changed" and same["tables"] == []
+    moved = desk.client().get("/api/v1/sources/ice-287g/diff",
+                              params={"from": oldest, "to": newest},
+                              headers={"Authorization": f"Bearer {token}"}).json()
+    assert any("Sherburne County Sheriff's Office" in row
+               for t in moved["tables"] for row in t["added"])
+    foreign = api.snapshots(desk.store, "dhs-news")[0].id
+    refused = desk.client().get("/api/v1/sources/ice-287g/diff",
+                                params={"from": foreign, "to": newest},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 404 and "not a snapshot of this source" in refused.text
