@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline import userregex, yamllines
+from pipeline import secrets, userregex, yamllines
 from pipeline.errors import ConfigError
 from pipeline.extract.html import compile_css
 from pipeline.yamllines import Path_
@@ -46,7 +46,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 MAX_DURATION = 36_500 * 86400
 MAX_DELAY = 86400
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = secrets.PLACEHOLDER
 # an ASCII host name, a port, and printable ASCII after: what httpx takes as it is
 _PLAIN_URL = re.compile(r"https?://([A-Za-z0-9.-]+)(?::(\d{1,5}))?(?:[/?#][!-~]*)?")
 # fields that hold the desk's words, whatever YAML makes of them (`_words_as_typed`)
@@ -152,30 +152,35 @@ def _network(value: str) -> str:
     return value
 
 
-def _http_url(value: str) -> str:
+def _http_url(written: str) -> str:
     """A URL the fetcher can request, parsed as it parses them (httpx), and refused where httpx
-    would quietly encode or accept what cannot be meant: a space, no host, port 0."""
+    would quietly encode or accept what cannot be meant: a space, no host, port 0. It is checked
+    with its `${NAME}`s expanded, and kept (and named in errors) as written."""
+    _check_url(secrets.expand(written), written)
+    return written
+
+
+def _check_url(value: str, written: str) -> None:
     if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(f"{written!r} is not an http(s) URL")
     plain = _PLAIN_URL.fullmatch(value)  # most are; httpx's parse costs 0.1 s per 10,000 URLs
     if plain and "xn--" not in plain.group(1) and 0 < int(plain.group(2) or 80) < 65536:
-        return value
+        return
     odd = next((c for c in value if c.isspace() or not c.isprintable()), None)
     if odd is not None:
         problem = (f"it contains whitespace ({odd!r}): write a space in a URL as %20"
                    if odd.isspace() else f"it contains the invisible character {odd!r}")
-        raise ValueError(f"{value!r} is not a valid URL: {problem}")
+        raise ValueError(f"{written!r} is not a valid URL: {problem}")
     try:
         url = httpx.URL(value)
         host, port = url.host, url.port  # the host's IDNA is decoded here
     except (httpx.InvalidURL, UnicodeError) as exc:
-        raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
+        raise ValueError(f"{written!r} is not a valid URL: {exc}") from None
     if not host:
-        raise ValueError(f"{value!r} is not a valid URL: it has no host name")
+        raise ValueError(f"{written!r} is not a valid URL: it has no host name")
     if port is not None and not 0 < port < 65536:
-        raise ValueError(f"{value!r} is not a valid URL: its port {port} is not between 1 and "
+        raise ValueError(f"{written!r} is not a valid URL: its port {port} is not between 1 and "
                          "65535")
-    return value
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
@@ -457,18 +462,20 @@ def _line(lines: dict[Path_, int], path: Path_) -> int:
 
 def _expand_env(value: Any, path: Path_, lines: dict[Path_, int],
                 problems: list[tuple[int, str]]) -> Any:
+    """`${NAME}`s replaced by the environment's values, except in a source's URL, which keeps
+    them as written (`pipeline.secrets` expands them for the request only); an unset one is a
+    problem either way."""
     if isinstance(value, dict):
         return {k: _expand_env(v, (*path, k), lines, problems) for k, v in value.items()}
     if isinstance(value, list):
         return [_expand_env(v, (*path, i), lines, problems) for i, v in enumerate(value)]
     if isinstance(value, str):
-        def sub(m: re.Match[str]) -> str:
-            if m.group(1) not in os.environ:
-                problems.append((_line(lines, path),
-                                 f"environment variable {m.group(1)} is not set"))
-                return m.group(0)
-            return os.environ[m.group(1)]
-        return _ENV.sub(sub, value)
+        for name in _ENV.findall(value):
+            if name not in os.environ:
+                problems.append((_line(lines, path), f"environment variable {name} is not set"))
+        if len(path) == 3 and path[0] == "sources" and path[2] == "url":
+            return value
+        return secrets.expand(value)
     return value
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import __version__
+from pipeline import __version__, secrets
 from pipeline.config import Config, Source
 from pipeline.errors import ExtractError
 from pipeline.extract.html import find_link
@@ -38,17 +38,20 @@ def user_agent(config: Config) -> str:
 
 async def fetch_source(fetcher: Fetcher, source: Source, *, url: str, timeout: int,
                        max_bytes: int, validators: dict[str, Any]) -> Fetched:
-    """Fetch the source's page (`url`: as stored for the source), and with `follow` the
-    document it links to. `validators` are the last good check's ({} for a fresh look)."""
+    """Fetch the source's page (`url`: as stored for the source, `${NAME}` unexpanded), and
+    with `follow` the document it links to. `validators` are the last good check's ({} for a
+    fresh look). Secrets are expanded for the requests only: what comes back is redacted."""
+    hide = secrets.redactor(url)
     page_v = validators.get("page", {})
     doc_v = validators.get("doc", {})
     follow = source.follow
     # a 304 for a `follow` page is only usable when we know which document it linked
     page_cond = page_v if (not follow or doc_v) else {}
     obey = source.obey_robots
-    page = await fetcher.fetch(url, etag=page_cond.get("etag"),
-                               last_modified=page_cond.get("last_modified"),
-                               timeout=timeout, max_bytes=max_bytes, obey_robots=obey)
+    page = hide.result(await fetcher.fetch(
+        secrets.expand(url), etag=page_cond.get("etag"),
+        last_modified=page_cond.get("last_modified"), timeout=timeout, max_bytes=max_bytes,
+        obey_robots=obey))
     page_v = _validators(page) or page_v
     if not follow or not (page.ok or page.not_modified) or (page.ok and screen(page)):
         return Fetched(page, list(page.attempts), {"page": page_v})
@@ -60,10 +63,10 @@ async def fetch_source(fetcher: Fetcher, source: Source, *, url: str, timeout: i
         except ExtractError as exc:
             return Fetched(page, list(page.attempts), {}, content_error=str(exc))
     doc_cond = doc_v if doc_v.get("url") == doc_url else {}
-    doc = await fetcher.fetch(doc_url, etag=doc_cond.get("etag"),
-                              last_modified=doc_cond.get("last_modified"),
-                              timeout=timeout, max_bytes=max_bytes, obey_robots=obey,
-                              source_url=url)
+    doc = hide.result(await fetcher.fetch(
+        secrets.expand(doc_url), etag=doc_cond.get("etag"),
+        last_modified=doc_cond.get("last_modified"), timeout=timeout, max_bytes=max_bytes,
+        obey_robots=obey, source_url=secrets.expand(url)))
     return Fetched(doc, [*page.attempts, *doc.attempts],
                    {"page": page_v, "doc": _validators(doc) or doc_cond})
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import config
+from pipeline import config, secrets
 from pipeline.cli import cli
 from pipeline.errors import ConfigError
 
@@ -71,10 +71,15 @@ def test_durations_and_delays_a_clock_cannot_reach_are_problems() -> None:
     assert config.parse_duration("36500d") == 36_500 * 86400
 
 
-def test_env_variables_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_variables_are_expanded_but_a_sources_url_keeps_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CW_HOST", "127.0.0.1:9")
-    cfg = config.parse(MINIMAL.replace("127.0.0.1:9", "${CW_HOST}"))
-    assert cfg.sources["page"].url == "http://127.0.0.1:9/page"
+    monkeypatch.setenv("CW_NAME", "The desk")
+    cfg = config.parse(MINIMAL.replace("127.0.0.1:9", "${CW_HOST}")
+                       .replace("version: 1\n", "version: 1\ndesk: {name: '${CW_NAME}'}\n"))
+    assert cfg.desk.name == "The desk"
+    assert cfg.sources["page"].url == "http://${CW_HOST}/page", "kept as written"
+    assert secrets.expand(cfg.sources["page"].url) == "http://127.0.0.1:9/page"
 
 
 def test_unset_env_variable_is_reported_with_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
