@@ -36,6 +36,7 @@ from pipeline.render import (
     print_status,
     probe_json,
 )
+from pipeline.textnorm import printable
 
 # the library's field names (UsageError.field) → the options that set them here
 OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
@@ -221,10 +222,11 @@ def history(obj: dict[str, str], claim: str | None, source: str | None, since: s
         out.writerow(["seq", "at", "kind", "source", "claim", "text"])
         for e in found:
             row = e.to_json()
-            out.writerow([row["seq"], row["at"], e.kind, e.source or "", e.claim or "", e.text])
+            out.writerow([row["seq"], row["at"], e.kind, e.source or "", e.claim or "",
+                          printable(e.text)])
     else:
         for e in found:
-            click.echo(e.text)
+            click.echo(printable(e.text))
 
 
 @cli.command()

@@ -35,6 +35,7 @@ from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline.errors import ConfigError
 from pipeline.records import CheckReport, SourceReport
+from pipeline.textnorm import printable
 from pipeline.vocab import iso
 
 
@@ -72,7 +73,7 @@ class Log:
 
 
 def _text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = printable(value) if isinstance(value, str) else json.dumps(value, default=str)
     return json.dumps(text) if (" " in text or not text) else text
 
 

@@ -4,7 +4,10 @@ text otherwise). Page content is always escaped: a page cannot inject console ma
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import re
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,14 +17,49 @@ from pipeline.api import AuditReport, SourceDiff
 from pipeline.config import describe_expectation
 from pipeline.probe import ProbeResult
 from pipeline.records import AlertRecord, FlagRecord
+from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, iso
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A console that colours on a terminal and never wraps lines (cron mail, pipes, logs)."""
-    return Console(stderr=stderr, soft_wrap=True)
+    """A console that colours on a terminal and never wraps lines (cron mail, pipes, logs), and
+    lets no control sequence from a page through (`Sanitized`)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=Sanitized(stream), soft_wrap=True)
+
+
+class Sanitized(io.TextIOBase):
+    """A text stream that drops control characters (C0 but tab and newline, DEL, C1) on their
+    way out: page text cannot clear the screen, retitle the window, plant an OSC 8 link or reset
+    the terminal (ESC c). On a terminal the console's own colours (CSI … m) pass."""
+
+    _COLOURS = re.compile(r"(\x1b\[[0-9;]*m)")
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self.isatty():
+            parts = self._COLOURS.split(text)  # odd parts are colour sequences: kept
+            text = "".join(p if i % 2 else printable(p) for i, p in enumerate(parts))
+        else:
+            text = printable(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8") or "utf-8"
 
 
 def flag_line(flag: FlagRecord, *, with_status: bool = False) -> str:
