@@ -172,23 +172,26 @@ def _failed(store: Store, retry: Retry, alerts: list[Due], error: str, now: dt.d
 
 
 def requeue(store: Store, alert_ids: list[str] | None = None) -> list[str]:
-    """Put failed alerts (all, or these) back in the outbox, due now, with all their tries."""
+    """Make undelivered alerts (all, or these) due now: failed ones go back in the outbox with
+    all their tries, pending ones stop waiting out their backoff (a channel was just fixed)."""
     with store.session() as session:
-        query = select(AlertRow).where(AlertRow.status == AlertStatus.FAILED)
+        query = select(AlertRow).where(AlertRow.status.in_([AlertStatus.FAILED,
+                                                            AlertStatus.PENDING]))
         if alert_ids:
             found = {row.alert_id: row.status for row in session.scalars(
                 select(AlertRow).where(AlertRow.alert_id.in_(alert_ids)))}
             for wanted in alert_ids:
                 if wanted not in found:
                     raise NotFound(f"no alert {wanted!r}", field="alert_id")
-                if found[wanted] != AlertStatus.FAILED:
-                    raise UsageError(f"alert {wanted!r} is {found[wanted]}, not failed",
-                                     field="alert_id")
+                if found[wanted] == AlertStatus.SENT:
+                    raise UsageError(f"alert {wanted!r} was sent already", field="alert_id")
             query = query.where(AlertRow.alert_id.in_(alert_ids))
         rows = session.scalars(query.order_by(AlertRow.id)).all()
         for row in rows:
-            row.status, row.attempts, row.next_attempt_at = AlertStatus.PENDING, 0, utcnow()
-            _event(session, row.alert_id, row.channel, row.payload, "requeued")
+            if row.status == AlertStatus.FAILED:
+                row.status, row.attempts = AlertStatus.PENDING, 0
+                _event(session, row.alert_id, row.channel, row.payload, "requeued")
+            row.next_attempt_at = utcnow()
         return [row.alert_id for row in rows]
 
 

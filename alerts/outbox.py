@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.channels import alert_id, channel_keys
@@ -17,17 +18,16 @@ from pipeline.diff import diff
 from pipeline.extract import Document
 from pipeline.records import SnapshotRecord, flag_record
 from pipeline.snapshots import DocumentCache, read
-from pipeline.vocab import AlertStatus, rank
+from pipeline.vocab import AlertStatus, FlagStatus, rank
 
 EXCERPT_LINES = 10  # per kind of change (text lines, rows added, …)
 EXCERPT_CHARS = 300  # per line or cell
 
 
 def enqueue(session: Session, config: Config, flag: FlagRow, *,
-            cache: DocumentCache | None = None) -> list[AlertRow]:
-    """Write the alerts for a flag just flushed (one per matching channel); return them.
-
-    `cache` holds Documents already read in this transaction.
+            cache: DocumentCache | None = None, skip: set[str] | None = None) -> list[AlertRow]:
+    """Write the alerts for a flag just flushed (one per matching channel, but the channels in
+    `skip`); return them. `cache` holds Documents already read in this transaction.
     """
     claim = session.get(ClaimRow, flag.claim_id)
     assert claim is not None
@@ -35,7 +35,7 @@ def enqueue(session: Session, config: Config, flag: FlagRow, *,
     assert factcheck is not None
     keys = channel_keys([spec.to for spec in config.alerts])
     wanted = [key for key, spec in zip(keys, config.alerts, strict=True)
-              if wants(spec, flag.severity, factcheck.slug)]
+              if wants(spec, flag.severity, factcheck.slug) and key not in (skip or set())]
     if not wanted:
         return []
     payload = _payload(session, config, flag, claim, factcheck, cache)
@@ -109,3 +109,37 @@ def _cut(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _cut(v) for k, v in value.items()}
     return value
+
+
+def missing(session: Session, config: Config) -> dict[str, list[int]]:
+    """The open flags each channel wants but never got (a channel added while they were open):
+    channel key → flag ids."""
+    keys = channel_keys([spec.to for spec in config.alerts])
+    sent = {(flag_id, channel) for flag_id, channel in session.execute(
+        select(AlertRow.flag_id, AlertRow.channel).where(AlertRow.flag_id.in_(
+            select(FlagRow.id).where(FlagRow.status == FlagStatus.OPEN))))}
+    found: dict[str, list[int]] = {}
+    for flag_id, severity, factcheck in session.execute(
+            select(FlagRow.id, FlagRow.severity, FactCheckRow.slug)
+            .join(ClaimRow, ClaimRow.id == FlagRow.claim_id)
+            .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
+            .where(FlagRow.status == FlagStatus.OPEN).order_by(FlagRow.id)):
+        for key, spec in zip(keys, config.alerts, strict=True):
+            if (flag_id, key) not in sent and wants(spec, severity, factcheck):
+                found.setdefault(key, []).append(flag_id)
+    return found
+
+
+def backfill(session: Session, config: Config) -> dict[str, int]:
+    """Give every channel the open flags it never got; return how many per channel key."""
+    gaps = missing(session, config)
+    keys = set(channel_keys([spec.to for spec in config.alerts]))
+    done: dict[str, int] = {}
+    cache: DocumentCache = {}
+    for flag_id in sorted({f for ids in gaps.values() for f in ids}):
+        flag = session.get(FlagRow, flag_id)
+        assert flag is not None
+        wanting = {key for key, ids in gaps.items() if flag_id in ids}
+        for row in enqueue(session, config, flag, cache=cache, skip=keys - wanting):
+            done[row.channel] = done.get(row.channel, 0) + 1
+    return done

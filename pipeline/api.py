@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from alerts import outbox
 from alerts.deliver import DeliveryReport, deliver, requeue
 from db import (
     SchemaState,
@@ -160,9 +161,19 @@ def alerts(store: Store, *, failed_only: bool = False) -> list[AlertRecord]:
         return [AlertRecord.from_row(row) for row in session.scalars(query)]
 
 
-def retry_alerts(store: Store, alert_ids: Iterable[str] = ()) -> list[str]:
-    """Re-queue failed alerts (all, or these ids) to go out with the next delivery."""
-    return requeue(store, list(alert_ids))
+def retry_alerts(store: Store, config: Config, alert_ids: Iterable[str] = ()) -> DeliveryReport:
+    """Deliver undelivered alerts (all, or these ids) now: failed ones are re-queued, pending
+    ones stop waiting out their backoff (a channel was just fixed)."""
+    requeue(store, list(alert_ids))
+    return deliver(store, config)
+
+
+def backfill_alerts(store: Store, config: Config) -> tuple[dict[str, int], DeliveryReport]:
+    """Give each channel the open flags it never got (it was added while they were open), and
+    deliver them; returns how many alerts each channel key got, and the delivery."""
+    with store.session() as session:
+        made = outbox.backfill(session, config)
+    return made, deliver(store, config)
 
 
 def flags(store: Store, *, include_closed: bool = False) -> list[FlagRecord]:

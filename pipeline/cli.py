@@ -467,14 +467,36 @@ def alerts(ctx: click.Context, failed_only: bool, as_json: bool) -> None:
 
 @alerts.command("retry")
 @click.option("--id", "alert_ids", multiple=True, metavar="ALERT_ID",
-              help="Only this failed alert (repeat). Default: every failed one.")
+              help="Only this alert (repeat). Default: every undelivered one.")
 @click.pass_obj
 def alerts_retry(obj: dict[str, str], alert_ids: tuple[str, ...]) -> None:
-    """Re-queue failed alerts; they go out with the next `claimwatch check`."""
+    """Deliver undelivered alerts now (failed ones re-queued, pending ones not waiting out
+    their backoff): after fixing a channel."""
+    config = api.load_config(obj["sources"])
     with _store(obj) as store:
-        requeued = api.retry_alerts(store, alert_ids)
-    click.echo(f"re-queued {len(requeued)} alert(s)"
-               + (": they go out with the next 'claimwatch check'" if requeued else ""))
+        report = api.retry_alerts(store, config, alert_ids)
+    _print_delivery(report)
+
+
+@alerts.command("backfill")
+@click.pass_obj
+def alerts_backfill(obj: dict[str, str]) -> None:
+    """Send each channel the open flags it never got (a channel added while they were open)."""
+    config = api.load_config(obj["sources"])
+    with _store(obj) as store:
+        made, report = api.backfill_alerts(store, config)
+    out = console()
+    if not made:
+        out.print("every channel has every open flag it wants")
+    for channel, n in made.items():
+        out.print(f"{escape(channel)}: {n} open flag(s) queued")
+    _print_delivery(report)
+
+
+def _print_delivery(report: Any) -> None:
+    lines = delivery_lines(report)
+    for line in lines or [f"alerts: nothing sent, {report.pending} pending"]:
+        console().print(line)
 
 
 @cli.command()

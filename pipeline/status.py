@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from alerts import outbox
 from db.models import AlertRow, AuditEventRow, FetchRow, FlagRow
 from pipeline.config import Config, format_duration
 from pipeline.evaluate import FAILURES_BEFORE_UNREACHABLE
@@ -52,6 +53,9 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
     if overdue:
         attention.append(f"{len(overdue)} source(s) overdue (is a daemon or cron running?): "
                          + ", ".join(overdue[:10]))
+    for channel, flag_ids in outbox.missing(session, config).items():
+        attention.append(f"{len(flag_ids)} open flag(s) never got to {channel} (added since?): "
+                         "'claimwatch alerts backfill' sends them")
     if alerts.get(AlertStatus.FAILED):
         attention.append(f"{alerts['failed']} alert(s) given up: see 'claimwatch alerts "
                          "--failed'")

@@ -27,6 +27,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from alerts import deliver as deliver_stage
+from alerts import outbox
 from alerts.channels import FileChannel, channel_keys, redact, secrets
 from alerts.deliver import backoff, deliver
 from alerts.message import Message
@@ -427,12 +428,43 @@ def test_backoff_doubles_up_to_max_then_gives_up_and_retry_requeues(
     assert failed.attempts == 3 and "connection refused" in failed.last_error
 
     assert deliver(store, cfg, now=later(3600)).sent == 0, "given up: not retried by itself"
-    assert api.retry_alerts(store) == [failed.alert_id]
     webhook.start()
-    assert deliver(store, cfg).sent == 1
+    assert api.retry_alerts(store, cfg).sent == 1, "the channel fixed, retry delivers at once"
     assert webhook.alert_ids() == [failed.alert_id]
-    with pytest.raises(UsageError, match="is sent, not failed"):
-        api.retry_alerts(store, [failed.alert_id])
+    with pytest.raises(UsageError, match="was sent already"):
+        api.retry_alerts(store, cfg, [failed.alert_id])
+
+
+def test_retry_delivers_pending_alerts_without_waiting_out_their_backoff(
+        store: Store, site: SiteServer, webhook: Webhook) -> None:
+    cfg = desk(site, f"""\
+  - to: "{webhook.url()}"
+    retry: {{first: 1h, max: 6h}}
+""")
+    break_claims(store, site, cfg)
+    [row] = alert_rows(store)
+    assert row.status == "pending" and row.next_attempt_at > later(3000), "backing off"
+    webhook.start()
+    assert deliver(store, cfg).sent == 0, "a normal round waits out the backoff"
+    assert api.retry_alerts(store, cfg).sent == 1, "retry sends it now"
+    assert len(webhook.alert_ids()) == 1
+
+
+def test_a_channel_added_later_can_be_given_the_open_flags(store: Store, site: SiteServer,
+                                                           webhook: Webhook,
+                                                           tmp_path: Path) -> None:
+    first = desk(site, f'  - to: "file:{tmp_path / "alerts.jsonl"}"\n', claims=2)
+    assert len(break_claims(store, site, first).flags) == 2
+    both = desk(site, f'  - to: "file:{tmp_path / "alerts.jsonl"}"\n'
+                      f'  - to: "{webhook.url()}"\n', claims=2)
+    with store.session() as session:
+        assert list(outbox.missing(session, both).values()) == [[1, 2]]
+    assert "never got" in " ".join(api.status(store, both)["attention"]), "status prompts"
+    webhook.start()
+    made, report = api.backfill_alerts(store, both)
+    assert made == {webhook.url(): 2} and report.sent == 2
+    assert len(lines(tmp_path / "alerts.jsonl")) == 2, "the old channel got nothing twice"
+    assert api.backfill_alerts(store, both)[0] == {}, "nothing twice on a second run"
 
 
 def test_backoff_schedule() -> None:
