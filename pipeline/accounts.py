@@ -10,6 +10,7 @@ carries: disabling an account or changing its password bumps the epoch, ending e
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib
 import re
@@ -32,8 +33,13 @@ FREE_FAILURES = 3  # failed logins before each next one waits
 MAX_WAIT = 900  # seconds: the longest a run of failed logins locks an account
 TOKEN_PREFIX = "cw_"
 _HASHER = PasswordHasher()  # argon2id with the library's current defaults
-# verified against when the name is unknown, so a wrong name costs what a wrong password does
-_DECOY = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _decoy() -> str:
+    """A hash to verify against when the name is unknown, so a wrong name costs what a wrong
+    password does (made on first use: hashing takes a quarter of a second)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ def login(session: Session, name: str, password: str, *, now: dt.datetime) -> Ac
     if row is not None and row.locked_until is not None and row.locked_until > now:
         wait = max(1, int((row.locked_until - now).total_seconds() + 0.999))
         raise Unauthorized(f"too many failed logins: try again in {wait} s", retry_after=wait)
-    ok = _verify(row.password_hash if row is not None else _DECOY, password)
+    ok = _verify(row.password_hash if row is not None else _decoy(), password)
     if row is None or not ok or not row.active:
         if row is not None and not ok:
             row.failed_logins += 1

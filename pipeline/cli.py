@@ -2,6 +2,10 @@
 
 Exit codes are mapped in one place (`main`): 0 success (flags raised included), 2 bad input
 (config, arguments), 1 anything else, each error as one line on stderr, never a traceback.
+
+Each command imports the library when it runs, not when the CLI loads: `--version`, `--help`
+and a mistyped option answer without loading SQLAlchemy, pydantic, lxml or the desk
+(tests/test_startup.py keeps it so).
 """
 
 from __future__ import annotations
@@ -13,30 +17,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from db import Store
-from pipeline import __version__, api
+from pipeline import __version__
 from pipeline.cli_desk import serve, users
-from pipeline.config import parse_delay, parse_duration
 from pipeline.errors import ClaimwatchError, ConfigError, UsageError
-from pipeline.records import CheckReport, SourceReport
-from pipeline.render import (
-    alert_line,
-    audit_lines,
-    console,
-    delivery_lines,
-    flag_line,
-    print_diff,
-    print_probe,
-    print_status,
-    probe_json,
-)
-from pipeline.textnorm import printable
+
+if TYPE_CHECKING:
+    from db import Store
+    from pipeline.records import CheckReport, SourceReport
 
 # the library's field names (UsageError.field) → the options that set them here
 OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
@@ -62,6 +53,7 @@ def cli(ctx: click.Context, sources_path: str, db_url: str) -> None:
 @click.pass_obj
 def validate(obj: dict[str, str]) -> None:
     """Check sources.yaml; print FILE:LINE: message per problem (exit 2)."""
+    from pipeline import api
     config = api.load_config(obj["sources"])
     n_claims = sum(1 for _ in config.claims())
     click.echo(f"{obj['sources']}: ok ({len(config.sources)} sources, "
@@ -75,6 +67,8 @@ def validate(obj: dict[str, str]) -> None:
 @click.pass_obj
 def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Check due sources once and exit (for cron)."""
+    from pipeline import api
+    from pipeline.render import console, delivery_lines
     config = api.load_config(obj["sources"])
     with _store(obj, create=True) as store, _progress(enabled=not as_json
                                          and sys.stdout.isatty()) as advance:
@@ -94,6 +88,8 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
 def status(obj: dict[str, str], as_json: bool) -> None:
     """Sources due, failing and backed off, open flags, undelivered alerts; exit 1 when
     something needs attention (a health check)."""
+    from pipeline import api
+    from pipeline.render import console, print_status
     config = api.load_config(obj["sources"])
     with _store(obj) as store:
         state = api.status(store, config)
@@ -131,6 +127,7 @@ def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, l
                checkpoint_file: Path | None) -> None:
     """Check each source on its schedule and deliver alerts until SIGTERM/SIGINT."""
     from pipeline import daemon
+    from pipeline.config import parse_delay, parse_duration
 
     try:
         settings = daemon.Settings(tick=parse_delay(tick) or 1.0,
@@ -150,6 +147,8 @@ def run_daemon(obj: dict[str, str], tick: str, deliver_every: str, grace: str, l
 @click.pass_obj
 def flags(obj: dict[str, str], include_closed: bool, as_json: bool) -> None:
     """List open flags."""
+    from pipeline import api
+    from pipeline.render import console, flag_line
     with _store(obj) as store:
         found = api.flags(store, include_closed=include_closed)
     if as_json:
@@ -179,6 +178,10 @@ def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note
            verdict: str | None, update_expectation: bool, as_json: bool) -> None:
     """Record an editor's decision on a flag; a revised verdict (and with --update-expectation
     the expectation) is written into sources.yaml too, keeping its comments."""
+    from rich.markup import escape
+
+    from pipeline import api
+    from pipeline.render import console
     sources = Path(obj["sources"])
     with _store(obj, create=True) as store:
         done = api.review(store, flag_id, decision=decision, reviewer=reviewer, note=note,
@@ -213,6 +216,8 @@ def review(obj: dict[str, str], flag_id: int, decision: str, reviewer: str, note
 def history(obj: dict[str, str], claim: str | None, source: str | None, since: str | None,
             until: str | None, as_json: bool, as_csv: bool) -> None:
     """The audit trail: checks, changes, flags, alerts, reviews, oldest first."""
+    from pipeline import api
+    from pipeline.textnorm import printable
     with _store(obj) as store:
         found = api.history(store, claim=claim, source=source, since=since, until=until)
     if as_json:
@@ -237,6 +242,7 @@ def history(obj: dict[str, str], claim: str | None, source: str | None, since: s
 @click.pass_obj
 def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None) -> None:
     """The evidence report of a fact-check: claims, verdicts, evidence, flags, decisions."""
+    from pipeline import api
     with _store(obj) as store:
         text = api.report(store, factcheck_id, fmt)
     if output:
@@ -254,6 +260,7 @@ def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None)
 def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str | None,
                 source: str | None) -> None:
     """Write stored snapshots as WARC response records (OUT.warc.gz)."""
+    from pipeline import api
     with _store(obj) as store:
         records = api.export_warc(store, Path(out), claim=claim, factcheck=factcheck,
                                   source=source)
@@ -267,6 +274,7 @@ def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str
 @click.pass_obj
 def prune(obj: dict[str, str], older_than: str, vacuum: bool) -> None:
     """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
+    from pipeline import api
     with _store(obj, create=True) as store:
         counts = api.prune(store, older_than, vacuum=vacuum)
     click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
@@ -298,6 +306,8 @@ def audit() -> None:
 def audit_verify(obj: dict[str, str], anchor_file: Path | None, keys: tuple[Path, ...],
                  deep: bool, max_problems: int) -> None:
     """Walk the hash chain; name the first row edited, deleted or inserted (exit 1)."""
+    from pipeline import api
+    from pipeline.render import audit_lines
     with _store(obj) as store:
         result = api.audit_verify(store, anchor_file=anchor_file, public_keys=keys, deep=deep,
                                   limit=max_problems)
@@ -322,6 +332,7 @@ def audit_verify(obj: dict[str, str], anchor_file: Path | None, keys: tuple[Path
 @click.pass_obj
 def audit_head(obj: dict[str, str], as_json: bool, append: Path | None) -> None:
     """Print the chain's head (seq, hash, time) to keep outside the database."""
+    from pipeline import api
     with _store(obj) as store:
         head = api.audit_head(store, append=append)
     if append is None or sys.stdout.isatty():
@@ -333,6 +344,7 @@ def audit_head(obj: dict[str, str], as_json: bool, append: Path | None) -> None:
 def audit_keygen(keyfile: Path) -> None:
     """Write a new Ed25519 signing key to KEYFILE (mode 0600) and its public key to
     KEYFILE.pub."""
+    from pipeline import api
     public = api.audit_keygen(keyfile)
     click.echo(f"wrote {keyfile} (private: keep it off the database's disk) and {keyfile}.pub")
     click.echo(f"public key: {public}")
@@ -349,6 +361,7 @@ def audit_keygen(keyfile: Path) -> None:
 def audit_checkpoint(obj: dict[str, str], key: Path, append: Path | None,
                      as_json: bool) -> None:
     """Sign the chain's head and record the signature in the chain (a checkpoint)."""
+    from pipeline import api
     with _store(obj) as store:
         made = api.audit_checkpoint(store, key, append=append)
     if made is None:
@@ -369,6 +382,7 @@ def db_group() -> None:
 @click.pass_obj
 def db_upgrade(obj: dict[str, str]) -> None:
     """Upgrade the schema to this claimwatch's revision (back the database up first)."""
+    from pipeline import api
     was = api.db_upgrade(obj["db"])
     if was.status == "current":
         click.echo(f"database schema already at {was.head} (head)")
@@ -383,6 +397,7 @@ def db_upgrade(obj: dict[str, str]) -> None:
 @click.pass_obj
 def db_current(obj: dict[str, str]) -> None:
     """Print the schema revision; exit 1 when claimwatch cannot use the database as it is."""
+    from pipeline import api
     state = api.db_current(obj["db"])
     click.echo({"current": f"{state.revision} (head)",
                 "empty": "none (empty database: created on first use)"}.get(
@@ -397,6 +412,7 @@ def db_current(obj: dict[str, str]) -> None:
 @click.pass_obj
 def db_copy(obj: dict[str, str], target: str) -> None:
     """Copy every row (ids, snapshots, the audit chain) into a new database, e.g. PostgreSQL."""
+    from pipeline import api
     counts = api.db_copy(obj["db"], target)
     click.echo(f"copied {sum(counts.values()):,} rows in {len(counts)} tables; the audit chain "
                "verifies on the copy")
@@ -409,6 +425,8 @@ def db_copy(obj: dict[str, str], target: str) -> None:
 @click.pass_obj
 def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | None) -> None:
     """Show what changed in a source between two snapshots."""
+    from pipeline import api
+    from pipeline.render import console, print_diff
     config = api.load_config(obj["sources"])
     with _store(obj) as store:
         result = api.source_diff(store, config, source_id, from_id=from_id, to_id=to_id)
@@ -432,6 +450,8 @@ def probe(obj: dict[str, str], source_id: str | None, url: str | None, kind: str
           select: str | None, follow: str | None, ignore: tuple[str, ...],
           expect: tuple[str, ...], lines: int, as_json: bool) -> None:
     """Fetch a source now and show what claimwatch sees; stores nothing."""
+    from pipeline import api
+    from pipeline.render import console, print_probe, probe_json
     if (source_id is None) == (url is None):
         raise click.UsageError("give a SOURCE_ID or --url (not both)")
     config = api.load_config(obj["sources"]) if source_id or os.path.exists(obj["sources"]) \
@@ -451,6 +471,8 @@ def probe(obj: dict[str, str], source_id: str | None, url: str | None, kind: str
 @click.pass_context
 def alerts(ctx: click.Context, failed_only: bool, as_json: bool) -> None:
     """List alert deliveries and their state; `alerts retry` re-queues failed ones."""
+    from pipeline import api
+    from pipeline.render import alert_line, console
     if ctx.invoked_subcommand is not None:
         return
     with _store(ctx.obj) as store:
@@ -472,6 +494,7 @@ def alerts(ctx: click.Context, failed_only: bool, as_json: bool) -> None:
 def alerts_retry(obj: dict[str, str], alert_ids: tuple[str, ...]) -> None:
     """Deliver undelivered alerts now (failed ones re-queued, pending ones not waiting out
     their backoff): after fixing a channel."""
+    from pipeline import api
     config = api.load_config(obj["sources"])
     with _store(obj) as store:
         report = api.retry_alerts(store, config, alert_ids)
@@ -482,6 +505,10 @@ def alerts_retry(obj: dict[str, str], alert_ids: tuple[str, ...]) -> None:
 @click.pass_obj
 def alerts_backfill(obj: dict[str, str]) -> None:
     """Send each channel the open flags it never got (a channel added while they were open)."""
+    from rich.markup import escape
+
+    from pipeline import api
+    from pipeline.render import console
     config = api.load_config(obj["sources"])
     with _store(obj) as store:
         made, report = api.backfill_alerts(store, config)
@@ -494,6 +521,7 @@ def alerts_backfill(obj: dict[str, str]) -> None:
 
 
 def _print_delivery(report: Any) -> None:
+    from pipeline.render import console, delivery_lines
     lines = delivery_lines(report)
     for line in lines or [f"alerts: nothing sent, {report.pending} pending"]:
         console().print(line)
@@ -510,6 +538,7 @@ def demo(keep: str | None, serve_desk: bool, port: int) -> None:
     """Run the whole pipeline on the seed fact-check, offline, against a loopback server; with
     --serve, end with the review desk open on its database."""
     from pipeline.demo.run import run_demo
+    from pipeline.render import console
 
     run_demo(console(), keep_dir=keep, serve_port=port if serve_desk else None)
 
@@ -519,6 +548,9 @@ def demo(keep: str | None, serve_desk: bool, port: int) -> None:
 
 def _print_report(report: CheckReport) -> None:
     """Quiet for cron: a summary when there is something to say, or on a terminal."""
+    from rich.markup import escape
+
+    from pipeline.render import console, flag_line
     out = console()
     errors = [s for s in report.sources if s.error]
     if report.flags or errors or sys.stdout.isatty():
@@ -536,6 +568,14 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), transient=True) as progress:
         task = progress.add_task("check", total=None)
@@ -549,6 +589,7 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
 def _store(obj: dict[str, str], *, create: bool = False) -> AbstractContextManager[Store]:
     """The database named by --db, closed afterwards. Only commands that write pass `create`:
     the others refuse a database that does not exist rather than leave an empty one behind."""
+    from pipeline import api
     return api.opened(obj["db"], create=create)
 
 

@@ -9,7 +9,6 @@ import sys
 
 import click
 
-from pipeline import api
 from pipeline.vocab import Role, iso
 
 
@@ -50,6 +49,7 @@ def _password(from_stdin: bool, name: str) -> str:
 def users_add(obj: dict[str, str], name: str, role: str, display_name: str | None,
               password_stdin: bool) -> None:
     """Add an account (the password is prompted for, or read with --password-stdin)."""
+    from pipeline import api
     password = _password(password_stdin, name)
     with api.opened(obj["db"], create=True) as store:  # a desk's first step may be this
         account = api.add_user(store, name, role, password, display_name=display_name)
@@ -61,6 +61,7 @@ def users_add(obj: dict[str, str], name: str, role: str, display_name: str | Non
 @click.pass_obj
 def users_list(obj: dict[str, str], as_json: bool) -> None:
     """Every account, its role and whether it is active."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         found = api.users(store)
     if as_json:
@@ -78,6 +79,7 @@ def users_list(obj: dict[str, str], as_json: bool) -> None:
 @click.pass_obj
 def users_disable(obj: dict[str, str], name: str) -> None:
     """Disable an account: its sessions end and its API tokens are revoked."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         api.set_user_active(store, name, False)
     click.echo(f"disabled {name}")
@@ -88,6 +90,7 @@ def users_disable(obj: dict[str, str], name: str) -> None:
 @click.pass_obj
 def users_enable(obj: dict[str, str], name: str) -> None:
     """Enable a disabled account again (its old tokens stay revoked)."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         api.set_user_active(store, name, True)
     click.echo(f"enabled {name}")
@@ -99,6 +102,7 @@ def users_enable(obj: dict[str, str], name: str) -> None:
 @click.pass_obj
 def users_set_role(obj: dict[str, str], name: str, role: str) -> None:
     """Change an account's role."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         api.set_user_role(store, name, role)
     click.echo(f"{name} is now {role}")
@@ -110,6 +114,7 @@ def users_set_role(obj: dict[str, str], name: str, role: str) -> None:
 @click.pass_obj
 def users_password(obj: dict[str, str], name: str, password_stdin: bool) -> None:
     """Set a new password (every session of the account ends)."""
+    from pipeline import api
     password = _password(password_stdin, name)
     with api.opened(obj["db"]) as store:
         api.set_user_password(store, name, password)
@@ -122,6 +127,7 @@ def users_password(obj: dict[str, str], name: str, password_stdin: bool) -> None
 @click.pass_obj
 def users_token(obj: dict[str, str], name: str, label: str) -> None:
     """Issue a REST API token for the account; it is printed once and stored only as a hash."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         token, record = api.issue_token(store, name, label)
     click.echo(token)
@@ -134,6 +140,7 @@ def users_token(obj: dict[str, str], name: str, label: str) -> None:
 @click.pass_obj
 def users_tokens(obj: dict[str, str], name: str | None) -> None:
     """List API tokens (never the tokens themselves)."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         found = api.tokens(store, name)
     for t in found:
@@ -147,6 +154,7 @@ def users_tokens(obj: dict[str, str], name: str | None) -> None:
 @click.pass_obj
 def users_revoke_token(obj: dict[str, str], token_id: int) -> None:
     """Revoke an API token by its number (see 'users tokens')."""
+    from pipeline import api
     with api.opened(obj["db"]) as store:
         api.revoke_token(store, token_id)
     click.echo(f"revoked token {token_id}")
