@@ -1,6 +1,6 @@
-"""What every request of the desk shares: the open database, the sources.yaml it watches (read
-again when the file changes; a broken edit keeps the last good one and says so), and how cookies
-are set. One `Desk` per process, on `app.state.desk`.
+"""What every request of the desk shares: the open database, the sources.yaml (or directory of
+files) it watches (read again when a file changes; a broken edit keeps the last good one and
+says so), and how cookies are set. One `Desk` per process, on `app.state.desk`.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from db import Store
-from pipeline import api
+from pipeline import api, config
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 
@@ -21,13 +22,13 @@ class Desk:
     sources: Path
     secure_cookies: bool = False
     _config: Config | None = None
-    _stamp: tuple[float, int] | None = None
+    _stamp: tuple[Any, ...] | None = None
     problem: str | None = None  # why the file on disk is not the configuration in use
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def config(self) -> Config:
         """The configuration in use: sources.yaml as last read without errors."""
-        stamp = _stamp(self.sources)
+        stamp = config.stamp(self.sources)
         with self._lock:
             if self._config is None or stamp != self._stamp:
                 self._stamp = stamp
@@ -40,11 +41,3 @@ class Desk:
                     self.problem = (f"{self.sources} has {len(exc.problems)} problem(s) "
                                     f"(first: {exc.problems[0]}); the desk uses it as last read")
             return self._config
-
-
-def _stamp(path: Path) -> tuple[float, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime, st.st_size

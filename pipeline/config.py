@@ -7,6 +7,7 @@ selectors and JMESPaths, undeclared or duplicate ids, unset `${ENV}` variables.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import difflib
@@ -402,33 +403,191 @@ class Config(_Model):
 
 # --- loading -------------------------------------------------------------------------------
 
+# in a directory of files, only the desk's own file (desk.yaml, or the first holding these) may
+# set them; every file may hold `version`, `sources` and `factchecks`
+DESK_KEYS = ("desk", "defaults", "alerts")
+FILE_KEYS = ("version", "sources", "factchecks")
+DESK_FILE = "desk.yaml"
 
 
 def load(path: str | Path) -> Config:
-    """Read and validate sources.yaml; raise ConfigError listing every problem."""
+    """Read and validate sources.yaml, or every `*.yaml` of a directory as one configuration;
+    raise ConfigError listing every problem."""
+    path = Path(path)
+    if path.is_dir():
+        files = yaml_files(path)
+        if not files:
+            raise ConfigError([f"{path}: no *.yaml file in this directory"])
+        return parse_files([(str(f), _read(f)) for f in files])
+    return parse(_read(path), str(path))
+
+
+def yaml_files(directory: Path) -> list[Path]:
+    """The files a directory of sources is made of: its `*.yaml`, by name; hidden ones (an
+    editor's swap or lock files, claimwatch's own temporary files) are not."""
+    return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith(".")
+                  and p.is_file())
+
+
+def stamp(path: str | Path) -> tuple[Any, ...] | None:
+    """What changes when the sources on disk do (a file, or any file of a directory, edited,
+    added or removed): for the daemon's and the desk's reloads. None when there is nothing."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_dir():
+            st = path.stat()
+            return st.st_mtime_ns, st.st_size
+        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in yaml_files(path))
+    except OSError:
+        return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    return parse(text, str(path))
+
+
+class _Places:
+    """Where the lines of several files are: each file's lines are numbered on from the last
+    file's, so a problem is one sortable number until it is written as FILE:LINE."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.names: list[str] = []
+        self.next = 0
+
+    def add(self, name: str, text: str) -> int:
+        """Register the next file; its line N is `offset + N`."""
+        offset = self.next
+        self.starts.append(offset)
+        self.names.append(name)
+        self.next += text.count("\n") + 2  # a line past the end: a problem "after" the text
+        return offset
+
+    def at(self, line: int) -> str:
+        i = max(0, bisect.bisect_right(self.starts, line - 1) - 1)
+        return f"{self.names[i]}:{line - self.starts[i]}"
+
+    def error(self, problems: list[tuple[int, str]]) -> ConfigError:
+        return ConfigError([f"{self.at(line)}: {message}" for line, message in
+                            sorted(set(problems))])
 
 
 def parse(text: str, filename: str = "sources.yaml") -> Config:
+    places = _Places()
+    places.add(filename, text)
+    problems: list[tuple[int, str]] = []
+    data, lines = _read_yaml(text, 0, problems)
+    if lines is None:
+        raise places.error(problems)
+    if not isinstance(data, dict):
+        raise places.error([(1, "expected a mapping with 'version', 'sources' and "
+                                "'factchecks'")])
+    return _validate(data, lines, problems, places)
+
+
+def parse_files(files: list[tuple[str, str]]) -> Config:
+    """Several files (name, text), e.g. a directory's, as one Config: the desk's file
+    (`desk.yaml`, else the first file holding `desk`, `defaults` or `alerts`) holds those; every
+    file may declare sources and fact-checks. A source id is declared once across the files
+    (twice only with the very same settings), and used from any of them."""
+    places = _Places()
+    problems: list[tuple[int, str]] = []
+    unreadable = False
+    loaded: list[tuple[str, int, dict[str, Any], dict[Path_, int]]] = []
+    for name, text in files:
+        offset = places.add(name, text)
+        data, lines = _read_yaml(text, offset, problems)
+        if lines is None:
+            unreadable = True
+        elif data is None or isinstance(data, dict):
+            loaded.append((name, offset, data or {}, lines))
+        else:
+            unreadable = True
+            problems.append((offset + 1, "expected a mapping with 'sources' and 'factchecks'"))
+    if unreadable:  # what a file that cannot be read declares is unknown to the others
+        raise places.error(problems)
+    names = [name for name, *_ in loaded]
+    desk_file = next((n for n in names if Path(n).name == DESK_FILE), None) or next(
+        (n for n, _o, data, _l in loaded if any(k in data for k in DESK_KEYS)), None)
+    merged: dict[str, Any] = {"version": 1, "sources": {}, "factchecks": []}
+    lines: dict[Path_, int] = {}
+    first: dict[str, int] = {}  # a source id → the line declaring it
+    for name, offset, data, file_lines in loaded:
+        allowed = FILE_KEYS + (DESK_KEYS if name == desk_file else ())
+        base = len(merged["factchecks"])
+        skipped: set[str] = set()
+        for key, value in data.items():
+            line = offset + file_lines.get((str(key),), 1)
+            if key not in allowed:
+                problems.append((line, f"{key!r} belongs in the desk's file {desk_file}, not "
+                                       "in a fact-check's file" if key in DESK_KEYS else
+                                 f"unknown key {key!r}{_did_you_mean(str(key), list(allowed))}"))
+            elif key == "version":
+                if value != 1:
+                    problems.append((line, f"version: {value!r} is not allowed: input should "
+                                           "be 1"))
+            elif key == "sources" and isinstance(value, dict):
+                for sid, source in value.items():
+                    at = offset + file_lines.get(("sources", str(sid)), 1)
+                    if sid not in merged["sources"]:
+                        merged["sources"][sid], first[sid] = source, at
+                    else:
+                        skipped.add(str(sid))
+                        if source != merged["sources"][sid]:
+                            problems.append((at, _redeclared(sid, source, merged["sources"][sid],
+                                                             places.at(first[sid]))))
+            elif key == "factchecks" and isinstance(value, list):
+                merged["factchecks"].extend(value)
+            elif key in ("sources", "factchecks"):
+                what = "a mapping of source ids to sources" if key == "sources" else \
+                    "a list of fact-checks"
+                problems.append((line, f"{key}: should be {what}"))
+            else:
+                merged[key] = value
+        for path, line in file_lines.items():
+            if path[:1] == ("factchecks",) and len(path) > 1 and isinstance(path[1], int):
+                path = ("factchecks", base + path[1], *path[2:])
+            elif path[:1] == ("sources",) and len(path) > 1 and path[1] in skipped:
+                continue
+            lines.setdefault(path, offset + line)
+    return _validate(merged, lines, problems, places)
+
+
+def _redeclared(sid: str, source: Any, earlier: Any, where: str) -> str:
+    url = source.get("url") if isinstance(source, dict) else None
+    was = earlier.get("url") if isinstance(earlier, dict) else None
+    if url != was:
+        return (f"source {sid!r} is declared for another URL at {where} ({was}): one id, one "
+                "source; give one of them another id")
+    return (f"source {sid!r} is declared with other settings at {where}: declare it once, or "
+            "the same in both files")
+
+
+def _read_yaml(text: str, offset: int, problems: list[tuple[int, str]]
+               ) -> tuple[Any, dict[Path_, int] | None]:
+    """One file's data (its typed words given back) and lines; a YAML error is a problem (and
+    no lines), and so is a duplicate key."""
     try:
         data, lines, duplicates, texts = yamllines.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{filename}:{line}: invalid YAML: {problem}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{filename}:1: expected a mapping with 'version', 'sources' and "
-                           "'factchecks'"])
-    problems = list(duplicates)
-    _words_as_typed(data, texts)
+        problems.append((offset + line, f"invalid YAML: {problem}"))
+        return None, None
+    problems += [(offset + line, message) for line, message in duplicates]
+    if isinstance(data, dict):
+        _words_as_typed(data, texts)
+    return data, lines
+
+
+def _validate(data: dict[str, Any], lines: dict[Path_, int], problems: list[tuple[int, str]],
+              places: _Places) -> Config:
     data = _expand_env(data, (), lines, problems)
     problems += _cross_reference(data, lines)
     config: Config | None = None
@@ -437,8 +596,7 @@ def parse(text: str, filename: str = "sources.yaml") -> Config:
     except ValidationError as exc:
         problems += [_describe(err, lines) for err in exc.errors()]
     if problems or config is None:
-        ordered = sorted(set(problems))
-        raise ConfigError([f"{filename}:{line}: {message}" for line, message in ordered])
+        raise places.error(problems)
     return config
 
 

@@ -1,7 +1,8 @@
 """`claimwatch run`: the long-running service (issue 6). An APScheduler 3.x scheduler runs three
-jobs: check the due sources, deliver alerts from the outbox, and reload sources.yaml when it
-changes (a broken edit is reported and the last good config keeps running); with a signing key, a
-fourth signs a checkpoint of the audit chain now and then (db/anchor.py).
+jobs: check the due sources, deliver alerts from the outbox, and reload sources.yaml when it (or
+any file of its directory) changes (a broken edit is reported and the last good config keeps
+running); with a signing key, a fourth signs a checkpoint of the audit chain now and then
+(db/anchor.py).
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
@@ -81,7 +82,7 @@ class Daemon:
     def __init__(self, sources: Path, db_url: str, settings: Settings, log: Log) -> None:
         self.sources, self.settings, self.log = sources, settings, log
         self.config = config_stage.load(sources)  # a broken file at start is a startup error
-        self._config_stamp = _stamp(sources)
+        self._config_stamp = config_stage.stamp(sources)
         if settings.audit_key is not None:
             anchor.load_private_key(settings.audit_key)  # an unusable key is a startup error
         self.store: Store = open_store(db_url)
@@ -140,7 +141,7 @@ class Daemon:
             self.log("checkpoint", seq=made.seq, hash=made.hash)
 
     def reload(self) -> None:
-        stamp = _stamp(self.sources)
+        stamp = config_stage.stamp(self.sources)
         if stamp == self._config_stamp:
             return
         self._config_stamp = stamp
@@ -200,14 +201,6 @@ class Daemon:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _stamp(path: Path) -> tuple[float, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime, st.st_size
 
 
 def run(sources: str, db_url: str, settings: Settings) -> int:

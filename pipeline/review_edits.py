@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from db import Store, audit
 from db.models import ClaimRow, EvidenceRow, FlagRow, by_id
 from pipeline import flags, yaml_edit
-from pipeline.config import Config, Evidence
+from pipeline.config import Config, Evidence, yaml_files
 from pipeline.errors import Conflict, NotFound, NotWritable, UsageError
 from pipeline.flag_detail import flag_detail
 from pipeline.records import FlagRecord
@@ -61,10 +61,11 @@ def review(store: Store, config: Config, sources: Path, flag_id: int, *, decisio
     planners: list[tuple[str, Callable[[], yaml_edit.Edit]]] = []
     if decision == Decision.REVISED and verdict and verdict.strip():
         planners.append(("verdict", lambda: yaml_edit.plan_verdict(
-            _file(sources, claim), claim, verdict)))
+            _file(sources, claim), claim, verdict, within=_directory(sources))))
     if new is not None:
         planners.append(("expectation", lambda: yaml_edit.plan_expectation(
-            _file(sources, claim), claim, old, new, source=source)))
+            _file(sources, claim), claim, old, new, source=source,
+            within=_directory(sources))))
     for _what, plan in planners:  # bad input shows before anything is recorded
         plan()
     written: list[yaml_edit.Edit] = []
@@ -134,5 +135,9 @@ def _apply(session: Session, flag_id: int, what: str, edit: yaml_edit.Edit,
 def _file(sources: Path, claim: str) -> Path:
     """The YAML file that declares the claim (sources.yaml, or one file of a directory)."""
     if sources.is_dir():
-        return yaml_edit.find_claim_file(sorted(sources.glob("*.yaml")), claim)
+        return yaml_edit.find_claim_file(yaml_files(sources), claim)
     return sources
+
+
+def _directory(sources: Path) -> Path | None:
+    return sources if sources.is_dir() else None

@@ -9,7 +9,8 @@ claim (its lines alone where they read alone: a 10,000-claim file takes ruamel s
 and after the change, and only that difference is carried into the desk's text: found by lines,
 narrowed to the characters that changed, or ruamel's lines where characters cannot be matched.
 Every plan is checked: the new text loads with `config.parse` into the same Config but for the
-edited value, or the plan fails.
+edited value, or the plan fails; a file of a directory is checked with the directory's other
+files (`config.parse_files`), since its sources may be declared there.
 """
 
 from __future__ import annotations
@@ -84,13 +85,15 @@ class Edit:
     old_identity: str | None = None
 
 
-def plan_verdict(path: str | Path, claim_id: str, verdict: str) -> Edit:
-    """The edit that sets claim `claim_id`'s `verdict:` in the file at `path`."""
+def plan_verdict(path: str | Path, claim_id: str, verdict: str, *,
+                 within: Path | None = None) -> Edit:
+    """The edit that sets claim `claim_id`'s `verdict:` in the file at `path` (`within`: the
+    directory of files it is one of)."""
     verdict = verdict.strip()
     if not verdict:
         raise UsageError("the new verdict is empty", field="verdict")
     _no_placeholder(verdict, "verdict")
-    doc = _Document.read(Path(path))
+    doc = _Document.read(Path(path), within)
     f, c, claim = doc.claim(claim_id)
 
     def change(node: CommentedMap, flow: bool) -> None:
@@ -106,13 +109,13 @@ def plan_verdict(path: str | Path, claim_id: str, verdict: str) -> Edit:
 
 
 def plan_expectation(path: str | Path, claim_id: str, old: dict[str, Any], new: dict[str, Any],
-                     *, source: str | None = None) -> Edit:
+                     *, source: str | None = None, within: Path | None = None) -> Edit:
     """The edit that turns the expectation `old` of one of claim `claim_id`'s evidence items into
     `new` (both as `Evidence.expectation()` gives them; `source` picks the item when the claim
     expects the same on two sources). Keys other than the expectation's stay as written."""
     old_norm = _expectation(old, "old")
     new_norm = _expectation(new, "new")
-    doc = _Document.read(Path(path))
+    doc = _Document.read(Path(path), within)
     f, c, claim = doc.claim(claim_id)
     found = [e for e, item in enumerate(claim.evidence)
              if item.expectation() == old_norm and source in (None, item.source)]
@@ -204,18 +207,32 @@ def find_claim_file(paths: Iterable[str | Path], claim_id: str) -> Path:
 
 @dataclass
 class _Document:
-    """One file as read: its text, ruamel's view of it and the Config it loads into."""
+    """One file as read: its text and the Config it loads into (alone, or with the other files
+    of its directory: then a claim's place in the Config is not its place in the file)."""
 
     path: Path
     text: str
+    parse: Callable[[str], config.Config]
     config: config.Config
+    alone: bool = True  # not one file of a directory
 
     @classmethod
-    def read(cls, path: Path) -> _Document:
+    def read(cls, path: Path, within: Path | None = None) -> _Document:
         text = _read(path)
-        return cls(path, text, config.parse(text, str(path)))
+        if within is None:
+            def parse(after: str) -> config.Config:
+                return config.parse(after, str(path))
+        else:
+            files = [(str(p), None if p.resolve() == path.resolve() else _read(p))
+                     for p in config.yaml_files(within)]
+
+            def parse(after: str) -> config.Config:
+                return config.parse_files([(name, after if own is None else own)
+                                           for name, own in files])
+        return cls(path, text, parse, parse(text), within is None)
 
     def claim(self, claim_id: str) -> tuple[int, int, config.Claim]:
+        """The claim's fact-check and place in the Config (not the file's, in a directory)."""
         for f, factcheck in enumerate(self.config.factchecks):
             for c, claim in enumerate(factcheck.claims):
                 if claim.id == claim_id:
@@ -236,7 +253,8 @@ class _Document:
         if crlf:
             ours = ours.replace("\r\n", "\n")
         try:
-            base, theirs = _render(ours, f, c, change)
+            where = (f, c) if self.alone else _place_in_file(ours, self.config, f, c)
+            base, theirs = _render(ours, *where, change)
         except RuamelError as exc:  # a file PyYAML reads and ruamel does not: one line
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -247,7 +265,7 @@ class _Document:
         for candidate in _carry(ours, base, theirs):
             after = bom + (candidate.replace("\n", "\r\n") if crlf else candidate)
             try:
-                loaded = config.parse(after, str(self.path))
+                loaded = self.parse(after)
             except ConfigError:
                 continue
             if loaded.model_dump(mode="json", by_alias=True) == wanted and check(loaded):
@@ -255,6 +273,17 @@ class _Document:
                             **identities)
         raise ClaimwatchError(f"{self.path}: this edit would change more than the one value "
                               "(is it shared through a YAML anchor?): make it by hand")
+
+
+def _place_in_file(text: str, loaded: config.Config, f: int, c: int) -> tuple[int, int]:
+    """Where claim `c` of fact-check `f` of the Config is in the file's own lists."""
+    claim_id = loaded.factchecks[f].claims[c].id
+    data = yaml.load(text, Loader=_SafeLoader)
+    for i, factcheck in enumerate(data.get("factchecks") or []):
+        for j, claim in enumerate(factcheck.get("claims") or []):
+            if isinstance(claim, dict) and claim.get("id") == claim_id:
+                return i, j
+    raise NotFound(f"no claim {claim_id!r} in this file", field="claim")
 
 
 def _render(ours: str, f: int, c: int, change: _Change) -> tuple[str, str]:
