@@ -4,6 +4,7 @@ arguments, opens what it needs, and returns plain data; errors are `ClaimwatchEr
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ from db.models import (
     SourceRow,
     by_id,
 )
-from pipeline import accounts, flag_notes, retirement, review_edits, warc
+from pipeline import accounts, factcheck_files, flag_notes, importer, retirement, review_edits, warc
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
@@ -56,11 +57,11 @@ from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
 from pipeline.crosscheck import DeepCheck, crosscheck
 from pipeline.diff import Diff, diff
-from pipeline.errors import NotFound, Unauthorized, UsageError
+from pipeline.errors import FetchError, NotFound, Unauthorized, UsageError
 from pipeline.extract import Document
 from pipeline.factchecks import FactCheckSummary
 from pipeline.factchecks import factchecks as factcheck_list
-from pipeline.fetch import FetchSettings
+from pipeline.fetch import Fetcher, FetchResult, FetchSettings
 from pipeline.flag_detail import FlagDetail, flag_detail
 from pipeline.history import Event
 from pipeline.probe import ProbeResult
@@ -74,7 +75,9 @@ from pipeline.records import (
     flag_records,
 )
 from pipeline.review_edits import Reviewed
+from pipeline.screen import screen
 from pipeline.snapshots import DocumentCache, read
+from pipeline.source_fetch import fetch_settings
 from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, FlagStatus
@@ -660,3 +663,63 @@ def flag(store: Store, config: Config, flag_id: int) -> FlagDetail:
     change, both snapshots, who has seen it, comments, and the update a review could make."""
     with store.session() as session:
         return flag_detail(session, config, flag_id)
+
+
+def import_factcheck(target: str, *, sources: str | Path | None = None,
+                     factcheck_id: str | None = None, out: Path | None = None,
+                     transport: httpx.AsyncBaseTransport | None = None) -> importer.Draft:
+    """Draft a watch of the published fact-check at `target` (a URL, or a saved HTML file):
+    its claims, the pages they cite, and evidence proposed and checked on each
+    (`pipeline.importer`). The draft is validated with the desk's configuration at `sources`
+    (a directory: with its other files, and the sources it declares are used by their ids);
+    with `out` it is also written there, as a new file."""
+    desk = Path(sources) if sources is not None else None
+    config = load_config(desk) if desk is not None and desk.exists() else empty_config()
+    body, read_from, charset, home = _factcheck_page(target, config, transport)
+    draft = importer.draft_watch(body, read_from, config, when=f"{utcnow():%Y-%m-%d}",
+                                 charset=charset, home=home, factcheck_id=factcheck_id,
+                                 reuse=desk is not None and desk.is_dir(), transport=transport)
+    path = out or (desk / f"{draft.factcheck_id}.yaml" if desk is not None and desk.is_dir()
+                   else Path(f"{draft.factcheck_id}.yaml"))
+    factcheck_files.check(draft.text, path, desk)
+    if out is not None:
+        if out.exists():
+            raise UsageError(f"{out} exists already: choose another file", field="out")
+        factcheck_files.write_new(out, draft.text)
+    return draft
+
+
+def _factcheck_page(target: str, config: Config, transport: httpx.AsyncBaseTransport | None
+                    ) -> tuple[bytes, str, str | None, str | None]:
+    """The page's bytes, where they were read, their charset, and the URL they came from."""
+    if not target.startswith(("http://", "https://")):
+        path = Path(target)
+        try:
+            return path.read_bytes(), path.resolve().as_uri(), None, None
+        except OSError as exc:
+            raise UsageError(f"cannot read {target}: {exc.strerror or exc}",
+                             field="page") from None
+
+    async def fetch() -> FetchResult:
+        async with Fetcher(fetch_settings(config), transport=transport) as fetcher:
+            return await fetcher.fetch(target, timeout=config.defaults.timeout,
+                                       max_bytes=config.defaults.max_bytes)
+
+    result = asyncio.run(fetch())
+    refused = screen(result)
+    problem = result.error or (f"{refused.kind}: {refused.reason}" if refused else None)
+    if problem or result.body is None:
+        raise FetchError(f"cannot read {target}: {problem or 'no body'}")
+    return result.body, result.final_url, result.charset, result.final_url
+
+
+def add_factcheck(store: Store, text: str, sources: str | Path, *, by: str,
+                  imported_from: str | None = None) -> Path:
+    """Save an editor's accepted draft as a new fact-check file of the directory `sources`
+    (validated with the other files first: ConfigError lists every problem), and record it in
+    the audit chain; the next check syncs it."""
+    path, _config = factcheck_files.add(text, Path(sources))
+    with store.session() as session:
+        audit.record(session, "sources-file", {"file": str(path), "by": by,
+                                               "from": imported_from})
+    return path

@@ -418,8 +418,8 @@ def load(path: str | Path) -> Config:
         files = yaml_files(path)
         if not files:
             raise ConfigError([f"{path}: no *.yaml file in this directory"])
-        return parse_files([(str(f), _read(f)) for f in files])
-    return parse(_read(path), str(path))
+        return parse_files([(str(f), read_file(f)) for f in files])
+    return parse(read_file(path), str(path))
 
 
 def yaml_files(directory: Path) -> list[Path]:
@@ -442,7 +442,8 @@ def stamp(path: str | Path) -> tuple[Any, ...] | None:
         return None
 
 
-def _read(path: Path) -> str:
+def read_file(path: Path) -> str:
+    """A configuration file's text (its problems as ConfigError)."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:

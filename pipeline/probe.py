@@ -16,7 +16,7 @@ from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError
 from pipeline.evaluate import Result, evaluate
 from pipeline.extract import Document, read, resolve_kind
-from pipeline.fetch import Fetcher
+from pipeline.fetch import Fetcher, FetchResult
 from pipeline.screen import screen
 from pipeline.source_fetch import Fetched, fetch_settings, fetch_source
 
@@ -44,9 +44,15 @@ def probe(config: Config, source: Source, evidence: list[Evidence], *,
                                       max_bytes=max_bytes, validators={})
 
     fetched = asyncio.run(fetch())
-    result = fetched.result
+    return examine(source, fetched.result, evidence, content_error=fetched.content_error)
+
+
+def examine(source: Source, result: FetchResult, evidence: list[Evidence], *,
+            content_error: str | None = None) -> ProbeResult:
+    """What a check would read from `result` (a fetch of `source`'s target), and the outcome of
+    each of `evidence` on it as a first evaluation; nothing is written anywhere."""
     base = ProbeResult(source.url, result.final_url, result.status, None, None, None)
-    problem = fetched.content_error or result.error
+    problem = content_error or result.error
     not_evidence = screen(result)
     if not_evidence is not None:
         problem = f"{not_evidence.kind}: {not_evidence.reason}"
