@@ -674,6 +674,8 @@ def import_factcheck(target: str, *, sources: str | Path | None = None,
     (a directory: with its other files, and the sources it declares are used by their ids);
     with `out` it is also written there, as a new file."""
     desk = Path(sources) if sources is not None else None
+    if out is not None and out.exists():
+        raise UsageError(f"{out} exists already: choose another file", field="out")
     config = load_config(desk) if desk is not None and desk.exists() else empty_config()
     body, read_from, charset, home = _factcheck_page(target, config, transport)
     draft = importer.draft_watch(body, read_from, config, when=f"{utcnow():%Y-%m-%d}",
@@ -683,8 +685,6 @@ def import_factcheck(target: str, *, sources: str | Path | None = None,
                    else Path(f"{draft.factcheck_id}.yaml"))
     factcheck_files.check(draft.text, path, desk)
     if out is not None:
-        if out.exists():
-            raise UsageError(f"{out} exists already: choose another file", field="out")
         factcheck_files.write_new(out, draft.text)
     return draft
 

@@ -34,7 +34,8 @@ OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
            "note": "--note", "older_than": "--older-than", "expect": "--expect",
            "since": "--since", "until": "--until", "target": "--claim/--factcheck/--source",
            "options": "--kind/--select/--follow/--ignore", "url": "--url", "db": "--db",
-           "alert_id": "--id", "role": "ROLE", "name": "NAME", "password": "password"}
+           "alert_id": "--id", "role": "ROLE", "name": "NAME", "password": "password",
+           "page": "URL_OR_FILE", "id": "--id", "out": "-o"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -591,6 +592,42 @@ def _store(obj: dict[str, str], *, create: bool = False) -> AbstractContextManag
     the others refuse a database that does not exist rather than leave an empty one behind."""
     from pipeline import api
     return api.opened(obj["db"], create=create)
+
+
+@cli.command("import")
+@click.argument("target", metavar="URL_OR_FILE")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the draft to this new file (e.g. sources.d/ID.yaml); default: print it.")
+@click.option("--id", "factcheck_id", metavar="ID",
+              help="The fact-check's id (default: from its address or title).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the draft as JSON (claims, proposals, sources) instead of YAML.")
+@click.pass_obj
+def import_factcheck(obj: dict[str, str], target: str, output: Path | None,
+                     factcheck_id: str | None, as_json: bool) -> None:
+    """Draft a watch of a published fact-check: its claims, the pages they cite and the
+    evidence proposed on each, checked on the pages; for an editor to read and accept."""
+    from pipeline import api
+    draft = api.import_factcheck(target, sources=obj["sources"], factcheck_id=factcheck_id,
+                                 out=output)
+    items = [i for c in draft.claims for i in c.items if i.active]
+    kinds: dict[str, int] = {}
+    for item in items:
+        kind = next(iter(item.expectation or {"changes": 0}))
+        kinds[kind] = kinds.get(kind, 0) + 1
+    unread = [s for s in draft.sources if s.error]
+    summary = (f"{draft.factcheck_id}: {len(draft.claims)} claims, {len(draft.sources)} cited "
+               f"sources ({len(unread)} could not be read), {len(items)} evidence items ("
+               + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+    if as_json:
+        click.echo(json.dumps(draft.to_json(), indent=2))
+    elif output is None:
+        click.echo(draft.text, nl=False)
+    if output is not None:
+        click.echo(f"{summary}\nwritten to {output}: read it, edit it, then `claimwatch "
+                   "validate`", err=as_json)
+    else:
+        click.echo(summary, err=True)
 
 
 cli.add_command(serve)

@@ -46,13 +46,17 @@ def citations(page: Page, claim: ClaimFound) -> list[Citation]:
     """The claim's citations, one per URL (the first sentence citing it), in reading order."""
     found: dict[str, Citation] = {}
     for paragraph in claim.paragraphs:
-        bare = strip_markers(paragraph.text)
+        text = paragraph.text  # a marker's own words ("1", "[2]") are no part of what it cites
+        for link in paragraph.links:
+            if link.href.startswith("#"):
+                text = text[:link.start] + " " * (link.end - link.start) + text[link.end:]
+        bare = strip_markers(text)
         cited = _cited(page, paragraph)
         marks = sorted({at for _u, marker, at in cited if marker is not None})
         for url, marker, at in cited:
             if url not in found:  # a marker follows the words it cites; a link sits in them
                 found[url] = Citation(url, marker, _carrying(
-                    paragraph.text, at, marks if marker is not None else []), bare)
+                    text, at, marks if marker is not None else []), bare)
     return list(found.values())
 
 
@@ -125,7 +129,7 @@ def _carrying(text: str, at: int, marks: list[int]) -> str:
 
 
 def strip_markers(text: str) -> str:
-    return re.sub(r"\s+([.,;:])", r"\1", _MARKER.sub("", text)).replace("  ", " ").strip()
+    return re.sub(r"\s+([.,;:])", r"\1", " ".join(_MARKER.sub("", text).split()))
 
 
 def guess_kind(url: str) -> str | None:

@@ -40,7 +40,7 @@ def write(draft: Draft, *, when: str) -> str:
     for source in new:
         lines += _source(source, active=source.id in used)
     lines += ["", "factchecks:", f"  - id: {draft.factcheck_id}",
-              f"    title: {_scalar(draft.title)}", f"    url: {_scalar(draft.url)}",
+              f"    title: {_scalar(words(draft.title))}", f"    url: {_scalar(draft.url)}",
               "    claims:"]
     for claim in draft.claims:
         lines += _claim(claim)
@@ -66,9 +66,9 @@ def _source(source: DraftSource, *, active: bool) -> list[str]:
 def _claim(claim: DraftClaim) -> list[str]:
     active = [item for item in claim.items if item.active]
     head = [f"      # {_flat(claim.origin)}"]
-    body = [f"      - id: {claim.id}", *_text("        text", claim.text)]
+    body = [f"      - id: {claim.id}", *_text("        text", words(claim.text))]
     if claim.verdict:
-        body.append(f"        verdict: {_scalar(claim.verdict)}   # as the page rates it")
+        body.append(f"        verdict: {_scalar(words(claim.verdict))}   # as the page rates it")
     else:
         body.append("        verdict: Supported   # the page states this finding and rates "
                     "nothing here: check it")
@@ -112,6 +112,12 @@ def _text(key: str, value: str) -> list[str]:
     except yaml.YAMLError:
         same = None
     return folded if same == {key.strip(): value} else [one]
+
+
+def words(text: str) -> str:
+    """Page words as the draft holds them: printable, and never an `${ENV}` reference (the
+    configuration would read one from the environment)."""
+    return printable(text).replace("${", "$ {")
 
 
 def _scalar(value: Any) -> str:

@@ -44,7 +44,7 @@ _NOT_CLAIMS = re.compile(
 _SUMMARY = re.compile(r"^\s*(executive summary|summary|at a glance|key (points|findings|"
                       r"takeaways)|tl;?dr|in brief|in short|what we found)\b", re.I)
 _VERDICT_IN_TEXT = re.compile(
-    r"(?:we rate (?:this|the|that) (?:claim|statement|post)?\s*(?:as\s+)?|"
+    r"(?i:we rate (?:this|the|that) (?:claim|statement|post)?\s*(?:as\s+)?|"
     r"\b(?:our )?(?:rating|verdict|ruling)\s*[:\u2014\u2013-]\s*)"
     r"[\"'\u201c\u2018]?([A-Z][\w-]*(?:[ -][\w-]+){0,3}?)[\"'\u201d\u2019]?\s*[.!;]")
 _SPACE = re.compile(r"\s+")
