@@ -139,6 +139,9 @@ def describe(event: Event) -> str:
             return _describe_config(when, d)
         case "checkpoint":
             return f"{when} checkpoint: seq {d.get('seq')} signed by {d.get('key')}"
+        case "sources-file":
+            imported = f", imported from {d['from']}" if d.get("from") else ""
+            return f"{when} {d.get('by')} added the fact-check file {d.get('file')}{imported}"
         case "prune":
             return (f"{when} pruned {d.get('snapshots')} snapshot(s), {d.get('fetches')} fetch "
                     f"row(s) and {d.get('blobs')} blob(s) older than {d.get('older_than')}")

@@ -66,14 +66,16 @@ def csrf_of(html: str) -> str:
 
 
 @contextmanager
-def serve_desk(directory: Path) -> Iterator[ServedDesk]:
-    """The desk on the database and sources.yaml in `directory`, with one account per role
-    (named after the role), on a free loopback port until the block ends."""
+def serve_desk(directory: Path, sources: Path | None = None) -> Iterator[ServedDesk]:
+    """The desk on the database and sources.yaml in `directory` (or `sources`, a file or a
+    directory of them), with one account per role (named after the role), on a free loopback
+    port until the block ends."""
+    sources = sources or directory / "sources.yaml"
     store = open_store(f"sqlite:///{directory / 'claimwatch.db'}")
     for role in ROLES:
         if role not in {u.name for u in api.users(store)}:
             api.add_user(store, role, role, PASSWORD, display_name=f"{role.title()} Person")
-    app = create_app(store, directory / "sources.yaml")
+    app = create_app(store, sources)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -86,7 +88,7 @@ def serve_desk(directory: Path) -> Iterator[ServedDesk]:
             raise RuntimeError("the desk did not start")
         time.sleep(0.02)
     try:
-        yield ServedDesk(f"http://127.0.0.1:{port}", store, directory / "sources.yaml")
+        yield ServedDesk(f"http://127.0.0.1:{port}", store, sources)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

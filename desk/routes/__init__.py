@@ -7,10 +7,12 @@ from desk.routes import (
     factchecks,
     flags,
     history,
+    imports,
     login,
     queue,
     snapshots,
     sources,
 )
 
-ALL = (login, queue, flags, claims, factchecks, sources, snapshots, history, admin)
+# `imports` before `factchecks`: /factchecks/new is not the fact-check "new"
+ALL = (login, queue, flags, claims, imports, factchecks, sources, snapshots, history, admin)

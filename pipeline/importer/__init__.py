@@ -13,7 +13,8 @@ from urllib.parse import urldefrag, urlsplit
 
 import httpx
 
-from pipeline.config import Config
+from pipeline.config import Config, Evidence
+from pipeline.describe import in_words
 from pipeline.errors import UsageError
 from pipeline.importer.citations import Citation, citations, cites, slug_of, source_id
 from pipeline.importer.draft import write
@@ -86,8 +87,10 @@ def _draft_claim(claim: ClaimFound, cited: list[Citation], chosen: dict[str, Rea
     items: dict[tuple[str, str], DraftItem] = {}
     for c in cited:
         for p in propose(c, chosen[c.url], title, background):
+            words = None if p.expectation is None else in_words(
+                Evidence.model_validate({"source": ids[c.url], **p.expectation}))
             item = DraftItem(ids[c.url], c.url, c.marker, p.expectation, p.score, p.why,
-                             p.passage, p.expectation is not None)
+                             p.passage, p.expectation is not None, words)
             items.setdefault((item.source, str(p.expectation) if p.expectation else p.why), item)
     return DraftClaim(slug_of(claim.text, taken, "claim"), claim.text, claim.verdict,
                       claim.origin, tuple(items.values()))

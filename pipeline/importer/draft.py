@@ -1,6 +1,6 @@
 """The draft as YAML an editor reads: one fact-check file of a sources directory, its sources
 and claims in the desk's usual layout, every proposal with a comment saying its score and what
-it matched (the expectation also in words, `describe.in_words`), and what could not be watched
+it matched (and the expectation in words, `describe.in_words`), and what could not be watched
 kept as commented lines with the reason. Written as text: page words go in through PyYAML's
 quoting only, and comments are one printable line each.
 """
@@ -12,8 +12,6 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import Evidence
-from pipeline.describe import in_words
 from pipeline.importer.records import Draft, DraftClaim, DraftItem, DraftSource
 from pipeline.textnorm import printable
 
@@ -87,9 +85,8 @@ def _item(item: DraftItem) -> list[str]:
     if item.expectation is None:
         return [f"          # {marker}{item.source}: {_flat(item.why)}",
                 f"          # - source: {item.source}", "          #   changes: any"]
-    ev = Evidence.model_validate({"source": item.source, **item.expectation})
     lines = [f"          # {marker}{score}{_flat(item.why)}",
-             f"          #   ({_flat(in_words(ev))})",
+             f"          #   ({_flat(item.words or '')})",
              f"          - source: {item.source}"]
     for name, value in item.expectation.items():
         lines += _text(f"            {name}", value) if isinstance(value, str) else [

@@ -22,6 +22,7 @@ class DraftItem:
     why: str
     passage: str | None  # the cited page's words it rests on
     active: bool
+    words: str | None = None  # the expectation in plain words
 
 
 @dataclass(frozen=True)
