@@ -20,14 +20,15 @@ COMMENT_CHARS = 160
 
 
 def write(draft: Draft, *, when: str) -> str:
+    read = sum(1 for s in draft.sources if s.error is None)
     lines = [
-        f"# Draft watch of \u201c{_flat(draft.title)}\u201d, drafted by `claimwatch import` on "
-        f"{when}",
-        f"# from {_flat(draft.read_from)}.",
-        f"# {len(draft.claims)} claims; {len(draft.sources)} cited sources, "
-        f"{sum(1 for s in draft.sources if s.error is None)} of them read. Every expectation",
-        "# below held on its page as fetched. Read each claim, its verdict and its evidence,",
-        "# edit what a person would not accept, then run `claimwatch validate`.",
+        f"# Draft watch of \u201c{_flat(draft.title)}\u201d, by `claimwatch import` on {when},",
+        f"# from {_flat(draft.read_from)}",
+        f"# {len(draft.claims)} claims, {len(draft.sources)} cited sources ({read} read). Every "
+        "expectation below held",
+        "# on its page as fetched. Read each claim, its verdict and its evidence, change what "
+        "you would",
+        "# not accept, then run `claimwatch validate`.",
         "version: 1",
         "",
     ]

@@ -53,7 +53,9 @@ def sentences(text: str) -> list[tuple[int, str]]:
     for end in _END.finditer(text):
         before = text[start:end.start()].rsplit(None, 1)
         last = before[-1].lower().rstrip(".") if before else ""
-        if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+        numbered = last == "no" and text[end.end():end.end() + 1].isdigit()  # "No. 5", not "No."
+        if (last in _ABBREVIATIONS and last != "no") or numbered or (
+                len(last) == 1 and last.isalpha()):
             continue
         found.append((start, text[start:end.start() + 1].strip()))
         start = end.end()
