@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
@@ -43,7 +43,7 @@ from db.models import (
     SourceRow,
     by_id,
 )
-from pipeline import accounts, factcheck_files, flag_notes, importer, retirement, review_edits, warc
+from pipeline import accounts, factcheck_files, flag_notes, retirement, review_edits, warc
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
@@ -83,6 +83,9 @@ from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, FlagStatus
 from pipeline.worddiff import RegionDiff
 from pipeline.worddiff import lines as region_lines
+
+if TYPE_CHECKING:
+    from pipeline.importer import Draft
 
 
 def load_config(path: str | Path) -> Config:
@@ -667,12 +670,14 @@ def flag(store: Store, config: Config, flag_id: int) -> FlagDetail:
 
 def import_factcheck(target: str, *, sources: str | Path | None = None,
                      factcheck_id: str | None = None, out: Path | None = None,
-                     transport: httpx.AsyncBaseTransport | None = None) -> importer.Draft:
+                     transport: httpx.AsyncBaseTransport | None = None) -> Draft:
     """Draft a watch of the published fact-check at `target` (a URL, or a saved HTML file):
     its claims, the pages they cite, and evidence proposed and checked on each
     (`pipeline.importer`). The draft is validated with the desk's configuration at `sources`
     (a directory: with its other files, and the sources it declares are used by their ids);
     with `out` it is also written there, as a new file."""
+    from pipeline import importer  # its parsers load only when a fact-check is imported
+
     desk = Path(sources) if sources is not None else None
     if out is not None and out.exists():
         raise UsageError(f"{out} exists already: choose another file", field="out")
