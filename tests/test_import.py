@@ -218,3 +218,13 @@ def test_page_words_stay_data_in_the_draft(site: SiteServer, tmp_path: Path) -> 
     quotes = [e.quote for e in claim.evidence if e.quote]
     assert quotes and all("${" not in q for q in quotes)
     assert yaml.safe_load(draft.text)["factchecks"][0]["claims"][0]["text"] == claim.text
+
+
+def test_a_page_citing_nothing_readable_is_one_line(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><article><h1>Is it so?</h1><p>" + "Words without sources. " * 20
+                    + "</p></article></body></html>")
+    ran = claimwatch("import", str(page), cwd=tmp_path)
+    assert ran.returncode == 2 and ran.stdout == ""
+    assert ran.stderr == (f"claimwatch: URL_OR_FILE: nothing to watch in {page.as_uri()}: 1 "
+                          "claim(s) found, but none cites a page that could be read (0 cited)\n")

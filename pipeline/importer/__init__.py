@@ -13,7 +13,7 @@ from urllib.parse import urldefrag, urlsplit
 
 import httpx
 
-from pipeline.config import Config, Evidence
+from pipeline.config import Config, Evidence, Source
 from pipeline.describe import in_words
 from pipeline.errors import UsageError
 from pipeline.importer.citations import Citation, citations, cites, slug_of, source_id
@@ -31,21 +31,22 @@ def draft_watch(body: bytes, read_from: str, config: Config, *, when: str,
                 factcheck_id: str | None = None, reuse: bool = True,
                 transport: httpx.AsyncBaseTransport | None = None) -> Draft:
     """The draft watch of the fact-check page `body` (read from `read_from`, a URL or a
-    file), next to the desk's `config`: sources it already declares are used by their ids,
-    and no id it holds is taken again. `home`: the page's URL when it was fetched, which
-    bounds what its cited pages may reach (a saved file: each cited page its own)."""
+    file), next to the desk's `config`: with `reuse`, sources it already declares are used by
+    their ids (without, the draft stands alone and declares every source); no id it holds is
+    taken again. `home`: the page's URL when it was fetched, which bounds what its cited pages
+    may reach (a saved file: each cited page its own)."""
     page = read_page(body, read_from, charset)
     found = [(claim, citations(page, claim)) for claim in claims_of(page, cites(page))]
     if not found:
         raise UsageError(f"no fact-check found in {read_from}: no ClaimReview, no findings "
-                         "and no article text", field="target")
+                         "and no article text", field="page")
     declared = {_bare(s.url): (sid, s) for sid, s in config.sources.items()} if reuse else {}
-    wanted: dict[str, tuple[object, bool]] = {}
+    wanted: dict[str, tuple[Source | None, bool]] = {}
     for _claim, cited in found:
         for c in cited:
             counts = wanted.get(c.url, (None, False))[1] or names_a_count(c.context)
             wanted[c.url] = (declared.get(_bare(c.url), (None, None))[1], counts)
-    readings = read_cited(wanted, config, home=home, transport=transport)  # type: ignore[arg-type]
+    readings = read_cited(wanted, config, home=home, transport=transport)
     chosen = {url: _choose(url, options, found, page.title) for url, options in readings.items()}
     taken = set(config.sources)
     ids = {url: declared[_bare(url)][0] if _bare(url) in declared else source_id(url, taken)
@@ -55,6 +56,10 @@ def draft_watch(body: bytes, read_from: str, config: Config, *, when: str,
                          for _at, s in sentences(p.text))
     claims = tuple(_draft_claim(claim, cited, chosen, ids, page.title, claim_ids, background)
                    for claim, cited in found)
+    if not any(item.active for claim in claims for item in claim.items):
+        raise UsageError(f"nothing to watch in {read_from}: {len(claims)} claim(s) found, but "
+                         f"none cites a page that could be read ({len(readings)} cited)",
+                         field="page")
     sources = tuple(DraftSource(ids[url], url, r.source.model_dump(mode="json",
                                                                     exclude_defaults=True),
                                 r.how, r.kind, r.error, _bare(url) in declared)

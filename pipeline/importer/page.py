@@ -33,10 +33,10 @@ _FURNITURE_WORDS = frozenset(
         "toolbar", "popular", "trending"
     ])
 _NUMBERED = re.compile(r"^\s*(?:finding|claim|point)?\s*(\d{1,2})\s*[.):\u2013\u2014-]\s+", re.I)
-_CONCLUSION = re.compile(r"\b(bottom line|conclusions?|our ruling|the ruling|verdict|our rating|"
-                         r"the rating|in sum|the upshot|summing up)\b", re.I)
-_LABEL = re.compile(r"^\s*(bottom line|conclusion|our ruling|the ruling|verdict|our rating|"
-                    r"rating|in sum|the upshot|summing up)\s*[:\u2014\u2013-]\s*", re.I)
+_CONCLUDING = (r"bottom line|conclusions?|our ruling|the ruling|verdict|our rating|the rating|"
+               r"in sum|the upshot|summing up")
+_CONCLUSION = re.compile(rf"\b({_CONCLUDING})\b", re.I)
+_LABEL = re.compile(rf"^\s*({_CONCLUDING}|rating)\s*[:\u2014\u2013-]\s*", re.I)
 _NOT_CLAIMS = re.compile(
     r"^\s*(sources?|references?|notes?|footnotes?|citations?|bibliography|further reading|"
     r"related|read more|more (from|on|about)|about (us|the author|this|our)|methodology|"
