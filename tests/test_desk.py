@@ -5,6 +5,7 @@ permissions and CSRF, snapshots kept inert, the REST API and its problem+json er
 from __future__ import annotations
 
 import difflib
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +170,10 @@ def test_retiring_a_source_closes_its_flags(desk: ServedDesk) -> None:
     assert "bca-statement" in page
     again = editor.post("/sources/bca-statement/retire", data={"csrf": token})
     assert again.status_code == 409
+    story = html.unescape(editor.get("/history", params={"source": "bca-statement"}).text)
+    assert 'bca-statement retired by Editor Person — "the BCA took it down"' in story
+    assert "closed: its source was retired" in editor.get("/history").text
+    assert "account editor added by cli (role editor)" in editor.get("/history").text
 
 
 def test_the_rest_api_takes_tokens_and_speaks_problem_json(desk: ServedDesk) -> None:
