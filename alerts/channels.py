@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-import apprise
-
 from alerts.message import Message
 from pipeline import appendfile
 from pipeline.errors import AlertError
@@ -32,8 +30,7 @@ MIN_SECRET = 6  # shorter environment values (/tmp, a user name) are not secrets
 MAX_ERROR = 300
 APPRISE_LOGGER = "apprise"
 # Apprise's notify type per severity: how chat and push services colour or rank the message
-NOTIFY_TYPES = {"high": apprise.NotifyType.FAILURE, "medium": apprise.NotifyType.WARNING,
-                "low": apprise.NotifyType.INFO}
+NOTIFY_TYPES = {"high": "failure", "medium": "warning", "low": "info"}  # apprise.NotifyType
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"'()\]\[\n]+)")
 _LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) - (.*)$")
 
@@ -127,6 +124,8 @@ class AppriseChannel:
     def __init__(self, to: str, key: str) -> None:
         self.key = key
         self._hidden = secrets(to)
+        import apprise  # only when alerting: it loads ~100 plugins (0.1 s or more)
+
         self._apprise = apprise.Apprise()
         with _apprise_log() as log:
             accepted = self._apprise.add(to)
@@ -139,12 +138,15 @@ class AppriseChannel:
         self._name = str(service.service_name)
 
     def send(self, message: Message) -> None:
+        import apprise
+
         body_format = apprise.NotifyFormat.HTML if self._html else apprise.NotifyFormat.TEXT
         with _apprise_log() as log:
             try:
                 ok = self._apprise.notify(body=message.html if self._html else message.text,
                                           title=message.title, body_format=body_format,
-                                          notify_type=NOTIFY_TYPES[message.severity])
+                                          notify_type=apprise.NotifyType(
+                                              NOTIFY_TYPES[message.severity]))
             except Exception as exc:  # a plugin bug is this channel's failure, not the run's
                 raise AlertError(self._error(f"{type(exc).__name__}: {exc}", "")) from None
         if not ok:
@@ -171,6 +173,8 @@ def _apprise_log() -> Iterator[StringIO]:
     logger = logging.getLogger(APPRISE_LOGGER)
     propagate, logger.propagate = logger.propagate, False
     try:
+        import apprise
+
         with apprise.LogCapture(name=APPRISE_LOGGER, level=logging.DEBUG,  # type: ignore[no-untyped-call]
                                 fmt="%(levelname)s - %(message)s") as log:
             yield log

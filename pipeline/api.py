@@ -283,17 +283,23 @@ def audit_checkpoint(store: Store, key: Path, *, append: Path | None = None) -> 
 
 
 def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = True,
-           desk_url: str | None = None) -> str:
+           desk_url: str | None = None, config: Config | None = None) -> str:
     """The evidence report of a fact-check, as Markdown or HTML (`standalone`: a whole HTML
-    document; else the fragment a desk page embeds)."""
-    built = report_document(store, factcheck)
-    return report_stage.to_html(built) if fmt == "html" else report_stage.markdown(built)
+    document; else the fragment a desk page embeds). `config` lets it read the before/after
+    text from the stored snapshots; `desk_url` links snapshots and flags to the desk ("": links
+    relative to the desk)."""
+    if fmt not in report_stage.FORMATS:  # before any work
+        raise UsageError(f"{fmt!r} is not a report format: md or html", field="format")
+    built = report_document(store, factcheck, config=config, desk_url=desk_url)
+    return report_stage.render(built, fmt, standalone=standalone)
 
 
-def report_document(store: Store, factcheck: str) -> report_stage.Report:
-    """The evidence report of a fact-check as data."""
+def report_document(store: Store, factcheck: str, *, config: Config | None = None,
+                    desk_url: str | None = None) -> report_stage.Report:
+    """The evidence report of a fact-check as data (see `report`)."""
     with store.session() as session:
-        return report_stage.build(session, factcheck, utcnow())
+        return report_stage.build(session, factcheck, utcnow(), config=config,
+                                  desk_url=desk_url)
 
 
 def export_warc(store: Store, out: Path, *, claim: str | None = None,

@@ -19,6 +19,7 @@ from db.models import (
     FetchRow,
     FlagRow,
     OutcomeRow,
+    ReviewRow,
     SnapshotRow,
     SourceRow,
     VerdictRow,
@@ -33,6 +34,7 @@ class VerdictChange:
     verdict: str
     origin: str  # sources.yaml | review
     at: dt.datetime
+    by: str | None = None  # the reviewer who revised it
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ class ClaimDetail:
         return {"id": self.claim, "text": self.text, "verdict": self.verdict,
                 "factcheck": {"id": self.factcheck, "title": self.factcheck_title,
                               "url": self.factcheck_url},
-                "verdicts": [{"verdict": v.verdict, "origin": v.origin, "at": iso(v.at)}
-                             for v in self.verdicts],
+                "verdicts": [{"verdict": v.verdict, "origin": v.origin, "at": iso(v.at),
+                              "by": v.by} for v in self.verdicts],
                 "evidence": [item.to_json() for item in self.items]}
 
 
@@ -84,13 +86,24 @@ def claim_detail(session: Session, slug: str) -> ClaimDetail:
         raise NotFound(f"unknown claim {slug!r}", field="claim")
     factcheck = session.get(FactCheckRow, claim.factcheck_id)
     assert factcheck is not None
-    verdicts = [VerdictChange(v.verdict, v.origin, v.at) for v in session.scalars(
-        select(VerdictRow).where(VerdictRow.claim_id == claim.id).order_by(VerdictRow.id))]
     rows = session.scalars(select(EvidenceRow).where(
         EvidenceRow.claim_id == claim.id, EvidenceRow.active.is_(True))
         .order_by(EvidenceRow.position)).all()
     return ClaimDetail(claim.slug, claim.text, claim.verdict, factcheck.slug, factcheck.title,
-                       factcheck.url, verdicts, items(session, rows))
+                       factcheck.url, verdicts(session, [claim.id]).get(claim.id, []),
+                       items(session, rows))
+
+
+def verdicts(session: Session, claim_ids: list[int]) -> dict[int, list[VerdictChange]]:
+    """The claims' verdict histories, oldest first, with who revised each (one query)."""
+    found: dict[int, list[VerdictChange]] = {}
+    for row, by in session.execute(
+            select(VerdictRow, ReviewRow.reviewer)
+            .outerjoin(ReviewRow, ReviewRow.id == VerdictRow.review_id)
+            .where(VerdictRow.claim_id.in_(claim_ids)).order_by(VerdictRow.id)):
+        found.setdefault(row.claim_id, []).append(
+            VerdictChange(row.verdict, row.origin, row.at, by))
+    return found
 
 
 def items(session: Session, rows: list[EvidenceRow]) -> list[Item]:

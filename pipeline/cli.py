@@ -242,10 +242,19 @@ def history(obj: dict[str, str], claim: str | None, source: str | None, since: s
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
 @click.pass_obj
 def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None) -> None:
-    """The evidence report of a fact-check: claims, verdicts, evidence, flags, decisions."""
+    """The evidence report of a fact-check: a summary, each claim's verdict and evidence, and
+    what changed at every flag, before and after."""
     from pipeline import api
+
+    try:  # for reading the snapshots, and the desk's address to link them
+        config = api.load_config(obj["sources"])
+    except ConfigError as exc:
+        config = None
+        click.echo(f"claimwatch: the report leaves out the before/after text, as it needs "
+                   f"sources.yaml: {exc.problems[0]}", err=True)
+    desk_url = str(config.desk.url) if config and config.desk.url else None
     with _store(obj) as store:
-        text = api.report(store, factcheck_id, fmt)
+        text = api.report(store, factcheck_id, fmt, config=config, desk_url=desk_url)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:

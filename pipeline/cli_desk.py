@@ -62,7 +62,7 @@ def users_add(obj: dict[str, str], name: str, role: str, display_name: str | Non
 def users_list(obj: dict[str, str], as_json: bool) -> None:
     """Every account, its role and whether it is active."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         found = api.users(store)
     if as_json:
         click.echo(json.dumps({"users": [a.to_json() for a in found]}, indent=2))
@@ -80,7 +80,7 @@ def users_list(obj: dict[str, str], as_json: bool) -> None:
 def users_disable(obj: dict[str, str], name: str) -> None:
     """Disable an account: its sessions end and its API tokens are revoked."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         api.set_user_active(store, name, False)
     click.echo(f"disabled {name}")
 
@@ -91,7 +91,7 @@ def users_disable(obj: dict[str, str], name: str) -> None:
 def users_enable(obj: dict[str, str], name: str) -> None:
     """Enable a disabled account again (its old tokens stay revoked)."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         api.set_user_active(store, name, True)
     click.echo(f"enabled {name}")
 
@@ -103,7 +103,7 @@ def users_enable(obj: dict[str, str], name: str) -> None:
 def users_set_role(obj: dict[str, str], name: str, role: str) -> None:
     """Change an account's role."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         api.set_user_role(store, name, role)
     click.echo(f"{name} is now {role}")
 
@@ -116,7 +116,7 @@ def users_password(obj: dict[str, str], name: str, password_stdin: bool) -> None
     """Set a new password (every session of the account ends)."""
     from pipeline import api
     password = _password(password_stdin, name)
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         api.set_user_password(store, name, password)
     click.echo(f"new password set for {name}")
 
@@ -128,7 +128,7 @@ def users_password(obj: dict[str, str], name: str, password_stdin: bool) -> None
 def users_token(obj: dict[str, str], name: str, label: str) -> None:
     """Issue a REST API token for the account; it is printed once and stored only as a hash."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         token, record = api.issue_token(store, name, label)
     click.echo(token)
     click.echo(f"token {record.id} ({record.prefix}…) for {name}: send it as "
@@ -141,7 +141,7 @@ def users_token(obj: dict[str, str], name: str, label: str) -> None:
 def users_tokens(obj: dict[str, str], name: str | None) -> None:
     """List API tokens (never the tokens themselves)."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         found = api.tokens(store, name)
     for t in found:
         state = f"revoked {iso(t.revoked_at)}" if t.revoked_at else \
@@ -155,7 +155,7 @@ def users_tokens(obj: dict[str, str], name: str | None) -> None:
 def users_revoke_token(obj: dict[str, str], token_id: int) -> None:
     """Revoke an API token by its number (see 'users tokens')."""
     from pipeline import api
-    with api.opened(obj["db"]) as store:
+    with api.opened(obj["db"], create=False) as store:
         api.revoke_token(store, token_id)
     click.echo(f"revoked token {token_id}")
 

@@ -24,7 +24,7 @@ from db.models import (
     SourceRow,
     by_id,
 )
-from pipeline.config import Config, Evidence
+from pipeline.config import Config, Evidence, Source
 from pipeline.describe import expectation_in_words
 from pipeline.errors import NotFound
 from pipeline.evidence_change import EvidenceChange, QuoteChange, TableChange, change
@@ -99,22 +99,9 @@ def flag_detail(session: Session, config: Config, flag_id: int) -> FlagDetail:
     baseline = session.get(SnapshotRow, flag.baseline_snapshot_id) \
         if flag.baseline_snapshot_id else None
     flagged = session.get(SnapshotRow, flag.snapshot_id) if flag.snapshot_id else None
-    found, problem = None, None
     item = Evidence.model_validate({"source": record.source, **evidence.expectation})
-    source = config.sources.get(record.source)
-    if source is None:
-        problem = f"source {record.source!r} is no longer in sources.yaml"
-    elif baseline is None or flagged is None:
-        problem = ("the source could not be fetched: there is no new version to compare"
-                   if flagged is None else "there is no baseline yet")
-    else:
-        cache: DocumentCache = {}
-        before, after = read(session, baseline, source, cache), read(session, flagged, source,
-                                                                      cache)
-        if isinstance(before, Document) and isinstance(after, Document):
-            found = change(item, before, after)
-        else:
-            problem = next(d for d in (before, after) if isinstance(d, str))
+    found, problem = flag_change(session, config.sources.get(record.source), item, baseline,
+                                 flagged, {})
     seen = [Seen(name, at) for name, at in session.execute(
         select(AccountRow.display_name, FlagViewRow.at)
         .join(AccountRow, AccountRow.id == FlagViewRow.account_id)
@@ -125,6 +112,23 @@ def flag_detail(session: Session, config: Config, flag_id: int) -> FlagDetail:
         SnapshotRecord.from_row(baseline) if baseline else None,
         SnapshotRecord.from_row(flagged) if flagged else None, found, problem, seen,
         comments(session, flag_id), proposal(item, record.outcome, found))
+
+
+def flag_change(session: Session, source: Source | None, item: Evidence,
+                baseline: SnapshotRow | None, flagged: SnapshotRow | None,
+                cache: DocumentCache) -> tuple[EvidenceChange | None, str | None]:
+    """What changed for `item` from a flag's baseline to its flagged snapshot, both read under
+    the source's current settings (`source`: None when sources.yaml no longer has it), or the
+    one line saying why that cannot be shown."""
+    if source is None:
+        return None, f"source {item.source!r} is no longer in sources.yaml"
+    if baseline is None or flagged is None:
+        return None, ("the source could not be fetched: there is no new version to compare"
+                      if flagged is None else "there is no baseline yet")
+    before, after = read(session, baseline, source, cache), read(session, flagged, source, cache)
+    if isinstance(before, Document) and isinstance(after, Document):
+        return change(item, before, after), None
+    return None, next(d for d in (before, after) if isinstance(d, str))
 
 
 def proposal(item: Evidence, outcome: str, found: EvidenceChange | None) -> Proposal | None:

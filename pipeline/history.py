@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -142,6 +143,26 @@ def describe(event: Event) -> str:
         case "sources-file":
             imported = f", imported from {d['from']}" if d.get("from") else ""
             return f"{when} {d.get('by')} added the fact-check file {d.get('file')}{imported}"
+        case "flag-retired":
+            return f"{when} flag {d.get('id')} on {event.claim} closed: its source was retired"
+        case "comment":
+            return f"{when} {d.get('by')} commented on flag {d.get('flag')}: \"{d.get('text')}\""
+        case "sources-edit":
+            done = "edited" if d.get("applied") else f"to edit by hand ({d.get('reason')})"
+            return (f"{when} review of flag {d.get('flag')}: {d.get('what')} in "
+                    f"{Path(str(d.get('file'))).name} {done}")
+        case "source-retired":
+            note = f" — \"{d['note']}\"" if d.get("note") else ""
+            return f"{when} {event.source} retired by {d.get('by')}{note}"
+        case "source-restored":
+            return f"{when} {event.source} watched again ({d.get('by')})"
+        case "check-requested":
+            return f"{when} {d.get('by')} asked to check {event.source} now"
+        case "account":
+            extra = {k: v for k, v in d.items() if k not in ("account", "change", "by")}
+            detail = ", ".join(f"{k} {v}" for k, v in extra.items())
+            return (f"{when} account {d.get('account')} {d.get('change')} by {d.get('by')}"
+                    + (f" ({detail})" if detail else ""))
         case "prune":
             return (f"{when} pruned {d.get('snapshots')} snapshot(s), {d.get('fetches')} fetch "
                     f"row(s) and {d.get('blobs')} blob(s) older than {d.get('older_than')}")

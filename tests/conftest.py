@@ -50,6 +50,12 @@ def store(db_url: str) -> Iterator[Store]:
         opened.close()
 
 
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the demo runs once per session (`tests.desk_support.demo_copy` copies it)."""
+    return tmp_path_factory.mktemp("demo-cache") / "demo"
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[SiteServer]:
     """A loopback site serving tmp_path/site (write files there; switch `root` to change)."""

@@ -117,7 +117,9 @@ def test_a_regex_the_engine_refuses_is_one_line_on_stderr(project: Path) -> None
 @pytest.mark.parametrize("command", [
     ["flags"], ["history"], ["diff", "office"], ["report", "fc"], ["status"], ["alerts"],
     ["alerts", "retry"], ["audit", "verify"], ["export-warc", "--source", "office", "o.warc.gz"],
-    ["db", "current"], ["db", "copy", "--to", "sqlite:///copy.db"]])
+    ["db", "current"], ["db", "copy", "--to", "sqlite:///copy.db"], ["users", "list"],
+    ["users", "tokens"], ["users", "disable", "ada"], ["users", "set-role", "ada", "admin"],
+    ["users", "token", "ada"], ["users", "revoke-token", "1"]])
 def test_commands_that_only_read_refuse_a_missing_database(project: Path,
                                                            command: list[str]) -> None:
     """`claimwatch flags` in the wrong directory left an empty claimwatch.db there."""

@@ -5,9 +5,11 @@ permissions and CSRF, snapshots kept inert, the REST API and its problem+json er
 from __future__ import annotations
 
 import difflib
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
+import lxml.html
 import pytest
 import yaml
 from sqlalchemy import select
@@ -15,11 +17,6 @@ from sqlalchemy import select
 from db.models import FlagRow
 from pipeline import api
 from tests.desk_support import PASSWORD, ServedDesk, csrf_of, demo_copy, login, serve_desk
-
-
-@pytest.fixture(scope="session")
-def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo-cache") / "demo"
 
 
 @pytest.fixture
@@ -105,7 +102,8 @@ def test_a_revised_review_edits_sources_yaml_and_lands_in_history(desk: ServedDe
     assert claim["evidence"][0]["table"]["count"] == 7
     assert api.load_config(desk.sources), "the edited file still validates"
     claim_page = editor.get("/claims/six-287g-agencies").text
-    assert "Mostly accurate" in claim_page and "revised on review" in claim_page
+    assert "Mostly accurate" in claim_page \
+        and "revised on review by Editor Person" in claim_page
     story = editor.get("/history", params={"claim": "six-287g-agencies"}).text
     assert "reviewed by Editor Person: revised" in story
     again = editor.post(f"/flags/{flag_id}/review", data={"csrf": csrf_of(form),
@@ -172,6 +170,10 @@ def test_retiring_a_source_closes_its_flags(desk: ServedDesk) -> None:
     assert "bca-statement" in page
     again = editor.post("/sources/bca-statement/retire", data={"csrf": token})
     assert again.status_code == 409
+    story = html.unescape(editor.get("/history", params={"source": "bca-statement"}).text)
+    assert 'bca-statement retired by Editor Person — "the BCA took it down"' in story
+    assert "closed: its source was retired" in editor.get("/history").text
+    assert "account editor added by cli (role editor)" in editor.get("/history").text
 
 
 def test_the_rest_api_takes_tokens_and_speaks_problem_json(desk: ServedDesk) -> None:
@@ -225,3 +227,56 @@ def test_any_two_versions_of_a_source_compare(desk: ServedDesk) -> None:
                                 params={"from": foreign, "to": newest},
                                 headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 404 and "not a snapshot of this source" in refused.text
+
+
+def test_the_fact_check_page_is_the_evidence_report_and_downloads_it(desk: ServedDesk) -> None:
+    viewer = desk.client("viewer")
+    page = viewer.get("/factchecks/mn-police-ice")
+    assert page.status_code == 200
+    tree = lxml.html.document_fromstring(page.text)
+    [summary] = tree.xpath("//p[@class='report-summary']")
+    assert summary.text_content().startswith(
+        "Of the 8 claims in “Did Minnesota police join ICE”, 4 rest on evidence that holds as "
+        "published. 4 have evidence under review: on reformer-mpd-policy, the quote is gone;")
+    assert "ICE's own database shows six local law enforcement agencies in Minnesota with " \
+           "active 287(g) agreements." in [(h.text or "").strip() for h in tree.xpath("//h2")]
+    assert "Distinct LAW ENFORCEMENT AGENCY values: 6 before, 7 after." in tree.text_content()
+    flag = flag_of(desk, "six-287g-agencies", "ice-287g")
+    with desk.store.session() as session:
+        row = session.get(FlagRow, flag)
+        assert row is not None
+        compared = {f"/snapshots/{row.baseline_snapshot_id}", f"/snapshots/{row.snapshot_id}"}
+    assert compared <= set(tree.xpath("//a/@href")), "the desk's own snapshot pages"
+    assert not tree.xpath("//main//style|//main//*[@style]"), "the page's policy allows neither"
+
+    markdown = viewer.get("/factchecks/mn-police-ice/report.md")
+    assert markdown.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert markdown.headers["content-disposition"] == \
+        'attachment; filename="mn-police-ice-evidence.md"'
+    assert markdown.text.startswith("# Evidence report: Did Minnesota police join ICE\n")
+    assert f"(</snapshots/{row.snapshot_id}>)" in markdown.text, "no desk address: relative"
+    standalone = viewer.get("/factchecks/mn-police-ice/report.html")
+    assert standalone.headers["content-type"] == "text/html; charset=utf-8"
+    assert standalone.headers["content-disposition"] == \
+        'attachment; filename="mn-police-ice-evidence.html"'
+    assert standalone.headers["content-security-policy"] == \
+        "default-src 'none'; style-src 'unsafe-inline'"
+    assert standalone.text.startswith("<!doctype html>") and "<style>" in standalone.text
+
+    data = yaml.safe_load(desk.sources.read_text())
+    data["desk"]["url"] = "https://desk.example/"
+    desk.sources.write_text(yaml.safe_dump(data, sort_keys=False))
+    linked = viewer.get("/factchecks/mn-police-ice/report.md").text
+    assert f"(<https://desk.example/snapshots/{row.snapshot_id}>)" in linked
+    token, _record = api.issue_token(desk.store, "viewer", "tests")
+    headers = {"Authorization": f"Bearer {token}"}
+    as_json = desk.client().get("/api/v1/factchecks/mn-police-ice", headers=headers).json()
+    assert as_json["summary"] == summary.text_content()
+    [ice] = [e for c in as_json["claims"] if c["id"] == "six-287g-agencies"
+             for e in c["evidence"] if e["source"] == "ice-287g"]
+    assert ice["flags"][0]["snapshot"]["href"] == \
+        f"https://desk.example/snapshots/{row.snapshot_id}"
+    served = desk.client().get("/api/v1/factchecks/mn-police-ice/report",
+                               params={"format": "md"}, headers=headers)
+    assert served.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert "content-disposition" not in served.headers and served.text == linked

@@ -1,5 +1,5 @@
-"""What a desk keeps and shows: the evidence report, WARC export of snapshots, and retention
-that never removes baselines, what flags and reviews point to, or audit events."""
+"""What a desk keeps: WARC export of snapshots, and retention that never removes baselines, what
+flags and reviews point to, or audit events (the evidence report: tests/test_report.py)."""
 
 from __future__ import annotations
 
@@ -38,22 +38,6 @@ def history(store: Store, site: SiteServer) -> Store:
             f"</main><aside>weather {n}</aside></body></html>")
         check(store, sources(site))
     return store
-
-
-def test_report_lists_claims_verdicts_evidence_and_decisions(history: Store) -> None:
-    md = api.report(history, "fc")
-    assert md.startswith("# Evidence report: Did Minnesota police join ICE")
-    assert "**Verdict:** Outdated: seven agencies" in md
-    assert "(sources.yaml)" in md and "Outdated: seven agencies (review)" in md
-    assert "### ice: exactly 6 distinct LAW ENFORCEMENT AGENCY values among the rows where " \
-           "STATE is Minnesota" in md, "the expectation in words"
-    assert "Current outcome: **broken**" in md
-    assert "→ revised by J. Doe" in md and "'Supported' → 'Outdated: seven agencies'" in md
-    assert "Current outcome: **holds**" in md, "the MPD quote"
-    page = api.report(history, "fc", "html")
-    assert "<b>Sherburne</b>" not in page and "&lt;b&gt;Sherburne&lt;/b&gt;" in page
-    with pytest.raises(api.UsageError, match="unknown fact-check"):
-        api.report(history, "nope")
 
 
 def test_warc_export_is_readable_and_checks(history: Store, tmp_path: Path,

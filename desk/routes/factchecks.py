@@ -27,7 +27,8 @@ def factchecks_page(request: Request, state: DeskDep, me: Viewer) -> Response:
 
 @pages.get("/factchecks/{factcheck}")
 def factcheck_page(request: Request, factcheck: str, state: DeskDep, me: Viewer) -> Response:
-    body = api.report(state.store, factcheck, "html", standalone=False, desk_url="")
+    body = api.report(state.store, factcheck, "html", standalone=False, desk_url="",
+                      config=state.config())
     return page(request, "factcheck.html", me, section="factchecks", factcheck=factcheck,
                 report=Markup(body))  # noqa: S704 (rendered by our own autoescaping template)
 
@@ -44,7 +45,8 @@ def factchecks_json(state: DeskDep, me: Viewer) -> dict[str, Any]:
 
 @rest.get("/factchecks/{factcheck}", summary="A fact-check's claims and their evidence")
 def factcheck_json(factcheck: str, state: DeskDep, me: Viewer) -> dict[str, Any]:
-    return api.report_document(state.store, factcheck).to_json()
+    return api.report_document(state.store, factcheck, config=state.config(),
+                               desk_url=_desk_url(state)).to_json()
 
 
 @rest.get("/factchecks/{factcheck}/report", summary="The evidence report, as Markdown or HTML",
@@ -56,10 +58,17 @@ def report_json(factcheck: str, state: DeskDep, me: Viewer,
 
 
 def _report(state: Any, factcheck: str, fmt: str, *, download: bool) -> Response:
-    text = api.report(state.store, factcheck, fmt)
+    text = api.report(state.store, factcheck, fmt, config=state.config(),
+                      desk_url=_desk_url(state))
     media = "text/markdown; charset=utf-8" if fmt == "md" else "text/html; charset=utf-8"
     headers = {"content-disposition": f'attachment; filename="{factcheck}-evidence.{fmt}"'} \
         if download else {}
     if fmt == "html":  # a report is a document to read, never to run
         headers["content-security-policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return Response(text, media_type=media, headers=headers)
+
+
+def _desk_url(state: Any) -> str:
+    """Links in what leaves the desk: absolute when sources.yaml gives the desk's address."""
+    url = state.config().desk.url
+    return str(url).rstrip("/") if url else ""

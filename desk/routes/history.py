@@ -82,7 +82,7 @@ def history_json(state: DeskDep, me: Viewer, claim: str = "", source: str = "",
 
 KINDS = ("snapshot", "failure", "flag", "flag-resolved", "flag-reopened", "flag-retired",
          "review", "comment", "alert", "run", "config", "source-retired", "source-restored",
-         "check-requested", "account", "prune")
+         "check-requested", "sources-edit", "sources-file", "account", "checkpoint", "prune")
 
 
 def _spreadsheet_safe(text: str) -> str:
