@@ -894,7 +894,7 @@ def main() -> None:
               f"{dt.datetime.now():%Y-%m-%d %H:%M}")
         print(f"claimwatch code: {_commit()}")
         if reuse:
-            print(f"database: reused from {workdir}")
+            print(f"built before: reusing {workdir}")
         else:
             for stale in workdir.glob("claimwatch.db*"):  # a build that did not finish
                 stale.unlink()
