@@ -26,13 +26,18 @@ def put(session: Session, data: bytes) -> str:
     with session.no_autoflush:  # the caller's pending rows can wait for its own flush
         stored = session.scalar(select(BlobRow.size).where(BlobRow.sha256 == sha))
     if stored is None:
-        packed = zstandard.ZstdCompressor(level=LEVEL).compress(data)
+        packed = pack(data)
         # another worker may store the same bytes at once: the first one's row stands (the
         # engine has imported its dialect already; importing both here cost 20 ms at start)
         dialect = importlib.import_module(f"sqlalchemy.dialects.{session.get_bind().dialect.name}")
         session.execute(dialect.insert(BlobRow).values(sha256=sha, size=len(data), data=packed)
                         .on_conflict_do_nothing(index_elements=["sha256"]))
     return sha
+
+
+def pack(data: bytes) -> bytes:
+    """`data` as a blob row stores it (also how bench/desk.py fills a database in bulk)."""
+    return zstandard.ZstdCompressor(level=LEVEL).compress(data)
 
 
 def get(session: Session, sha: str) -> bytes:

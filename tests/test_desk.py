@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,6 +176,22 @@ def test_retiring_a_source_closes_its_flags(desk: ServedDesk) -> None:
     assert 'bca-statement retired by Editor Person — "the BCA took it down"' in story
     assert "closed: its source was retired" in editor.get("/history").text
     assert "account editor added by cli (role editor)" in editor.get("/history").text
+
+
+def test_the_sources_page_counts_each_state_and_lists_the_chosen_one(desk: ServedDesk) -> None:
+    api.retire_source(desk.store, "bca-statement", by="tests")
+    every = api.sources(desk.store, api.load_config(desk.sources))
+    states = Counter(h.state for h in every)
+    assert states["retired"] == 1 and len(states) > 1
+    viewer = desk.client("viewer")
+    page = viewer.get("/sources").text
+    assert f"<b>{len(every)}</b> all" in page
+    assert all(f"<b>{n}</b> {state}</a>" in page for state, n in states.items())
+    assert re.findall(r'<td><a href="/sources/([^"]+)">', page) == [h.source for h in every]
+    chosen = viewer.get("/sources?health=retired").text
+    assert f"<b>{len(every)}</b> all" in chosen  # the counts stay the whole desk's
+    assert re.findall(r'<td><a href="/sources/([^"]+)">', chosen) == ["bca-statement"]
+    assert viewer.get("/sources?health=gone").status_code == 400
 
 
 def test_the_rest_api_takes_tokens_and_speaks_problem_json(desk: ServedDesk) -> None:

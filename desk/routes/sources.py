@@ -21,9 +21,10 @@ SnapshotId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 @pages.get("/sources")
 def sources_page(request: Request, state: DeskDep, me: Viewer, health: str = "") -> Response:
-    found = api.sources(state.store, state.config(), state=health or None)
+    everything = api.sources(state.store, state.config())
+    found = api.sources(state.store, state.config(), state=health) if health else everything
     counts: dict[str, int] = {}
-    for h in api.sources(state.store, state.config()):
+    for h in everything:
         counts[h.state] = counts.get(h.state, 0) + 1
     return page(request, "sources.html", me, section="sources", sources=found, counts=counts,
                 chosen=health)
