@@ -16,6 +16,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.deliver import DeliveryReport, deliver, requeue
@@ -43,7 +44,15 @@ from db.models import (
     SourceRow,
     by_id,
 )
-from pipeline import accounts, factcheck_files, flag_notes, retirement, review_edits, warc
+from pipeline import (
+    accounts,
+    factcheck_files,
+    flag_notes,
+    retirement,
+    review_edits,
+    wacz_export,
+    warc,
+)
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
@@ -81,6 +90,7 @@ from pipeline.source_fetch import fetch_settings
 from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, FlagStatus
+from pipeline.wacz_export import WaczSummary
 from pipeline.worddiff import RegionDiff
 from pipeline.worddiff import lines as region_lines
 
@@ -305,30 +315,49 @@ def report_document(store: Store, factcheck: str, *, config: Config | None = Non
 def export_warc(store: Store, out: Path, *, claim: str | None = None,
                 factcheck: str | None = None, source: str | None = None) -> int:
     """Write the stored snapshots of a claim's, a fact-check's or a source's sources as WARC."""
+    with store.session() as session:
+        snapshots, _ = _snapshots_of(session, claim, factcheck, source)
+        try:
+            return warc.export(session, snapshots, out)
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror}", field="out") from None
+
+
+def export_wacz(store: Store, out: Path, *, claim: str | None = None,
+                factcheck: str | None = None, source: str | None = None) -> WaczSummary:
+    """Package the same snapshots as `export_warc` as a WACZ (index, pages, digests) that
+    ReplayWeb.page opens and `wacz validate` accepts."""
+    with store.session() as session:
+        snapshots, names = _snapshots_of(session, claim, factcheck, source)
+        kind = "claim" if claim else "fact-check" if factcheck else "source"
+        title = f"claimwatch evidence: {kind} {claim or factcheck or source}"
+        return wacz_export.export(session, snapshots, out, title=title, source_names=names)
+
+
+def _snapshots_of(session: Session, claim: str | None, factcheck: str | None,
+                  source: str | None) -> tuple[list[SnapshotRow], dict[int, str]]:
+    """Every stored snapshot of one claim's, fact-check's or source's sources, and the names
+    of those sources by id."""
     if sum(x is not None for x in (claim, factcheck, source)) != 1:
         raise UsageError("give exactly one of a claim, a fact-check or a source",
                          field="target")
-    with store.session() as session:
-        query = select(SourceRow.id)
-        if source is not None:
-            query = query.where(SourceRow.slug == source)
-        else:
-            claims = select(ClaimRow.id).where(ClaimRow.slug == claim) if claim else \
-                select(ClaimRow.id).join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id
-                                         ).where(FactCheckRow.slug == factcheck)
-            query = query.join(EvidenceRow, EvidenceRow.source_id == SourceRow.id).where(
-                EvidenceRow.claim_id.in_(claims))
-        source_ids = session.scalars(query).all()
-        if not source_ids:
-            raise NotFound(f"nothing known as {claim or factcheck or source!r}", field="target")
-        snapshots = session.scalars(select(SnapshotRow).where(
-            SnapshotRow.source_id.in_(source_ids))).all()
-        if not snapshots:
-            raise NotFound("no snapshots stored yet (nothing has been checked)")
-        try:
-            return warc.export(session, list(snapshots), out)
-        except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}", field="out") from None
+    query = select(SourceRow.id, SourceRow.slug)
+    if source is not None:
+        query = query.where(SourceRow.slug == source)
+    else:
+        claims = select(ClaimRow.id).where(ClaimRow.slug == claim) if claim else \
+            select(ClaimRow.id).join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id
+                                     ).where(FactCheckRow.slug == factcheck)
+        query = query.join(EvidenceRow, EvidenceRow.source_id == SourceRow.id).where(
+            EvidenceRow.claim_id.in_(claims))
+    names: dict[int, str] = dict(session.execute(query).all())
+    if not names:
+        raise NotFound(f"nothing known as {claim or factcheck or source!r}", field="target")
+    snapshots = session.scalars(select(SnapshotRow).where(
+        SnapshotRow.source_id.in_(names))).all()
+    if not snapshots:
+        raise NotFound("no snapshots stored yet (nothing has been checked)")
+    return list(snapshots), names
 
 
 def prune(store: Store, older_than: str, *, vacuum: bool = False) -> dict[str, int | str]:

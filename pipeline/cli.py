@@ -14,7 +14,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -261,11 +261,15 @@ def report(obj: dict[str, str], factcheck_id: str, fmt: str, output: str | None)
         click.echo(text)
 
 
+def _export_target(command: Callable[..., None]) -> Callable[..., None]:
+    """The OUT argument and the one-of target options shared by the export commands."""
+    for option in ("--source", "--factcheck", "--claim"):
+        command = click.option(option, metavar="ID")(command)
+    return click.argument("out", type=click.Path(dir_okay=False))(command)
+
+
 @cli.command("export-warc")
-@click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--claim", metavar="ID")
-@click.option("--factcheck", metavar="ID")
-@click.option("--source", metavar="ID")
+@_export_target
 @click.pass_obj
 def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str | None,
                 source: str | None) -> None:
@@ -275,6 +279,20 @@ def export_warc(obj: dict[str, str], out: str, claim: str | None, factcheck: str
         records = api.export_warc(store, Path(out), claim=claim, factcheck=factcheck,
                                   source=source)
     click.echo(f"{out}: {records} WARC records")
+
+
+@cli.command("export-wacz")
+@_export_target
+@click.pass_obj
+def export_wacz(obj: dict[str, str], out: str, claim: str | None, factcheck: str | None,
+                source: str | None) -> None:
+    """Package stored snapshots as a WACZ for ReplayWeb.page (OUT.wacz)."""
+    from pipeline import api
+    with _store(obj) as store:
+        summary = api.export_wacz(store, Path(out), claim=claim, factcheck=factcheck,
+                                  source=source)
+    click.echo(f"{out}: {summary.pages} versions of {summary.sources} sources, "
+               f"{summary.bytes:,} bytes")
 
 
 @cli.command()

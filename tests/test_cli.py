@@ -117,6 +117,7 @@ def test_a_regex_the_engine_refuses_is_one_line_on_stderr(project: Path) -> None
 @pytest.mark.parametrize("command", [
     ["flags"], ["history"], ["diff", "office"], ["report", "fc"], ["status"], ["alerts"],
     ["alerts", "retry"], ["audit", "verify"], ["export-warc", "--source", "office", "o.warc.gz"],
+    ["export-wacz", "--source", "office", "o.wacz"],
     ["db", "current"], ["db", "copy", "--to", "sqlite:///copy.db"], ["users", "list"],
     ["users", "tokens"], ["users", "disable", "ada"], ["users", "set-role", "ada", "admin"],
     ["users", "token", "ada"], ["users", "revoke-token", "1"]])

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
+import json
 import random
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
+from wacz.main import main as wacz_main
 from warcio.archiveiterator import ArchiveIterator
 from warcio.cli import main as warcio_main
 
@@ -61,6 +65,54 @@ def test_warc_export_is_readable_and_checks(history: Store, tmp_path: Path,
     assert claim_only == 1 + 5, "the MPD page: one first snapshot and four changes"
     with pytest.raises(api.UsageError, match="exactly one"):
         api.export_warc(history, out)
+
+
+def test_wacz_export_validates_and_lists_every_version(history: Store, db_url: str,
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "evidence.wacz"
+    with history.session() as session:  # a minute apart, as scheduled checks would be
+        for n, snapshot in enumerate(session.scalars(select(SnapshotRow).order_by(
+                SnapshotRow.id))):
+            snapshot.fetched_at = dt.datetime(2026, 1, 1) + dt.timedelta(minutes=n)
+    shown = CliRunner().invoke(cli, ["--db", db_url, "export-wacz", "--factcheck", "fc",
+                                     str(out)])
+    with history.session() as session:
+        stored = session.scalars(select(SnapshotRow).order_by(SnapshotRow.fetched_at,
+                                                              SnapshotRow.id)).all()
+        urls = {s.url for s in stored}
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith(f"{out}: {len(stored)} versions of 2 sources")
+    assert wacz_main(["validate", "-f", str(out)]) == 0, "Webrecorder's own validator"
+    with zipfile.ZipFile(out) as package:
+        names = set(package.namelist())
+        assert {"datapackage.json", "datapackage-digest.json", "pages/pages.jsonl",
+                "archive/claimwatch.warc.gz", "indexes/index.cdx.gz"} <= names
+        assert package.getinfo("archive/claimwatch.warc.gz").compress_type == zipfile.ZIP_STORED
+        header, *pages = [json.loads(line) for line in
+                          package.read("pages/pages.jsonl").decode().splitlines() if line]
+        described = json.loads(package.read("datapackage.json"))
+        with package.open("indexes/index.cdx.gz") as raw:
+            index = gzip.decompress(raw.read()).decode()
+    assert header["format"] == "json-pages-1.0" and "fact-check fc" in header["title"]
+    assert len(pages) == len(stored), "one page per stored version"
+    assert {p["url"] for p in pages} == urls
+    assert [p["title"] for p in pages if "mpd" in p["url"]] == [
+        f"mpd · version {n} of 5" for n in range(1, 6)], "in capture order"
+    assert described["wacz_version"] and "fact-check fc" in described["title"]
+    assert all(url.split("://", 1)[1].split("/", 1)[1] in index for url in urls)
+
+
+def test_wacz_export_refuses_clearly(history: Store, tmp_path: Path) -> None:
+    with pytest.raises(api.NotFound, match="nothing known as 'nope'"):
+        api.export_wacz(history, tmp_path / "x.wacz", claim="nope")
+    out = tmp_path / "exports" / "x.wacz"
+    (tmp_path / "exports").mkdir()
+    out.mkdir()  # a directory where the package should go: it cannot replace it
+    with pytest.raises(api.UsageError, match="cannot write") as refused:
+        api.export_wacz(history, out, factcheck="fc")
+    assert refused.value.field == "out"
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == ["x.wacz"], \
+        "nothing half-written left behind"
 
 
 def age(store: Store) -> None:
