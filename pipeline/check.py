@@ -31,6 +31,7 @@ from db.models import SourceRow
 from pipeline import plan as planning
 from pipeline.config import Config
 from pipeline.errors import NotFound
+from pipeline.extraction_worker import Workers
 from pipeline.fetch import Fetcher, FetchResult, FetchSettings
 from pipeline.plan import Plan
 from pipeline.recorder import Checked, QuietRows, record_batch, record_quiet
@@ -123,11 +124,14 @@ class _Worker:
         self.finished: asyncio.Queue[Checked | None] = asyncio.Queue()
         self.quiet = QuietRows()
         self.held = 0
+        # the processes that read what was fetched, started when a batch first needs one
+        self.workers = Workers(memory=self.config.defaults.extract_memory)
         try:
             turns = self._turn if self.settings.host_delay > 0 else None
             async with Fetcher(self.settings, transport=transport, turns=turns) as self.fetcher:
                 await self._loop()
         finally:  # whatever was not recorded (skipped on stop, failed) is free for others again
+            self.workers.close()
             await self._db(self._end)
         return self.report
 
@@ -241,9 +245,14 @@ class _Worker:
             arrived.append(self.finished.get_nowait())
         self.held -= len(arrived)
         batch = [c for c in arrived if c is not None]  # None: not started (stopping)
+        # reading the batch may take up to a source's extract_timeout: its leases are renewed
+        # meanwhile, so no other worker takes those sources while they are read
+        renewing = asyncio.create_task(self._keep_renewing())
         try:
-            reports = await self._db(record_batch, self.store, self.config, batch, self.quiet)
+            reports = await self._db(record_batch, self.store, self.config, batch, self.quiet,
+                                     self.workers)
         finally:
+            renewing.cancel()
             for checked in batch:
                 checked.fetched.result = replace(checked.fetched.result, body=None)
                 self.gate.release()
@@ -281,6 +290,11 @@ class _Worker:
     def _take_turn(self, host: str) -> dt.datetime:
         with self.store.session() as session:
             return leases.take_turn(session, host, now=utcnow(), delay=self.settings.host_delay)
+
+    async def _keep_renewing(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            await asyncio.to_thread(self._renew)
 
     def _renew(self) -> None:
         with self.store.session() as session:

@@ -1,0 +1,271 @@
+"""Reading what a check fetched, bounded: the CPU-bound part of recording a source (extract its
+new body and the baselines its items compare with, evaluate the items, sum up the change) runs
+in a worker process, one source at a time per process, killed when it passes the source's
+`extract_timeout` and refused memory past `extract_memory` (RLIMIT_AS, where the platform has
+it). A page that makes a parser or a diff spin costs its own source a recorded error, never the
+run: the other sources of the batch are read by the other workers (or the next one started) and
+recorded as usual.
+
+Inputs and outputs are plain picklable data (`Job` in: bytes and options; `Reading` out:
+Documents and outcomes), so `read_job` is a pure function the tests and an in-process caller
+can run directly. The database stays in the parent: `recorder` gathers the jobs in a read-only
+session, runs them here, and writes what came back (it is still the only writer).
+
+The workers are forked (where the platform can fork) once per run and reused batch after
+batch, so a small `claimwatch check` pays one fork (milliseconds), not an interpreter start;
+a batch of many sources is read by up to one worker per core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from pipeline import evaluate
+from pipeline.config import Evidence, Source
+from pipeline.diff import diff
+from pipeline.errors import ExtractError
+from pipeline.extract import Document
+from pipeline.extract import read as read_body
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent thread ends
+
+try:
+    import resource
+except ImportError:  # not on this platform: no memory limit, the time limit still holds
+    resource = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Body:
+    """A fetched or stored body and what its reading depends on besides the source's options."""
+
+    data: bytes
+    content_type: str
+    url: str
+    charset: str | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source's reading: its current body, the stored bodies its due items compare with
+    (snapshot id → body), and the due items as (evidence row id, item, baseline snapshot id or
+    None on an item's first evaluation). `current_id` is the current snapshot's id when it is a
+    stored one (an unchanged body, re-read under new options), None for new bytes; `previous`
+    the snapshot the source had before, summed up against the current one when it was read."""
+
+    source: Source
+    current: Body
+    current_id: int | None
+    baselines: dict[int, Body | None]  # None: the snapshot is gone
+    items: tuple[tuple[int, Evidence, int | None], ...]
+    previous: int | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a Job found: the Documents read (or why each could not be), each item's outcome and
+    whether it starts from this snapshot (its first evaluation, or a baseline now unreadable),
+    and the change in a few words when the previous snapshot was read."""
+
+    current: Document | str
+    baselines: dict[int, Document | str] = field(default_factory=dict)
+    outcomes: dict[int, tuple[evaluate.Result, bool]] = field(default_factory=dict)
+    change: str | None = None
+
+
+class ReadingFailed(Exception):
+    """A bug while reading a source (not the page's doing): its check is not recorded."""
+
+
+def read_safely(job: Job) -> Reading | str | ReadingFailed:
+    """`read_job`, with a page that needs more memory than allowed as the one line saying so
+    and a bug in claimwatch as the ReadingFailed to raise where the check is recorded."""
+    try:
+        return read_job(job)
+    except MemoryError:
+        return OUT_OF_MEMORY
+    except Exception as exc:
+        return ReadingFailed(f"{type(exc).__name__}: {exc}")
+
+
+def read_job(job: Job) -> Reading:
+    """Read and evaluate one source (pure: the same Job gives the same Reading)."""
+    current = _read(job.current, job.source)
+    if isinstance(current, str):
+        return Reading(current, outcomes={row_id: (evaluate.error(current), False)
+                                          for row_id, _ev, _base in job.items})
+    baselines: dict[int, Document | str] = {}
+    outcomes = {}
+    for row_id, ev, base_id in job.items:
+        first = base_id is None
+        baseline: Document | None = current
+        if base_id is not None and base_id != job.current_id:
+            if base_id not in baselines:
+                stored = job.baselines.get(base_id)
+                baselines[base_id] = "missing" if stored is None else _read(stored, job.source)
+            read_base = baselines[base_id]
+            # a baseline the current reading cannot read: start again from this snapshot
+            baseline = read_base if isinstance(read_base, Document) else None
+            first = baseline is None
+        outcomes[row_id] = (evaluate.evaluate(ev, current, None if first else baseline), first)
+    before = baselines.get(job.previous) if job.previous is not None else None
+    change = diff(before, current).summary() if isinstance(before, Document) else None
+    return Reading(current, baselines, outcomes, change)
+
+
+def _read(body: Body, source: Source) -> Document | str:
+    try:
+        return read_body(body.data, kind=source.kind, content_type=body.content_type,
+                         url=body.url, charset=body.charset, select=source.select,
+                         ignore=source.ignore, main_content=source.main_content)
+    except ExtractError as exc:
+        return str(exc)
+
+
+OUT_OF_MEMORY = "extraction needed more memory than extract_memory allows"
+
+
+def took_too_long(seconds: float) -> str:
+    """The recorded error of a source whose reading passed its time limit."""
+    return f"extraction took over {seconds:g} s"
+
+
+class Workers:
+    """Up to `size` worker processes, started as needed and kept for the next batch.
+
+    `run` reads a batch of Jobs, each under its own time limit; a Job's result is its Reading,
+    the one line saying why there is none (it took too long or too much memory, its worker
+    died), or the ReadingFailed of a bug."""
+
+    def __init__(self, size: int | None = None, *, memory: int | None = None) -> None:
+        self.size = max(1, size or _cores())
+        self.memory = memory
+        methods = multiprocessing.get_all_start_methods()
+        self.context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.idle: list[_Process] = []
+
+    def run(self, jobs: Sequence[Job], limits: Sequence[float]
+            ) -> list[Reading | str | ReadingFailed]:
+        results: list[Reading | str | ReadingFailed | None] = [None] * len(jobs)
+        waiting = deque(range(len(jobs)))
+        busy: dict[Connection, tuple[_Process, int, float]] = {}
+        while waiting or busy:
+            while waiting and len(busy) < self.size:
+                n = waiting.popleft()
+                process = self.idle.pop() if self.idle else _Process(self.context, self.memory)
+                try:
+                    process.conn.send(jobs[n])
+                except (OSError, ValueError):  # it died while idle: a fresh one takes the job
+                    process.kill()
+                    waiting.appendleft(n)
+                    continue
+                busy[process.conn] = (process, n, time.monotonic() + limits[n])
+            timeout = max(0.0, min(deadline for _p, _n, deadline in busy.values())
+                          - time.monotonic())
+            for conn in wait(list(busy), timeout):
+                process, n, _deadline = busy.pop(conn)  # type: ignore[call-overload]
+                try:
+                    results[n] = conn.recv()
+                    self.idle.append(process)
+                except (EOFError, OSError):
+                    results[n] = f"the extraction process ended unexpectedly ({process.kill()})"
+            now = time.monotonic()
+            for conn, (process, n, deadline) in list(busy.items()):
+                if now >= deadline:
+                    del busy[conn]
+                    process.kill()
+                    results[n] = took_too_long(limits[n])
+        return [r if r is not None else ReadingFailed("no reading came back") for r in results]
+
+    def close(self) -> None:
+        for process in self.idle:
+            process.stop()
+        self.idle = []
+
+
+class _Process:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, context: Any, memory: int | None) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, memory), daemon=True,
+                                       name="claimwatch-extraction")
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(1)
+        if self.process.is_alive():
+            self.kill()
+        self.conn.close()
+
+    def kill(self) -> str:
+        """Kill it and return how it ended."""
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+        code = self.process.exitcode
+        return f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+
+
+def _serve(conn: Connection, memory: int | None) -> None:
+    """The worker's loop: a Job in, its Reading (or the one line saying why not) out."""
+    gc.freeze()  # what the parent left here is never collected here (nor its connections shut)
+    _die_with_parent()
+    size = _address_space()
+    if memory is not None and size and resource is not None and hasattr(resource, "RLIMIT_AS"):
+        limit = size + memory
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(
+                resource.RLIMIT_AS)[1]))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        result = read_safely(job)
+        try:
+            conn.send(result)
+        except MemoryError:
+            conn.send(OUT_OF_MEMORY)
+
+
+def _die_with_parent() -> None:
+    """On Linux, be killed when the parent goes (a daemon abandoning its checks at shutdown
+    exits without stopping us): no spinning orphan."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (what RLIMIT_AS counts), 0 if unknown."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
