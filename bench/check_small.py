@@ -6,16 +6,21 @@ in a worker process under a time limit, and that must not make a small check slo
 Serves a few HTML pages on loopback (Python's http.server, in a process of its own), then runs
 `claimwatch check --all` as a user does, a fresh process each time, `--runs` times with every
 page changed before each run (the full path: store, extract, evaluate) and `--runs` times with
-nothing changed (the quiet path: no extraction). Prints the median and the spread of each.
-`--code-ref` measures a git commit of claimwatch instead of the working tree (a temporary
-worktree, run with this interpreter).
+nothing changed (the quiet path: no extraction). Prints the median and the spread of each, in
+wall-clock time and in CPU time (the process and its children: what a fork and the pickling
+add shows there even on a busy machine). Then the same runs once more inside one process
+(`api.check` called again and again: the check alone, without the interpreter's start and the
+imports, which dominate the command's time). `--code-ref` measures a git commit of claimwatch
+instead of the working tree (a temporary worktree, run with this interpreter).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -85,7 +90,12 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=3)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--code-ref")
+    parser.add_argument("--inner", help=argparse.SUPPRESS)
+    parser.add_argument("--web", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.inner:
+        inner(args.inner, args.sources, args.runs, args.web)
+        return
     with tempfile.TemporaryDirectory() as tmp, code(args.code_ref) as tree:
         work = Path(tmp)
         web = work / "web"
@@ -95,10 +105,10 @@ def main() -> None:
                    "--sources", str(work / "sources.yaml"), "--db", str(work / "cw.db"),
                    "check", "--all"]
 
-        def check() -> float:
-            started = time.perf_counter()
+        def check() -> tuple[float, float]:
+            started, cpu = time.perf_counter(), _children_cpu()
             done = subprocess.run(command, env=env, capture_output=True, text=True)
-            took = time.perf_counter() - started
+            took = time.perf_counter() - started, _children_cpu() - cpu
             if done.returncode not in (0, 1):
                 sys.exit(f"claimwatch check failed ({done.returncode}): {done.stderr[-2000:]}")
             return took
@@ -116,11 +126,54 @@ def main() -> None:
                 write(run)
                 changed.append(check())
             unchanged = [check() for _ in range(args.runs)]
-        for name, times in (("every page changed", changed), ("nothing changed", unchanged)):
-            print(f"{name:20} median {statistics.median(times) * 1000:7.0f} ms   "
-                  f"min {min(times) * 1000:5.0f}  max {max(times) * 1000:5.0f}  "
-                  f"({args.runs} runs of {args.sources} sources, code: "
-                  f"{args.code_ref or 'working tree'})")
+            alone = subprocess.run(
+                [sys.executable, __file__, "--inner", url, "--sources", str(args.sources),
+                 "--runs", str(args.runs), "--web", str(web)],
+                env=env, capture_output=True, text=True, check=True)
+        what = f"({args.runs} runs of {args.sources} sources, code: " \
+               f"{args.code_ref or 'working tree'})"
+        for name, runs in (("every page changed", changed), ("nothing changed", unchanged)):
+            _show(f"command, {name}", [wall for wall, _cpu in runs], "wall", what)
+            _show(f"command, {name}", [cpu for _wall, cpu in runs], "cpu", what)
+        for name, times in json.loads(alone.stdout).items():
+            _show(f"in process, {name}", times, "wall", what)
+
+
+def _show(name: str, times: list[float], clock: str, what: str) -> None:
+    print(f"{name:34} {clock:4} median {statistics.median(times) * 1000:6.0f} ms  "
+          f"min {min(times) * 1000:5.0f}  max {max(times) * 1000:5.0f}  {what}")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def inner(url: str, count: int, runs: int, web: Path) -> None:
+    """The check alone, `runs` times each way, in this process (the code on PYTHONPATH)."""
+    from db import open_store
+    from pipeline import api, config
+    from pipeline.fetch import FetchSettings
+
+    settings = FetchSettings(user_agent="bench", retries=0, host_delay=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{Path(tmp) / 'cw.db'}")
+        cfg = config.parse(sources_yaml(url, count))
+
+        def timed() -> float:
+            started = time.perf_counter()
+            api.check(store, cfg, everything=True, settings=settings)
+            return time.perf_counter() - started
+
+        timed()
+        changed = []
+        for run in range(1, runs + 1):
+            for n in range(count):
+                (web / f"p{n}.html").write_text(page(n, 1000 + run))
+            changed.append(timed())
+        unchanged = [timed() for _ in range(runs)]
+        store.close()
+    print(json.dumps({"every page changed": changed, "nothing changed": unchanged}))
 
 
 if __name__ == "__main__":

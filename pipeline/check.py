@@ -17,6 +17,7 @@ import datetime as dt
 import os
 import random
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -245,14 +246,12 @@ class _Worker:
             arrived.append(self.finished.get_nowait())
         self.held -= len(arrived)
         batch = [c for c in arrived if c is not None]  # None: not started (stopping)
-        # reading the batch may take up to a source's extract_timeout: its leases are renewed
-        # meanwhile, so no other worker takes those sources while they are read
-        renewing = asyncio.create_task(self._keep_renewing())
+        # reading the batch may take up to a source's extract_timeout: the leases are renewed
+        # meanwhile (between reads, never during a write), so no other worker takes them
         try:
             reports = await self._db(record_batch, self.store, self.config, batch, self.quiet,
-                                     self.workers)
+                                     self.workers, self._renew_quietly, self.lease / 3)
         finally:
-            renewing.cancel()
             for checked in batch:
                 checked.fetched.result = replace(checked.fetched.result, body=None)
                 self.gate.release()
@@ -291,10 +290,13 @@ class _Worker:
         with self.store.session() as session:
             return leases.take_turn(session, host, now=utcnow(), delay=self.settings.host_delay)
 
-    async def _keep_renewing(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            await asyncio.to_thread(self._renew)
+    def _renew_quietly(self) -> None:
+        """Renew while a batch is read; a failure waits for the loop's next renewal."""
+        try:
+            self._renew()
+        except Exception as exc:
+            print(f"claimwatch: could not renew leases: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
 
     def _renew(self) -> None:
         with self.store.session() as session:

@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -134,6 +134,7 @@ def _read(body: Body, source: Source) -> Document | str:
         return str(exc)
 
 
+JOBS_PER_PROCESS = 500  # then a fresh process: no slow growth over a daemon's weeks
 OUT_OF_MEMORY = "extraction needed more memory than extract_memory allows"
 
 
@@ -152,16 +153,23 @@ class Workers:
     def __init__(self, size: int | None = None, *, memory: int | None = None) -> None:
         self.size = max(1, size or _cores())
         self.memory = memory
-        methods = multiprocessing.get_all_start_methods()
-        self.context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        # fork where it is safe with threads in the parent (Linux); spawn elsewhere
+        self.context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         self.idle: list[_Process] = []
 
-    def run(self, jobs: Sequence[Job], limits: Sequence[float]
+    def run(self, jobs: Sequence[Job], limits: Sequence[float],
+            heartbeat: Callable[[], None] | None = None, every: float = 20.0
             ) -> list[Reading | str | ReadingFailed]:
+        """Read `jobs`, the nth under `limits[n]` seconds; `heartbeat` is called every `every`
+        seconds meanwhile (the caller's leases are renewed)."""
         results: list[Reading | str | ReadingFailed | None] = [None] * len(jobs)
         waiting = deque(range(len(jobs)))
         busy: dict[Connection, tuple[_Process, int, float]] = {}
+        beat = time.monotonic() + every
         while waiting or busy:
+            if heartbeat is not None and time.monotonic() >= beat:
+                heartbeat()
+                beat = time.monotonic() + every
             while waiting and len(busy) < self.size:
                 n = waiting.popleft()
                 process = self.idle.pop() if self.idle else _Process(self.context, self.memory)
@@ -172,13 +180,17 @@ class Workers:
                     waiting.appendleft(n)
                     continue
                 busy[process.conn] = (process, n, time.monotonic() + limits[n])
-            timeout = max(0.0, min(deadline for _p, _n, deadline in busy.values())
+            timeout = max(0.0, min([beat] + [deadline for _p, _n, deadline in busy.values()])
                           - time.monotonic())
             for conn in wait(list(busy), timeout):
                 process, n, _deadline = busy.pop(conn)  # type: ignore[call-overload]
                 try:
                     results[n] = conn.recv()
-                    self.idle.append(process)
+                    process.jobs += 1
+                    if process.jobs < JOBS_PER_PROCESS:
+                        self.idle.append(process)
+                    else:  # what a long run's parsers leave behind goes with the process
+                        process.stop()
                 except (EOFError, OSError):
                     results[n] = f"the extraction process ended unexpectedly ({process.kill()})"
             now = time.monotonic()
@@ -204,6 +216,7 @@ class _Process:
                                        name="claimwatch-extraction")
         self.process.start()
         child.close()
+        self.jobs = 0
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,12 +51,14 @@ class Checked:
 
 
 def record_batch(store: Store, config: Config, batch: list[Checked], quiet: QuietRows,
-                 workers: Workers | None = None) -> list[SourceReport]:
+                 workers: Workers | None = None, renew: Callable[[], None] | None = None,
+                 every: float = 20.0) -> list[SourceReport]:
     """Record the source checks that finished together.
 
     Unchanged ones wait in `quiet` until it is due. The others are read (extracted, evaluated)
-    by `workers`, each under its source's time limit (in this process without `workers`), then
-    recorded in one transaction, with whatever `quiet` holds, each check whole or absent.
+    by `workers`, each under its source's time limit (in this process without `workers`;
+    `renew` is called every `every` seconds while they are read), then recorded in one
+    transaction, with whatever `quiet` holds, each check whole or absent.
     """
     now = utcnow()
     reports, full = [], []
@@ -69,7 +72,8 @@ def record_batch(store: Store, config: Config, batch: list[Checked], quiet: Quie
         if quiet.due(now):
             record_quiet(store, quiet)
         return reports
-    return reports + _write(store, config, full, _readings(store, config, full, workers), quiet)
+    found = _readings(store, config, full, workers, renew, every)
+    return reports + _write(store, config, full, found, quiet)
 
 
 def _write(store: Store, config: Config, full: list[Checked],
@@ -95,8 +99,8 @@ def _write(store: Store, config: Config, full: list[Checked],
                              checked.fetched.result.status, message)]
 
 
-def _readings(store: Store, config: Config, full: list[Checked],
-              workers: Workers | None) -> dict[int, Found]:
+def _readings(store: Store, config: Config, full: list[Checked], workers: Workers | None,
+              renew: Callable[[], None] | None, every: float) -> dict[int, Found]:
     """Each source's reading of what it fetched (source id → Reading, or why there is none),
     for the checks that have items to evaluate: the jobs are gathered in a read-only session
     and run outside any transaction."""
@@ -114,7 +118,7 @@ def _readings(store: Store, config: Config, full: list[Checked],
               for checked in full}
     if workers is None:
         return {source_id: read_safely(jobs[source_id]) for source_id in ids}
-    found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids])
+    found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids], renew, every)
     return dict(zip(ids, found, strict=True))
 
 

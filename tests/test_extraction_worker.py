@@ -138,9 +138,12 @@ def test_workers_are_reused_and_a_timeout_costs_only_its_own_job(
         return Job(source, body, None, {}, ())
 
     workers = Workers(size=1)  # one process: the spinning job must not hold the others back
+    beats: list[float] = []
     try:
-        found = workers.run([job("one"), job("spin-forever"), job("two")], [LIMIT] * 3)
+        found = workers.run([job("one"), job("spin-forever"), job("two")], [LIMIT] * 3,
+                            heartbeat=lambda: beats.append(time.monotonic()), every=0.5)
         assert found[1] == f"extraction took over {LIMIT} s"
+        assert len(beats) >= 2, "the caller renews its leases while a job spins"
         assert [r.current.blocks[-1] for r in (found[0], found[2])  # type: ignore[union-attr]
                 ] == ["one", "two"]
         reused = workers.idle[0].process.pid
