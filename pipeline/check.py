@@ -13,6 +13,7 @@ on, and in the daemon a source falling due meanwhile is claimed at the next tick
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
@@ -127,11 +128,15 @@ class _Worker:
         self.held = 0
         # the processes that read what was fetched, started when a batch first needs one
         self.workers = Workers(memory=self.config.defaults.extract_memory)
+        self.starting: asyncio.Future[None] | None = None
         try:
             turns = self._turn if self.settings.host_delay > 0 else None
             async with Fetcher(self.settings, transport=transport, turns=turns) as self.fetcher:
                 await self._loop()
         finally:  # whatever was not recorded (skipped on stop, failed) is free for others again
+            if self.starting is not None:
+                with contextlib.suppress(Exception):  # no fork: `record_batch` says so
+                    await self.starting
             self.workers.close()
             await self._db(self._end)
         return self.report
@@ -188,6 +193,10 @@ class _Worker:
         if self.synced is not self.config and self.config_source is not None:
             await self._db(self._sync)
         plans = await self._db(self._take, limit)
+        if self.starting is None and not all(plan.quiet for plan in plans):
+            # a source that is not on the quiet path will be read: its reading process starts
+            # (in a thread: the fork blocks no fetch) while the fetches go on
+            self.starting = asyncio.ensure_future(asyncio.to_thread(self.workers.start))
         self.claimed += len(plans)
         for plan in plans:
             asyncio.create_task(self._one(plan))

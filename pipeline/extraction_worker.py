@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -156,6 +157,8 @@ class Workers:
         # fork where it is safe with threads in the parent (Linux); spawn elsewhere
         self.context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         self.idle: list[_Process] = []
+        self.started = False  # a process was started for this run (by `start` or `run`)
+        self._lock = threading.Lock()  # `start` may be called from another thread than `run`
 
     def run(self, jobs: Sequence[Job], limits: Sequence[float],
             heartbeat: Callable[[], None] | None = None, every: float = 20.0
@@ -172,7 +175,7 @@ class Workers:
                 beat = time.monotonic() + every
             while waiting and len(busy) < self.size:
                 n = waiting.popleft()
-                process = self.idle.pop() if self.idle else _Process(self.context, self.memory)
+                process = self._take()
                 try:
                     process.conn.send(jobs[n])
                 except (OSError, ValueError):  # it died while idle: a fresh one takes the job
@@ -188,9 +191,9 @@ class Workers:
                     results[n] = conn.recv()
                     process.jobs += 1
                     if process.jobs < JOBS_PER_PROCESS:
-                        self.idle.append(process)
+                        self._give(process)
                     else:  # what a long run's parsers leave behind goes with the process
-                        process.stop()
+                        process.kill(wait=False)
                 except (EOFError, OSError):
                     results[n] = f"the extraction process ended unexpectedly ({process.kill()})"
             now = time.monotonic()
@@ -201,10 +204,33 @@ class Workers:
                     results[n] = took_too_long(limits[n])
         return [r if r is not None else ReadingFailed("no reading came back") for r in results]
 
+    def start(self) -> None:
+        """Start the first process now, unless one was: a check run calls this while it fetches
+        sources it will have to read, so that the fork and the process's warming up are off the
+        path of the first batch."""
+        with self._lock:
+            if self.started:
+                return
+            self.started = True
+        self._give(_Process(self.context, self.memory))
+
     def close(self) -> None:
-        for process in self.idle:
-            process.stop()
-        self.idle = []
+        """End the idle processes (they hold nothing: killing them is the quick way)."""
+        with self._lock:
+            idle, self.idle = self.idle, []
+        for process in idle:
+            process.kill(wait=False)
+
+    def _take(self) -> _Process:
+        with self._lock:
+            self.started = True
+            if self.idle:
+                return self.idle.pop()
+        return _Process(self.context, self.memory)
+
+    def _give(self, process: _Process) -> None:
+        with self._lock:
+            self.idle.append(process)
 
 
 class _Process:
@@ -226,11 +252,13 @@ class _Process:
             self.kill()
         self.conn.close()
 
-    def kill(self) -> str:
-        """Kill it and return how it ended."""
+    def kill(self, *, wait: bool = True) -> str:
+        """Kill it and return how it ended (`wait=False`: not waiting to hear it)."""
         self.process.kill()
-        self.process.join()
         self.conn.close()
+        if not wait:
+            return "killed"
+        self.process.join()
         code = self.process.exitcode
         return f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
 
@@ -245,6 +273,8 @@ def _serve(conn: Connection, memory: int | None) -> None:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(
                 resource.RLIMIT_AS)[1]))
+    with contextlib.suppress(Exception):  # the parsers' pages, copied now and not on a job's time
+        read_job(_WARM_UP)
     while True:
         try:
             job = conn.recv()
@@ -257,6 +287,12 @@ def _serve(conn: Connection, memory: int | None) -> None:
             conn.send(result)
         except MemoryError:
             conn.send(OUT_OF_MEMORY)
+
+
+_WARM_UP = Job(Source(url="https://example.org/"),
+               Body(b"<html><body><p>A page.</p><table><tr><td>1</td></tr></table></body></html>",
+                    "text/html", "https://example.org/", "utf-8"), None, {},
+               ((0, Evidence(source="s", quote="A page."), None),))
 
 
 def _die_with_parent() -> None:

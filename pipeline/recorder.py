@@ -118,7 +118,12 @@ def _readings(store: Store, config: Config, full: list[Checked], workers: Worker
               for checked in full}
     if workers is None:
         return {source_id: read_safely(jobs[source_id]) for source_id in ids}
-    found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids], renew, every)
+    try:
+        found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids], renew, every)
+    except OSError as exc:  # no process can be started (a process limit): read them here
+        print(f"claimwatch: reading in this process, without a time limit: cannot start a "
+              f"worker process: {exc}", file=sys.stderr)
+        found = [read_safely(jobs[i]) for i in ids]
     return dict(zip(ids, found, strict=True))
 
 
