@@ -1,10 +1,9 @@
 """`audit verify --deep`: what the database serves, checked against what the audit chain says
-happened. Each blob is re-hashed (its key is the sha256 of its bytes); each snapshot row must
-point at the blob and URL its `snapshot` event recorded; each flag and review row must be what its
-events (flag, flag-resolved, flag-reopened, flag-retired, review: see pipeline/flags.py) left
-it as. Rows and
-events stream side by side, both ordered by the row's id, so memory stays flat however big the
-database is.
+happened. Each blob is re-hashed (its key is the sha256 of its bytes; a delta is decoded on its
+base first); each snapshot row must point at the blob and URL its `snapshot` event recorded; each
+flag and review row must be what its events (flag, flag-resolved, flag-reopened, flag-retired,
+review: see pipeline/flags.py) left it as. Rows and events stream side by side, both ordered by
+the row's id, so memory stays flat however big the database is.
 """
 
 from __future__ import annotations
@@ -70,12 +69,16 @@ def crosscheck(session: Session, limit: int = 20) -> DeepCheck:
 
 
 def _blobs(session: Session, result: DeepCheck) -> None:
-    query = select(BlobRow.sha256, BlobRow.size, BlobRow.data).execution_options(
-        yield_per=BLOB_BATCH)
-    for sha, size, packed in session.execute(query):
+    query = select(BlobRow.sha256, BlobRow.size, BlobRow.data, BlobRow.base_sha256
+                   ).execution_options(yield_per=BLOB_BATCH)
+    for sha, size, packed, base in session.execute(query):
         result.blobs += 1
-        try:
-            body = blobs.unpack(packed, size)
+        try:  # a delta is decoded on its base's bytes (themselves checked as a blob of their own)
+            body = blobs.unpack(packed, size, None if base is None else blobs.get(session, base))
+        except KeyError:
+            result.add(f"blob {sha[:16]}… is stored as a delta on blob {base[:16]}…, which is "
+                       f"missing{_used_by(session, sha)}")
+            continue
         except zstandard.ZstdError:
             result.add(f"blob {sha[:16]}… does not decompress: its bytes were replaced"
                        f"{_used_by(session, sha)}")
