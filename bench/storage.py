@@ -9,8 +9,10 @@ as claimwatch stored them until deltas), and "after", deltas on the previous ver
 of edit: a paragraph rewritten per version (the rest of the page as it was), and bench/web.py's
 own edit (a paragraph, the "Updated" time and every sidebar rail: most-read, latest, trending,
 the breaking bar, the ad slot). Prints, per edit, the bytes stored per changed version as % of
-its raw size, the time to store one, and the median time to read back the version deepest in
-its chain (before: a whole body), each read in a new transaction (nothing cached).
+its raw size, the CPU time to store one, and the median time to read back the version deepest
+in its chain (before: a whole body), each read in a new transaction (nothing cached), as
+wall-clock and as CPU time (the machine the figures come from is shared: its wall-clock times
+wait for other processes).
 """
 
 from __future__ import annotations
@@ -59,18 +61,19 @@ def site_edits(src: web.Source, versions: int) -> list[bytes]:
 
 
 def store_all(store: Store, pages: list[list[bytes]], deltas: bool) -> tuple[list[str], float]:
-    """Store every version of every page; the digest of the deepest version of each, and the
-    median ms to store a changed version."""
+    """Store every version of every page, each in a transaction of its own as a check does;
+    the digest of the deepest version of each page, and the median CPU ms to store a changed
+    version (its base's chain decoded, the delta and the whole frame compressed)."""
     deepest, took = [], []
     for versions in pages:
         base = None
-        with store.session() as session:
-            for n, body in enumerate(versions):
-                start = time.perf_counter()
+        for n, body in enumerate(versions):
+            with store.session() as session:
+                start = time.process_time()
                 sha = blobs.put(session, body, base=base if deltas else None)
                 if n:
-                    took.append(time.perf_counter() - start)
-                base = sha
+                    took.append(time.process_time() - start)
+            base = sha
         with store.session() as session:
             shas = [blobs.digest(v) for v in versions]
             depths = dict(session.execute(select(BlobRow.sha256, BlobRow.depth)
@@ -90,16 +93,18 @@ def stored(store: Store, pages: list[list[bytes]]) -> tuple[float, int]:
     return 100 * packed / raw, depth
 
 
-def read_ms(store: Store, shas: list[str], rounds: int = 5) -> float:
-    """Median ms to read one of `shas` back in a transaction of its own."""
-    took = []
+def read_ms(store: Store, shas: list[str], rounds: int = 5) -> tuple[float, float]:
+    """Median ms to read one of `shas` back in a transaction of its own: wall-clock, and this
+    process's CPU time (what is left of it on a machine busy with other work)."""
+    wall, cpu = [], []
     for _ in range(rounds):
         for sha in shas:
             with store.session() as session:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 blobs.get(session, sha)
-                took.append(time.perf_counter() - start)
-    return statistics.median(took) * 1000
+                wall.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
 
 
 def measure(url: Callable[[str], str], edit: Callable[[web.Source, int], list[bytes]],
@@ -113,9 +118,10 @@ def measure(url: Callable[[str], str], edit: Callable[[web.Source, int], list[by
         store = open_store(url(f"{label[:6].strip()}-{edit.__name__}"))
         deepest, put_ms = store_all(store, pages, deltas)
         share, depth = stored(store, pages)
+        wall, cpu = read_ms(store, deepest)
         rows.append(f"  {label:24} {share:5.2f}% of raw per changed version, "
-                    f"store {put_ms:.2f} ms, read at depth {depth}: "
-                    f"{read_ms(store, deepest):.2f} ms (median)")
+                    f"store {put_ms:.2f} ms CPU, read at depth {depth}: {wall:.2f} ms "
+                    f"({cpu:.2f} ms CPU), medians")
         store.close()
     return rows
 
