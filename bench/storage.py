@@ -12,7 +12,8 @@ the breaking bar, the ad slot). Prints, per edit, the bytes stored per changed v
 its raw size, the CPU time to store one, and the median time to read back the version deepest
 in its chain (before: a whole body), each read in a new transaction (nothing cached), as
 wall-clock and as CPU time (the machine the figures come from is shared: its wall-clock times
-wait for other processes).
+wait for other processes), and the time `audit verify --deep` takes per blob (the snapshot and
+flag passes included: they find no audit events here).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import web  # noqa: E402  (bench/web.py)
 from sqlalchemy import func, select  # noqa: E402
 
-from db import Store, blobs, open_store  # noqa: E402
-from db.models import BlobRow  # noqa: E402
+from db import Store, blobs, open_store, utcnow  # noqa: E402
+from db.models import BlobRow, SnapshotRow, SourceRow  # noqa: E402
+from pipeline import crosscheck  # noqa: E402
 
 SEED = 15
 PARAGRAPH = re.compile(rb"<p>(?:(?!</p>).)*</p>", re.S)
@@ -61,11 +63,17 @@ def site_edits(src: web.Source, versions: int) -> list[bytes]:
 
 
 def store_all(store: Store, pages: list[list[bytes]], deltas: bool) -> tuple[list[str], float]:
-    """Store every version of every page, each in a transaction of its own as a check does;
-    the digest of the deepest version of each page, and the median CPU ms to store a changed
-    version (its base's chain decoded, the delta and the whole frame compressed)."""
+    """Store every version of every page with its snapshot, each in a transaction of its own
+    as a check does; the digest of the deepest version of each page, and the median CPU ms to
+    store a changed version (its base's chain decoded, the delta and the whole frame
+    compressed)."""
     deepest, took = [], []
-    for versions in pages:
+    for n_page, versions in enumerate(pages):
+        with store.session() as session:
+            source = SourceRow(slug=f"p{n_page}", url=f"http://h/p{n_page}", options={})
+            session.add(source)
+            session.flush()
+            source_id = source.id
         base = None
         for n, body in enumerate(versions):
             with store.session() as session:
@@ -73,6 +81,9 @@ def store_all(store: Store, pages: list[list[bytes]], deltas: bool) -> tuple[lis
                 sha = blobs.put(session, body, base=base if deltas else None)
                 if n:
                     took.append(time.process_time() - start)
+                session.add(SnapshotRow(source_id=source_id, blob_sha256=sha, url="http://h/",
+                                        content_type="text/html", charset="utf-8", kind="html",
+                                        headers={}, fetched_at=utcnow()))
             base = sha
         with store.session() as session:
             shas = [blobs.digest(v) for v in versions]
@@ -80,6 +91,15 @@ def store_all(store: Store, pages: list[list[bytes]], deltas: bool) -> tuple[lis
                                           .where(BlobRow.sha256.in_(shas))).all())
             deepest.append(max(shas, key=lambda s: depths[s]))
     return deepest, statistics.median(took) * 1000
+
+
+def deep_ms(store: Store) -> float:
+    """`audit verify --deep` (each blob decoded and re-hashed), CPU ms per blob."""
+    with store.session() as session:
+        n = session.scalar(select(func.count()).select_from(BlobRow)) or 1
+        start = time.process_time()
+        crosscheck.crosscheck(session)
+        return (time.process_time() - start) * 1000 / n
 
 
 def stored(store: Store, pages: list[list[bytes]]) -> tuple[float, int]:
@@ -121,7 +141,8 @@ def measure(url: Callable[[str], str], edit: Callable[[web.Source, int], list[by
         wall, cpu = read_ms(store, deepest)
         rows.append(f"  {label:24} {share:5.2f}% of raw per changed version, "
                     f"store {put_ms:.2f} ms CPU, read at depth {depth}: {wall:.2f} ms "
-                    f"({cpu:.2f} ms CPU), medians")
+                    f"({cpu:.2f} ms CPU), medians; audit verify --deep "
+                    f"{deep_ms(store):.2f} ms CPU a blob")
         store.close()
     return rows
 

@@ -32,9 +32,10 @@ from db.models import BlobRow, SnapshotRow
 # 1.6 ms (bench/README.md); a first check of thousands of pages spent a tenth of its time here.
 # Deltas too: level 9 saves a tenth of a delta's few KB for twice the time.
 LEVEL = 3
-# a whole body at least every CHAIN versions: reading one back decodes ≤ CHAIN frames (each
-# ~0.03-0.06 ms for an 80 KB page), while a whole body per CHAIN versions costs ~23/16 ≈ 1.5% of
-# raw per version on top of the deltas' ~3%
+# a whole body at least every CHAIN versions: reading one back decodes ≤ CHAIN frames (for an
+# 80 KB page 0.2 ms for the whole one, 0.02 ms per delta), while a whole body per CHAIN versions
+# costs ~23/16 ≈ 1.5% of raw per version on top of the deltas' (0.3% for a paragraph rewritten,
+# 3% when every sidebar changes too: bench/storage.py)
 CHAIN = 16
 # a delta only where it at most halves the whole frame: a page rewritten wholly is stored whole,
 # so no chain (which `prune` keeps whole while its newest version is kept) costs much
@@ -71,14 +72,14 @@ def encode(session: Session, data: bytes, base: str | None,
                               "data": pack(data), "base_sha256": None, "depth": 0}
     if base is None or base == values["sha256"]:
         return values
-    with session.no_autoflush:
+    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
         depth = session.scalar(select(BlobRow.depth).where(BlobRow.sha256 == base))
-    if depth is None or (depth or 0) + 1 >= CHAIN:
-        return values
-    delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(get(session, base))
-                                     ).compress(data)
+        if depth is None or depth + 1 >= CHAIN:
+            return values
+        previous = get(session, base)
+    delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(previous)).compress(data)
     if len(delta) <= len(values["data"]) * DELTA_AT_MOST:
-        values |= {"data": delta, "base_sha256": base, "depth": (depth or 0) + 1}
+        values |= {"data": delta, "base_sha256": base, "depth": depth + 1}
     return values
 
 
@@ -114,6 +115,14 @@ def get(session: Session, sha: str) -> bytes:
         body = unpack(row.data, row.size, base)
         _remember(session, row.sha256, body)
     return body if body is not None else cache[sha]
+
+
+def decode(session: Session, sha: str, size: int, packed: bytes, base: str | None) -> bytes:
+    """A blob row's bytes from its stored fields (its base read as `get` reads it), kept for
+    the transaction like a body `get` read: blobs read in chain order decode one frame each."""
+    body = unpack(packed, size, None if base is None else get(session, base))
+    _remember(session, sha, body)
+    return body
 
 
 def chain(sha: str) -> Select[Any]:

@@ -69,12 +69,20 @@ def crosscheck(session: Session, limit: int = 20) -> DeepCheck:
 
 
 def _blobs(session: Session, result: DeepCheck) -> None:
+    # in the order their sources stored them, so a delta's base was (almost always) decoded
+    # just before it: one frame each (blobs no snapshot points at, kept bases, come first or
+    # last, each decoding its chain)
+    first = select(SnapshotRow.blob_sha256.label("sha"),
+                   func.min(SnapshotRow.source_id).label("source"),
+                   func.min(SnapshotRow.id).label("snapshot")
+                   ).group_by(SnapshotRow.blob_sha256).subquery()
     query = select(BlobRow.sha256, BlobRow.size, BlobRow.data, BlobRow.base_sha256
-                   ).execution_options(yield_per=BLOB_BATCH)
+                   ).outerjoin(first, first.c.sha == BlobRow.sha256).order_by(
+        first.c.source, first.c.snapshot, BlobRow.sha256).execution_options(yield_per=BLOB_BATCH)
     for sha, size, packed, base in session.execute(query):
         result.blobs += 1
         try:  # a delta is decoded on its base's bytes (themselves checked as a blob of their own)
-            body = blobs.unpack(packed, size, None if base is None else blobs.get(session, base))
+            body = blobs.decode(session, sha, size, packed, base)
         except KeyError:
             result.add(f"blob {sha[:16]}… is stored as a delta on blob {base[:16]}…, which is "
                        f"missing{_used_by(session, sha)}")

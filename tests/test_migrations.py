@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import multiprocessing
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,31 @@ def test_a_downgrade_stores_every_delta_whole_again(db_url: str, site: SiteServe
     for sha, size, data in stored:
         body = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
         assert hashlib.sha256(body).hexdigest() == sha
+
+
+def test_an_upgrade_keeps_a_digest_of_each_changes_any_observation(db_url: str,
+                                                                  site: SiteServer) -> None:
+    """Outcomes of `changes: any` items held the region's text; from 0006 on, its digest."""
+    write(site, "index.html", page())
+    config = sources_yaml(site.url("index.html"), QUOTE, "changes: any")
+    store = open_store(db_url)
+    api.check(store, config, everything=True, settings=FAST)
+    store.close()
+    engine = raw(db_url)
+    with engine.begin() as conn:
+        command.downgrade(migrations_config(conn), DESK)
+        rows = conn.execute(text("SELECT id, observed FROM outcome ORDER BY id")).all()
+        conn.execute(text("UPDATE outcome SET observed = :text WHERE id = :id"),
+                     {"text": json.dumps("the region's whole text"), "id": rows[1][0]})
+        command.upgrade(migrations_config(conn), HEAD)
+        after = [json.loads(o) if isinstance(o, str) else o for _, o in conn.execute(
+            text("SELECT id, observed FROM outcome ORDER BY id"))]
+    engine.dispose()
+    quote = rows[0][1]
+    assert after[0] == (json.loads(quote) if isinstance(quote, str) else quote), \
+        "a quote's passage stays"
+    assert after[1] == {"sha256": hashlib.sha256(b"the region's whole text").hexdigest(),
+                        "chars": len("the region's whole text")}
 
 
 def first_release(url: str, site: SiteServer) -> dict[str, Any]:

@@ -2,12 +2,19 @@
 base) as a raw-content dictionary (`db.blobs`). Existing blobs are whole bodies: no base,
 depth 0, readable as before.
 
+The outcomes of `changes: any` items observed the region's whole text; they now observe its
+digest and length (`pipeline.evaluate`), and the upgrade rewrites the stored ones so (the text
+is in the snapshot each outcome names). The downgrade leaves them as digests: an older
+claimwatch never reads a `changes: any` observation back.
+
 Revision ID: 0006_deltas
 Revises: 0005_desk
 Create Date: 2026-11-27
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,6 +28,20 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("blob", sa.Column("base_sha256", sa.String(length=64), nullable=True))
     op.add_column("blob", sa.Column("depth", sa.Integer(), server_default="0", nullable=False))
+    conn = op.get_bind()
+    evidence = sa.table("evidence", sa.column("id", sa.Integer), sa.column("expectation", sa.JSON))
+    outcome = sa.table("outcome", sa.column("id", sa.Integer), sa.column("evidence_id", sa.Integer),
+                       sa.column("observed", sa.JSON))
+    items = [i for i, expectation in conn.execute(sa.select(evidence.c.id, evidence.c.expectation))
+             if isinstance(expectation, dict) and "changes" in expectation]
+    for start in range(0, len(items), 500):
+        texts = [(i, observed) for i, observed in conn.execute(
+            sa.select(outcome.c.id, outcome.c.observed)
+            .where(outcome.c.evidence_id.in_(items[start:start + 500])))
+            if isinstance(observed, str)]
+        for i, text in texts:
+            conn.execute(outcome.update().where(outcome.c.id == i).values(observed={
+                "sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)}))
 
 
 def downgrade() -> None:
