@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import multiprocessing
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,20 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, create_engine, event, func, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Integer,
+    MetaData,
+    column,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    table,
+    text,
+)
 
 from db import open_store, schema_state, upgrade_schema
 from db.engine import migrations_config, revisions
@@ -159,19 +171,17 @@ def test_an_upgrade_keeps_a_digest_of_each_changes_any_observation(db_url: str,
     store = open_store(db_url)
     api.check(store, config, everything=True, settings=FAST)
     store.close()
+    outcome = table("outcome", column("id", Integer), column("observed", JSON))
     engine = raw(db_url)
     with engine.begin() as conn:
         command.downgrade(migrations_config(conn), DESK)
-        rows = conn.execute(text("SELECT id, observed FROM outcome ORDER BY id")).all()
-        conn.execute(text("UPDATE outcome SET observed = :text WHERE id = :id"),
-                     {"text": json.dumps("the region's whole text"), "id": rows[1][0]})
+        rows = conn.execute(select(outcome.c.id, outcome.c.observed).order_by(outcome.c.id)).all()
+        conn.execute(outcome.update().where(outcome.c.id == rows[1][0])
+                     .values(observed="the region's whole text"))
         command.upgrade(migrations_config(conn), HEAD)
-        after = [json.loads(o) if isinstance(o, str) else o for _, o in conn.execute(
-            text("SELECT id, observed FROM outcome ORDER BY id"))]
+        after = conn.execute(select(outcome.c.observed).order_by(outcome.c.id)).scalars().all()
     engine.dispose()
-    quote = rows[0][1]
-    assert after[0] == (json.loads(quote) if isinstance(quote, str) else quote), \
-        "a quote's passage stays"
+    assert after[0] == rows[0][1], "a quote's passage stays"
     assert after[1] == {"sha256": hashlib.sha256(b"the region's whole text").hexdigest(),
                         "chars": len("the region's whole text")}
 
