@@ -76,7 +76,10 @@ def encode(session: Session, data: bytes, base: str | None,
         depth = session.scalar(select(BlobRow.depth).where(BlobRow.sha256 == base))
         if depth is None or depth + 1 >= CHAIN:
             return values
-        previous = get(session, base)
+        try:
+            previous = get(session, base)
+        except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
+            return values  # is no base for another
     delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(previous)).compress(data)
     if len(delta) <= len(values["data"]) * DELTA_AT_MOST:
         values |= {"data": delta, "base_sha256": base, "depth": depth + 1}

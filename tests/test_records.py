@@ -236,3 +236,36 @@ def test_prune_vacuum_gives_the_space_back(store: Store, site: SiteServer) -> No
     assert before > 1_500_000 and after < before / 3
     database = Path(store.engine.url.database or "")
     assert database.stat().st_size == after, "the file on disk is the size printed"
+
+
+def test_a_body_shared_by_two_sources_is_stored_once_and_chains_never_loop(
+        store: Store) -> None:
+    """Two sources serving the same bytes share one blob, whose base is whoever stored it first
+    chose; a body already stored keeps its encoding whatever base a later writer offers, so a
+    base is always an older blob and no chain loops."""
+    rng = random.Random(5)
+    vocabulary = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(500)]
+    page = [" ".join(rng.choices(vocabulary, k=40)) for _ in range(200)]
+    x, y = "\n".join(page).encode(), "\n".join(["edited", *page[1:]]).encode()
+    z = "\n".join([*page[:-1], "edited at the end"]).encode()
+    with store.session() as session:
+        sx = blobs.put(session, x)
+        sy = blobs.put(session, y, base=sx)  # source A: x, then y
+        assert blobs.put(session, y, base=blobs.put(session, z, base=sx)) == sy  # source B
+        assert blobs.put(session, x, base=sy) == sx
+        rows = {r.sha256: r for r in session.scalars(select(BlobRow))}
+    assert len(rows) == 3
+    assert (rows[sx].base_sha256, rows[sy].base_sha256, rows[sy].depth) == (None, sx, 1)
+    assert len(rows[sy].data) < len(rows[sx].data) / 10
+    for sha, body in ((sx, x), (sy, y), (blobs.digest(z), z)):
+        with store.session() as session:
+            assert blobs.get(session, sha) == body
+    with store.session() as session:  # what prune keeps for a snapshot of y alone: y and x
+        source = SourceRow(slug="a", url="http://a/", options={})
+        session.add(source)
+        session.flush()
+        session.add(SnapshotRow(source_id=source.id, blob_sha256=sy, url="http://a/",
+                                content_type="text/plain", kind="text", headers={},
+                                fetched_at=dt.datetime(2026, 1, 1)))
+        session.flush()
+        assert set(session.scalars(blobs.needed())) == {sy, sx}
