@@ -116,10 +116,16 @@ class EvidenceRow(Base):
 
 
 class BlobRow(Base):
+    """A body, named by its sha256: a zstd frame, whole or a delta on its base (`db.blobs`)."""
+
     __tablename__ = "blob"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # zstd-compressed
+    # the blob whose bytes `data` was compressed against (a raw-content dictionary), or None
+    # for a whole body; no foreign key, so `db copy` may insert a chain in any order
+    base_sha256: Mapped[str | None] = mapped_column(String(64))
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # deltas to a whole
 
 
 class SnapshotRow(Base):

@@ -376,7 +376,8 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
     sha = blobs.digest(body)
     if latest is not None and latest.blob_sha256 == sha:
         return latest, CheckResult.UNCHANGED
-    blobs.put(session, body)
+    # stored as a delta on the version before it where that is smaller (db/blobs.py)
+    blobs.put(session, body, base=latest.blob_sha256 if latest is not None else None)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset,
