@@ -196,8 +196,9 @@ def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> dict[st
     if not rows:
         return {}
     session.flush()  # rows changed earlier reach the database first
-    inserted = session.execute(insert(model).returning(model.slug, model.id,
-                                                       sort_by_parameter_order=True), rows)
+    # the slug comes back with each id: in any order, so many rows go in one statement (with
+    # sort_by_parameter_order, SQLite got one INSERT per row)
+    inserted = session.execute(insert(model).returning(model.slug, model.id), rows)
     return {slug: row_id for slug, row_id in inserted}
 
 
