@@ -20,6 +20,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -386,10 +387,10 @@ class Bench:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [*path, *filter(None, [os.environ.get("PYTHONPATH")])])}
         with open(self.base / f"{tag}.log", "wb") as log:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), children_cpu()
             done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                   cwd=self.base)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, children_cpu() - c
         if done.returncode != 0:
             tail = (self.base / f"{tag}.log").read_text(errors="replace").strip()[-2000:]
             raise RuntimeError(f"claimwatch ({tag}) failed with exit {done.returncode}:\n{tail}")
@@ -397,7 +398,7 @@ class Bench:
         if Path(result["code"]) != self.code.resolve():
             raise RuntimeError(f"the claimwatch child imported {result['code']}, not the copy in "
                                f"{self.code}: is PYTHONPATH overridden?")
-        result["wall"] = wall
+        result["wall"], result["cpu"] = wall, cpu
         return result
 
     def urlwatch(self, name: str) -> dict[str, Any]:
@@ -412,9 +413,9 @@ class Bench:
                "--cache", str(uw / "cache.db"), "--hooks", str(uw / "hooks.py")]
         before = file_bytes(uw / "cache.db")
         with open(uw / f"report-{name}.txt", "wb") as log:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), children_cpu()
             done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=uw)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, children_cpu() - c
         report = (uw / f"report-{name}.txt").read_text(errors="replace")
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"urlwatch failed with exit {done.returncode}:\n{report[-2000:]}")
@@ -422,7 +423,8 @@ class Bench:
                          re.finditer(r"^\d+\. (NEW|CHANGED|ERROR|UNCHANGED)", report, re.M))
         summary = ", ".join(f"{v:,} {k.lower()}" for k, v in sorted(counts.items())) \
             or "nothing reported (all unchanged)"
-        return {**json.loads(out.read_text()), "wall": wall, "reported": dict(counts),
+        return {**json.loads(out.read_text()), "wall": wall, "cpu": cpu,
+                "reported": dict(counts),
                 "summary": summary, "cache_before": before, "cache_after":
                 file_bytes(uw / "cache.db")}
 
@@ -579,14 +581,17 @@ class Bench:
         cw, uw, st, up = d["claimwatch"], d["urlwatch"], d["storage"], d["startup"]
         rows: list[tuple[str, str, str, str]] = []
 
+        def secs(x: float) -> str:
+            return f"{x:.3f} s" if x < 1 else f"{x:.2f} s"
+
         def seconds(label: str, mine: float, theirs: float | None) -> None:
-            rows.append((label, f"{mine:.3f} s" if mine < 1 else f"{mine:.2f} s",
-                         "" if theirs is None else
-                         (f"{theirs:.3f} s" if theirs < 1 else f"{theirs:.2f} s"),
+            rows.append((label, secs(mine), "" if theirs is None else secs(theirs),
                          "" if theirs is None else f"{theirs / mine:.2f}x"))
 
         for p in PHASES:
             seconds(PHASES[p], cw[p]["wall"], uw[p]["wall"] if uw else None)
+        for p in PHASES:
+            seconds(f"{PHASES[p]}, CPU (user+sys)", cw[p]["cpu"], uw[p]["cpu"] if uw else None)
         size = d["db"]["changed"]["after"]["bytes"]
         uw_size = uw["changed"]["cache_after"] if uw else None
         rows.append(("database on disk after (c)", f"{size / MB:.1f} MB",
@@ -600,6 +605,10 @@ class Bench:
         seconds(f"start-up: check, nothing due (median of {STARTS})",
                 up["claimwatch"]["nothing_due"]["median"],
                 uws["nothing_due"]["median"] if uws else None)
+        seconds("start-up: --version, CPU", up["claimwatch"]["version"]["cpu"],
+                uws["version"]["cpu"] if uws else None)
+        seconds("start-up: check, nothing due, CPU", up["claimwatch"]["nothing_due"]["cpu"],
+                uws["nothing_due"]["cpu"] if uws else None)
         peak = max(cw[p]["peak_rss_kib"] for p in PHASES)
         uw_peak = max(uw[p]["peak_rss_kib"] for p in PHASES) if uw else None
         rows.append(("peak RSS, max over the phases", f"{peak / 1024:.0f} MB",
@@ -613,8 +622,10 @@ class Bench:
         d["summary"] = [dict(zip(("figure", "claimwatch", "urlwatch", "uw / cw"), r, strict=True))
                         for r in rows]
         say("")
+        load = os.getloadavg()[0]
         say(f"summary at {n:,} sources (uw / cw above 1: claimwatch is faster or smaller; "
-            "urlwatch's 'nothing due' is a run of an empty job list)")
+            "urlwatch's 'nothing due' is a run of an empty job list; load average now "
+            f"{load:.1f} on {os.cpu_count()} cores: on a busy machine compare the CPU rows)")
         say(f"  {'':<46}{'claimwatch':>16}{'urlwatch':>16}{'uw / cw':>10}")
         for label, mine, theirs, r in rows:
             say(f"  {label:<46}{mine:>16}{theirs:>16}{r:>10}")
@@ -700,16 +711,25 @@ class Bench:
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
     """`cmd` run STARTS times after one warm-up, each a fresh process: wall times in seconds."""
-    walls = []
+    walls, cpus = [], []
     for i in range(STARTS + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), children_cpu()
         done = subprocess.run(cmd, capture_output=True, env=env, cwd=cwd)
         if i:
             walls.append(time.perf_counter() - t)
+            cpus.append(children_cpu() - c)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:4])} ... failed with exit {done.returncode}:\n"
                                f"{done.stderr.decode(errors='replace')[-2000:]}")
-    return {"median": statistics.median(walls), "min": min(walls), "max": max(walls)}
+    return {"median": statistics.median(walls), "min": min(walls), "max": max(walls),
+            "cpu": statistics.median(cpus)}
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far: a figure the
+    other jobs of a busy machine move much less than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _generate_one(job: tuple[int, web.Source, str]) -> tuple[list[dict[str, Any]], str, int, int]:
