@@ -28,16 +28,12 @@ DUE = ("SELECT EXISTS (SELECT 1 FROM source WHERE active = 1 AND retired_at IS N
        "OR EXISTS (SELECT 1 FROM alert WHERE status = 'pending')")
 
 
-@dataclass
+@dataclass(frozen=True)
 class NoDelivery:
-    """The alert delivery of a run that found no alert waiting (api.RunReport's `alerts`)."""
+    """The alert delivery of a run that found no alert waiting (api.RunReport's `alerts`, as
+    far as the CLI reads it)."""
 
-    sent: int = 0
-    messages: int = 0
-    retrying: int = 0
-    failed: int = 0
-    pending: int = 0
-    errors: list[str] = field(default_factory=list)
+    sent, retrying, failed, pending = 0, 0, 0, 0
 
     def to_json(self) -> dict[str, Any]:
         return {"sent": 0, "failed": 0, "pending": 0, "errors": []}
