@@ -246,8 +246,10 @@ class AuditHeadRow(Base):
 
 
 class ConfigSyncRow(Base):
-    """The digest of the configuration last synced into the tables (one row): a check whose
-    sources.yaml (and claimwatch) is the same skips the sync and its reading of every row."""
+    """Row 1: the digest of the configuration last synced into the tables: a check whose
+    sources.yaml (and claimwatch) is the same skips the sync and its reading of every row.
+    Row 2: the digest of the files that configuration was read from (`sources_digest`), for
+    `pipeline.idle`; empty when it was not read from files."""
 
     __tablename__ = "config_sync"
     id: Mapped[int] = mapped_column(primary_key=True)
