@@ -339,6 +339,7 @@ class FactCheck(_Model):
     id: Slug
     title: str
     url: HttpUrl | None = None
+    published: dt.date | None = None  # the day it was published: where `backfill` starts
     claims: list[Claim] = Field(min_length=1)
 
 
