@@ -46,6 +46,7 @@ from db.models import (
 )
 from pipeline import (
     accounts,
+    archive_sources,
     factcheck_files,
     flag_notes,
     retirement,
@@ -53,6 +54,7 @@ from pipeline import (
     wacz_export,
     warc,
 )
+from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
@@ -62,6 +64,7 @@ from pipeline import queue as queue_stage
 from pipeline import report as report_stage
 from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
+from pipeline import timeline as timeline_stage
 from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
 from pipeline.crosscheck import DeepCheck, crosscheck
@@ -75,6 +78,7 @@ from pipeline.flag_detail import FlagDetail, flag_detail
 from pipeline.history import Event
 from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
+from pipeline.recorder import Archived
 from pipeline.records import (
     AlertRecord,
     CheckReport,
@@ -89,6 +93,7 @@ from pipeline.snapshots import DocumentCache, read
 from pipeline.source_fetch import fetch_settings
 from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.textnorm import printable
+from pipeline.timeline import Timeline
 from pipeline.vocab import AlertStatus, FlagStatus
 from pipeline.wacz_export import WaczSummary
 from pipeline.worddiff import RegionDiff
@@ -310,6 +315,21 @@ def report_document(store: Store, factcheck: str, *, config: Config | None = Non
     with store.session() as session:
         return report_stage.build(session, factcheck, utcnow(), config=config,
                                   desk_url=desk_url)
+
+
+def backfill(store: Store, config: Config, factcheck: str, *, source: str | None = None,
+             where: str = "cdx", cdx_url: str = archive_sources.CDX_URL,
+             transport: httpx.AsyncBaseTransport | None = None,
+             settings: FetchSettings | None = None,
+             on_version: Callable[[str, Archived], None] | None = None
+             ) -> backfill_stage.BackfillReport:
+    """Load the versions of the fact-check's cited sources (or of `source`) from its
+    publication day until now, from `where` (`cdx`, a directory of dated copies, a WARC or
+    WACZ file), as archived snapshots evaluated in time order; flags carry the capture's date."""
+    kept_for = archive_sources.kept_in(where, cdx_url=cdx_url, transport=transport,
+                                       settings=settings or fetch_settings(config))
+    return backfill_stage.backfill(store, config, factcheck, kept_for, only=source,
+                                   on_version=on_version)
 
 
 def export_warc(store: Store, out: Path, *, claim: str | None = None,
@@ -604,6 +624,13 @@ def claim(store: Store, slug: str) -> ClaimDetail:
     """A claim with its verdict history and every evidence item's standing and flags."""
     with store.session() as session:
         return claim_detail(session, slug)
+
+
+def timeline(store: Store, claim: str, *, config: Config | None = None) -> Timeline:
+    """When each evidence item of a claim changed outcome or observation, in capture order
+    (`config`: to count a table item's distinct values on its snapshots)."""
+    with store.session() as session:
+        return timeline_stage.build(session, claim, config)
 
 
 def factchecks(store: Store) -> list[FactCheckSummary]:

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import evaluate, flags, schedule
-from pipeline.config import Config, Evidence
+from pipeline.archive_sources import Version
+from pipeline.config import Config, Evidence, Source
 from pipeline.diff import diff
 from pipeline.extract import Document, resolve_kind
 from pipeline.fetch import Attempt
@@ -164,7 +165,8 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
     docs: DocumentCache = {}
     outcomes: list[Concluded] = []
     if due:
-        outcomes, error = _evaluate(session, checked, snapshot, due, docs)
+        outcomes, error = _evaluate(session, plan.source, snapshot, due, docs,
+                                    checked.fetched.result.body)
         for row, _ev in due:
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
@@ -176,6 +178,86 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             source=source.slug, at=now)
     opened = _conclude(session, config, final, snapshot, outcomes, docs) if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
+
+
+@dataclass(frozen=True)
+class Archived:
+    """One archived version, as `record_archived` took it: `loaded` (a new snapshot, its items
+    evaluated), `already` (loaded by an earlier backfill), `same` (the bytes of the version
+    before it) or `error` (it could not be read)."""
+
+    captured_at: dt.datetime
+    archive_url: str
+    status: str
+    snapshot: int | None = None
+    error: str | None = None
+    outcomes: tuple[tuple[int, str], ...] = ()  # (evidence id, outcome)
+    flags: tuple[FlagRecord, ...] = ()
+
+
+def record_archived(session: Session, config: Config, source: SourceRow,
+                    items: list[tuple[EvidenceRow, Evidence]], version: Version, *,
+                    baseline: bool) -> Archived:
+    """Record a version loaded from where it was kept (`backfill`): a snapshot marked archived
+    (its capture time, the archive's address), each item evaluated on it as a live check would
+    (`baseline`: this version becomes the items' baseline), and the flags that follow, dated
+    when the version was captured. A version already loaded is left alone, so a re-run adds
+    nothing twice; live state (schedule, validators, failures) is not touched."""
+    capture, now = version.capture, utcnow()
+    fetch = FetchRow(source_id=source.id, started_at=now, duration_ms=version.duration_ms,
+                     url=capture.archive_url, status=version.status, bytes=len(version.body),
+                     error=version.error)
+    if version.error is not None:
+        session.add(fetch)
+        return Archived(capture.captured_at, capture.archive_url, "error", error=version.error)
+    sha = blobs.digest(version.body)
+    kept = session.scalars(select(SnapshotRow).where(
+        SnapshotRow.source_id == source.id, SnapshotRow.fetched_at == capture.captured_at,
+        SnapshotRow.blob_sha256 == sha)).first()
+    if kept is not None:
+        return Archived(capture.captured_at, capture.archive_url, "already", kept.id)
+    before = session.scalars(select(SnapshotRow).where(
+        SnapshotRow.source_id == source.id, SnapshotRow.fetched_at < capture.captured_at)
+        .order_by(SnapshotRow.fetched_at.desc(), SnapshotRow.id.desc()).limit(1)).first()
+    if not baseline and before is not None and before.blob_sha256 == sha:
+        return Archived(capture.captured_at, capture.archive_url, "same", before.id)
+    blobs.put(session, version.body)
+    spec = config.sources[source.slug]
+    snapshot = SnapshotRow(
+        source_id=source.id, blob_sha256=sha, url=capture.url,
+        content_type=version.content_type, charset=None,
+        kind=resolve_kind(spec.kind, version.content_type, capture.url, version.body),
+        headers={}, fetched_at=capture.captured_at, archived_at=now,
+        archive_url=capture.archive_url)
+    session.add(snapshot)
+    session.flush()
+    fetch.result = CheckResult.NEW if baseline else CheckResult.CHANGED
+    fetch.snapshot_id = snapshot.id
+    session.add(fetch)
+    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
+        if source.latest_snapshot_id else None
+    if latest is None or latest.fetched_at < snapshot.fetched_at:
+        source.latest_snapshot_id = snapshot.id
+    if baseline:
+        for row, _ev in items:
+            row.baseline_snapshot_id = None  # this version is the item's first evaluation
+    docs: DocumentCache = {}
+    outcomes, _error = _evaluate(session, spec, snapshot, items, docs, version.body)
+    for row, _ev in items:  # the next live check evaluates again, against this baseline
+        row.evaluated_snapshot_id = None
+    session.flush()
+    audit.record(session, "snapshot", {
+        "status": fetch.result, "snapshot": snapshot.id,
+        "previous": before.id if before else None, "sha256": sha, "url": snapshot.url,
+        "archived": {"captured_at": capture.captured_at.isoformat() + "Z",
+                     "archive_url": capture.archive_url},
+        "change": _change_summary(docs.get(before.id) if before else None,
+                                  docs.get(snapshot.id))}, source=source.slug)
+    opened = _conclude(session, config, fetch, snapshot, outcomes, docs,
+                       at=capture.captured_at)
+    return Archived(capture.captured_at, capture.archive_url, "loaded", snapshot.id,
+                    outcomes=tuple((row.id, res.status) for row, _ev, res, _f in outcomes),
+                    flags=tuple(opened))
 
 
 def _checked(session: Session, source: SourceRow, rows: list[FetchRow], owner: str,
@@ -293,13 +375,12 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
     return snapshot, CheckResult.CHANGED if latest is not None else CheckResult.NEW
 
 
-def _evaluate(session: Session, checked: Checked, snapshot: SnapshotRow,
-              due: list[tuple[EvidenceRow, Evidence]], docs: DocumentCache
-              ) -> tuple[list[Concluded], str | None]:
+def _evaluate(session: Session, source: Source, snapshot: SnapshotRow,
+              due: list[tuple[EvidenceRow, Evidence]], docs: DocumentCache,
+              body: bytes | None) -> tuple[list[Concluded], str | None]:
     """Evaluate the due items on `snapshot`, each against its own baseline (documents read
-    are left in `docs`)."""
-    source = checked.plan.source
-    current = read(session, snapshot, source, docs, body=checked.fetched.result.body)
+    are left in `docs`; `body`: the snapshot's bytes, when at hand)."""
+    current = read(session, snapshot, source, docs, body=body)
     if isinstance(current, str):
         return [(row, ev, evaluate.error(current), False) for row, ev in due], current
     outcomes = []
@@ -321,8 +402,10 @@ def _evaluate(session: Session, checked: Checked, snapshot: SnapshotRow,
 
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
-              outcomes: list[Concluded], docs: DocumentCache | None = None) -> list[FlagRecord]:
-    """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags."""
+              outcomes: list[Concluded], docs: DocumentCache | None = None,
+              at: dt.datetime | None = None) -> list[FlagRecord]:
+    """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags.
+    `at`: when it happened, if not at this check (an archived version's capture time)."""
     opened = []
     docs = {} if docs is None else docs  # the documents the flags' alerts quote from
     written = []
@@ -331,7 +414,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
                              snapshot_id=snapshot.id if snapshot else None,
                              baseline_snapshot_id=row.baseline_snapshot_id, status=res.status,
                              observed=res.observed, reason=res.reason,
-                             created_at=final.started_at)
+                             created_at=at or final.started_at)
         session.add(outcome)
         written.append((row, outcome, res, first, row.last_outcome))
         row.last_outcome = res.status
@@ -339,7 +422,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
         session.flush()  # the flags point at their outcomes
     for row, outcome, res, first, previous in written:
         flag = flags.follow_outcome(session, config, row, outcome, res, first=first,
-                                    previous=previous, docs=docs)
+                                    previous=previous, docs=docs, at=at)
         if flag is not None:
             opened.append(flag)
     return opened

@@ -1,0 +1,210 @@
+"""`claimwatch backfill` and `claimwatch timeline` (issue 17): versions from where they are
+kept, loaded as archived snapshots from a fact-check's publication day, evaluated in time order
+with the live rules, flags dated when the evidence moved; ICE's real 287(g) history replayed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from db import Store
+from db.models import FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
+from pipeline import api, config
+from pipeline.archive_sources import Capture, nearest
+from pipeline.archive_sources.directory import Directory, stamp_of
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "ice-287g"
+SKIP_REAL = ("the real ICE workbooks are not here: ../shared/real/ice-287g is outside the "
+             "repository")
+
+ICE = """\
+version: 1
+sources:
+  ice-287g:
+    url: https://www.ice.gov/identify-and-arrest/287g
+    kind: auto
+    follow: "a[href$='.xlsx']"
+    every: 1d
+factchecks:
+  - id: mn-police-ice
+    title: Did Minnesota police join ICE
+    published: 2025-05-27
+    claims:
+      - id: six-287g-agencies
+        text: Six Minnesota law enforcement agencies have 287(g) agreements with ICE.
+        verdict: Supported
+        evidence:
+          - source: ice-287g
+            table: {where: {STATE: Minnesota}, count: 6, distinct: LAW ENFORCEMENT AGENCY}
+"""
+
+# the issue's timeline, as `claimwatch timeline` prints it
+ICE_TIMELINE = [
+    "2025-05-27 holds: 6 distinct LAW ENFORCEMENT AGENCY in 8 rows",
+    "2025-06-27 broken: 7 distinct LAW ENFORCEMENT AGENCY in 9 rows (added: Mille Lacs County "
+    "Sheriff's Office)",
+    "2025-07-12 still broken, rows changed: removed: MINNESOTA | Jackson County Sheriff's "
+    "Office | County | Jackson County | Jail Enforcement Model | 2025-03-07 | link "
+    "(7 distinct LAW ENFORCEMENT AGENCY in 8 rows)",
+]
+
+
+def counts(store: Store) -> tuple[int, int, int]:
+    with store.session() as session:
+        return tuple(session.scalar(select(func.count()).select_from(model))  # type: ignore
+                     for model in (SnapshotRow, OutcomeRow, FlagRow))
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=SKIP_REAL)
+def test_ice_s_real_history_replays_to_the_issue_s_timeline(store: Store) -> None:
+    """21 daily copies of ICE's workbook, read in place as a directory of dated copies: the
+    copy of the publication day is the baseline; Mille Lacs County's addition breaks the count
+    on 2025-06-27 (one flag, dated then); Jackson County's second row goes on 2025-07-12; an
+    MOA cell filled in (`link pending` → `link`, 2025-07-02) moves nothing."""
+    cfg = config.parse(ICE)
+    report = api.backfill(store, cfg, "mn-police-ice", where=str(REAL))
+    [done] = report.sources
+    assert (done.captures, done.baseline) == (21, dt.datetime(2025, 5, 27, 15, 18, 13))
+    assert done.loaded + done.same == 18 and not done.errors, "from the baseline on"
+    [flag] = done.flags
+    assert (flag.outcome, flag.opened_at) == ("broken", dt.datetime(2025, 6, 27, 15, 17, 25))
+    assert "added: Mille Lacs County Sheriff's Office" in flag.reason
+    found = api.timeline(store, "six-287g-agencies", config=cfg)
+    [item] = found.items
+    assert [m.line for m in item.moments] == ICE_TIMELINE
+    assert all(m.archived for m in item.moments)
+    assert [m.count for m in item.moments] == [6, 7, 7]
+    with store.session() as session:
+        snapshots = list(session.scalars(select(SnapshotRow).order_by(SnapshotRow.fetched_at)))
+        source = session.scalars(select(SourceRow)).one()
+        assert all(s.archived_at is not None and s.archive_url.startswith("file://")
+                   for s in snapshots)
+        assert source.latest_snapshot_id == snapshots[-1].id, "the newest version known"
+        assert source.next_check_at is None and source.last_checked_at is None, \
+            "the live schedule is not touched"
+        alert_flag = session.scalars(select(FlagRow)).one()
+        assert alert_flag.status == "open"
+
+    before = counts(store)
+    again = api.backfill(store, cfg, "mn-police-ice", where=str(REAL))
+    assert (again.sources[0].loaded, again.sources[0].flags) == (0, [])
+    assert counts(store) == before, "a re-run adds nothing twice"
+    assert [m.line for m in api.timeline(store, "six-287g-agencies", config=cfg)
+            .items[0].moments] == ICE_TIMELINE
+
+
+PAGE = "<html><body><main><p>{}</p></main></body></html>"
+QUOTED = """\
+version: 1
+sources:
+  page:
+    url: http://127.0.0.1:9/page
+    kind: html
+    select: main
+factchecks:
+  - id: fc
+    title: T
+    published: 2025-03-10
+    claims:
+      - id: c
+        text: t
+        verdict: Supported
+        evidence:
+          - {source: page, quote: the council approved the budget}
+"""
+
+
+def dated(directory: Path, versions: dict[str, str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, words in versions.items():
+        (directory / name).write_text(PAGE.format(words))
+
+
+def test_a_directory_of_dated_copies_gives_dated_flags(store: Store, tmp_path: Path) -> None:
+    """Copies named by their time; the one nearest the publication day is the baseline (the
+    older ones are not loaded); a quote reworded, then restored, then gone: flags dated at the
+    capture, one open flag per outcome, resolved by the source as a live check does."""
+    dated(tmp_path / "copies" / "page", {
+        "2025-02-01.html": "The council approved the budget on Monday.",
+        "2025-03-09T08:00:00Z.html": "The council approved the budget on Monday.",
+        "20250401T120000Z.html": "The council approved the budget on Monday. Updated.",
+        "2025-04-02.html": "The council approved the budget on Monday. Updated.",
+        "2025-05-01.html": "The council rejected the budget.",
+        "2025-06-01.html": "The council approved the budget on Monday.",
+        "notes.txt": "no date here",
+    })
+    cfg = config.parse(QUOTED)
+    report = api.backfill(store, cfg, "fc", where=str(tmp_path / "copies"))
+    [done] = report.sources
+    assert done.captures == 5 and done.baseline == dt.datetime(2025, 3, 9, 8)
+    assert (done.loaded, done.same, done.already) == (4, 1, 0), done
+    [flag] = done.flags
+    assert (flag.outcome, f"{flag.opened_at:%Y-%m-%d}") == ("broken", "2025-05-01")
+    assert [f.status for f in api.flags(store, include_closed=True)] == ["resolved-by-source"]
+    lines = [m.line for m in api.timeline(store, "c", config=cfg).items[0].moments]
+    assert [line[:17] for line in lines] == ["2025-03-09 holds:", "2025-05-01 broken",
+                                             "2025-06-01 holds:"]
+    assert "quote no longer found" in lines[1]
+
+
+def test_a_git_repository_s_commits_are_the_captures(store: Store, tmp_path: Path) -> None:
+    """Git scraping: one file, one commit per capture, at the commit's time."""
+    repo = tmp_path / "scraped"
+    repo.mkdir()
+
+    def commit(words: str, when: str) -> None:
+        (repo / "page.html").write_text(PAGE.format(words))
+        env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when, "HOME": str(tmp_path),
+               "GIT_AUTHOR_NAME": "s", "GIT_AUTHOR_EMAIL": "s@x", "GIT_COMMITTER_NAME": "s",
+               "GIT_COMMITTER_EMAIL": "s@x", "PATH": "/usr/bin:/bin"}
+        subprocess.run(["git", "-C", str(repo), "add", "page.html"], check=True, env=env)
+        subprocess.run(["git", "-C", str(repo), "commit", "-qm", "scrape"], check=True, env=env)
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    commit("The council approved the budget.", "2025-03-10T09:00:00Z")
+    commit("The council delayed the vote.", "2025-04-15T09:00:00Z")
+    cfg = config.parse(QUOTED)
+    [done] = api.backfill(store, cfg, "fc", where=str(repo)).sources
+    assert (done.captures, done.loaded, done.baseline) == (2, 2, dt.datetime(2025, 3, 10, 9))
+    assert [f"{f.opened_at:%Y-%m-%d}" for f in done.flags] == ["2025-04-15"]
+    with store.session() as session:
+        urls = list(session.scalars(select(SnapshotRow.archive_url)))
+    assert all(u.startswith("git:") and u.endswith(":page.html") for u in urls)
+
+
+def test_backfill_needs_a_publication_day_and_a_place(store: Store, tmp_path: Path) -> None:
+    cfg = config.parse(QUOTED.replace("    published: 2025-03-10\n", ""))
+    with pytest.raises(api.UsageError, match="no `published:` day"):
+        api.backfill(store, cfg, "fc", where=str(tmp_path))
+    with pytest.raises(api.UsageError, match="neither `cdx`, a directory nor a file") as err:
+        api.backfill(store, config.parse(QUOTED), "fc", where=str(tmp_path / "nowhere"))
+    assert err.value.field == "from"
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(FetchRow)) == 0
+
+
+def test_file_names_and_the_nearest_capture() -> None:
+    assert stamp_of("20250519T024922Z-participatingAgencies05162025am.xlsx") == \
+        dt.datetime(2025, 5, 19, 2, 49, 22)
+    assert stamp_of("20250519151802.html") == dt.datetime(2025, 5, 19, 15, 18, 2)
+    assert stamp_of("2025-05-19.csv") == dt.datetime(2025, 5, 19)
+    assert stamp_of("page-2025-13-40.html") is None and stamp_of("index.html") is None
+    days = [Capture(dt.datetime(2025, 5, d, h), "u", f"a{d}") for d, h in [(20, 15), (27, 15),
+                                                                        (28, 1)]]
+    assert nearest(days, dt.date(2025, 5, 27)) == 1
+    assert nearest(days, dt.date(2025, 5, 1)) == 0
+
+
+def test_the_real_workbooks_copied_read_the_same(tmp_path: Path) -> None:
+    if not REAL.is_dir():
+        pytest.skip(SKIP_REAL)
+    copy = tmp_path / "ice"
+    shutil.copytree(REAL, copy)
+    listed = Directory(copy, "https://www.ice.gov/x").captures(
+        "https://www.ice.gov/x", dt.datetime(2025, 1, 1), dt.datetime(2026, 1, 1))
+    assert len(listed) == 21 and listed[0].content_type.endswith("spreadsheetml.sheet")
