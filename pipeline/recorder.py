@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import evaluate, flags, schedule
-from pipeline.archive_sources import Version
+from pipeline.archive_sources.base import Version
 from pipeline.config import Config, Evidence, Source
 from pipeline.diff import diff
 from pipeline.extract import Document, resolve_kind

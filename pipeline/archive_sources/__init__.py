@@ -9,69 +9,17 @@ API, or any server speaking it) and `warc_file` (a WARC or WACZ file). Pure of t
 
 from __future__ import annotations
 
-import datetime as dt
-import mimetypes
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from pipeline.archive_sources.base import Capture, Kept, Version, guess_type, nearest
 from pipeline.errors import UsageError
 
 if TYPE_CHECKING:
     from pipeline.config import Source
 
-
-@dataclass(frozen=True)
-class Capture:
-    """One kept copy of a page: when it was captured (naive UTC), the address it was a copy of,
-    and where it is kept (`archive_url`: an archive's address, a file, a commit)."""
-
-    captured_at: dt.datetime
-    url: str
-    archive_url: str
-    content_type: str = ""
-
-
-@dataclass(frozen=True)
-class Version:
-    """A capture's bytes as kept (`error`: why they could not be read; then `body` is empty)."""
-
-    capture: Capture
-    body: bytes
-    content_type: str
-    error: str | None = None
-    status: int | None = None  # the HTTP status reading it, when it came over HTTP
-    duration_ms: int = 0
-
-
-class Kept(Protocol):
-    """Where versions are kept."""
-
-    def captures(self, url: str, since: dt.datetime, until: dt.datetime) -> list[Capture]:
-        """The captures of `url` between `since` and `until`, oldest first."""
-        ...
-
-    def read(self, capture: Capture) -> Version:
-        """One capture's bytes (never raises for a capture that cannot be read: `error`)."""
-        ...
-
-
-def guess_type(name: str) -> str:
-    """A Content-Type from a file name, for copies kept without one."""
-    kind, _ = mimetypes.guess_type(name)
-    if name.lower().endswith(".xlsx"):
-        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return kind or "application/octet-stream"
-
-
-def nearest(captures: list[Capture], day: dt.date) -> int:
-    """The index of the capture nearest `day` (measured from its noon, UTC): a fact-check
-    published that day saw the version of that day."""
-    noon = dt.datetime.combine(day, dt.time(12))
-    return min(range(len(captures)),
-               key=lambda i: (abs(captures[i].captured_at - noon), captures[i].captured_at))
-
+__all__ = ["CDX_URL", "Capture", "Kept", "Version", "guess_type", "kept_in", "nearest"]
 
 CDX_URL = "https://web.archive.org/cdx/search/cdx"  # `--cdx-url` replaces it
 

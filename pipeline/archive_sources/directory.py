@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
-from pipeline.archive_sources import Capture, Version, guess_type
+from pipeline.archive_sources.base import Capture, Version, guess_type
 from pipeline.errors import UsageError
 
 _STAMP = re.compile(
