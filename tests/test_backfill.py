@@ -208,3 +208,22 @@ def test_the_real_workbooks_copied_read_the_same(tmp_path: Path) -> None:
     listed = Directory(copy, "https://www.ice.gov/x").captures(
         "https://www.ice.gov/x", dt.datetime(2025, 1, 1), dt.datetime(2026, 1, 1))
     assert len(listed) == 21 and listed[0].content_type.endswith("spreadsheetml.sheet")
+
+
+def test_a_backfilled_flag_s_alert_says_since_when(store: Store, tmp_path: Path) -> None:
+    """The alert of a flag raised on an archived version carries where it was kept, and its
+    message says since when the evidence moved."""
+    from alerts.message import alert_message
+    from db.models import AlertRow
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget on Monday.",
+        "2025-06-21T09:30:00Z.html": "The council rejected the budget.",
+    })
+    cfg = config.parse(QUOTED + 'alerts:\n  - to: "file:' + str(tmp_path / "a.jsonl") + '"\n')
+    api.backfill(store, cfg, "fc", where=str(tmp_path / "copies"))
+    with store.session() as session:
+        [alert] = session.scalars(select(AlertRow))
+        payload = alert.payload
+    assert payload["flag"]["opened_at"] == "2025-06-21T09:30:00Z"
+    assert payload["snapshot"]["archive_url"].endswith("2025-06-21T09%3A30%3A00Z.html")
+    assert "(since 2025-06-21)" in alert_message(payload).text
