@@ -23,7 +23,7 @@ from db import Store, utcnow
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, SourceRow
 from pipeline.archive_sources import Capture, Kept, nearest
 from pipeline.config import Config, Evidence, Source
-from pipeline.errors import NotFound, UsageError
+from pipeline.errors import FetchError, NotFound, UsageError
 from pipeline.recorder import Archived, record_archived
 from pipeline.records import FlagRecord
 from pipeline.sync import sync_config
@@ -89,24 +89,46 @@ def backfill(store: Store, config: Config, factcheck_id: str,
     since = dt.datetime.combine(fc.published, dt.time()) - EARLIEST
     until = until or utcnow()
     report = BackfillReport(fc.id, fc.published, [])
-    for slug in cited:
-        spec = config.sources[slug]
-        kept = kept_for(slug, spec)
-        started = time.perf_counter()
-        done = SourceBackfill(slug)
-        captures = kept.captures(spec.url, since, until)
-        done.captures = len(captures)
-        if captures:
-            first = nearest(captures, fc.published)
-            done.baseline = captures[first].captured_at
-            for i, capture in enumerate(captures[first:]):
-                result = _one(store, config, fc.id, slug, kept, capture, baseline=i == 0)
-                _count(done, result)
-                if on_version is not None:
-                    on_version(slug, result)
-        done.seconds = time.perf_counter() - started
-        report.sources.append(done)
+    opened: dict[int, Kept] = {}
+    try:
+        for slug in cited:
+            spec = config.sources[slug]
+            kept = kept_for(slug, spec)
+            opened[id(kept)] = kept
+            report.sources.append(_source(store, config, fc.id, slug, spec, kept, fc.published,
+                                          since, until, on_version))
+    finally:
+        for kept in opened.values():
+            close = getattr(kept, "close", None)
+            if close is not None:
+                close()
     return report
+
+
+def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Source, kept: Kept,
+            published: dt.date, since: dt.datetime, until: dt.datetime,
+            on_version: Callable[[str, Archived], None] | None) -> SourceBackfill:
+    """Backfill one source: list its captures, then load the baseline and the later ones."""
+    started = time.perf_counter()
+    done = SourceBackfill(slug)
+    try:
+        captures = kept.captures(spec.url, since, until)
+    except FetchError as exc:  # the listing failed: reported, and the other sources go on
+        done.errors.append(str(exc))
+        captures = []
+    done.captures = len(captures)
+    if captures:
+        first = nearest(captures, published)
+        done.baseline = captures[first].captured_at
+        pending = True  # the baseline is the first version that could be read
+        for capture in captures[first:]:
+            result = _one(store, config, factcheck, slug, kept, capture, baseline=pending)
+            pending = pending and result.status == "error"
+            _count(done, result)
+            if on_version is not None:
+                on_version(slug, result)
+    done.seconds = time.perf_counter() - started
+    return done
 
 
 def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,

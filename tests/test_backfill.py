@@ -5,6 +5,7 @@ with the live rules, flags dated when the evidence moved; ICE's real 287(g) hist
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -227,3 +228,94 @@ def test_a_backfilled_flag_s_alert_says_since_when(store: Store, tmp_path: Path)
     assert payload["flag"]["opened_at"] == "2025-06-21T09:30:00Z"
     assert payload["snapshot"]["archive_url"].endswith("2025-06-21T09%3A30%3A00Z.html")
     assert "(since 2025-06-21)" in alert_message(payload).text
+
+
+class CdxServer:
+    """A loopback server speaking the CDX protocol: `/cdx/search/cdx` lists captures as JSON
+    (honouring `url`, `from`, `to`), `/web/TIMESTAMPid_/URL` serves a capture's raw bytes; it
+    remembers every request."""
+
+    def __init__(self, captures: dict[str, tuple[int, bytes]], url: str) -> None:
+        import http.server
+        import threading
+        self.captures, self.url, self.requests = captures, url, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                from urllib.parse import parse_qs, urlsplit
+                outer.requests.append((self.path, self.headers.get("User-Agent")))
+                parts = urlsplit(self.path)
+                if parts.path == "/cdx/search/cdx":
+                    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                    rows = [["timestamp", "original", "mimetype", "statuscode", "digest"]]
+                    rows += [[ts, q["url"], "text/html", "200", f"D{ts}"]
+                             for ts in sorted(outer.captures)
+                             if q["url"] == outer.url and q["from"] <= ts <= q["to"]]
+                    rows.append(["20250601000000", "http://169.254.169.254/", "text/html",
+                                 "200"])  # a malformed row is skipped
+                    self._send(200, json.dumps(rows).encode(), "application/json")
+                elif parts.path.startswith("/web/"):
+                    stamp = parts.path[5:].split("id_/", 1)[0]
+                    status, body = outer.captures.get(stamp, (404, b"not archived"))
+                    self._send(status, body, "text/html; charset=utf-8")
+                else:
+                    self._send(404, b"", "text/plain")
+
+            def _send(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_internet_archive_s_cdx_api_through_a_loopback_stand_in(store: Store) -> None:
+    """Captures listed by CDX between the two dates, each read in its `id_` form from the
+    configured server only (a capture's row never decides where claimwatch connects), through
+    claimwatch's fetcher (its User-Agent, robots.txt); a capture the archive fails to serve is
+    recorded as a failed attempt and reported, and the others go on."""
+    from pipeline.fetch import FetchSettings
+    url = "http://127.0.0.1:9/page"
+    server = CdxServer({
+        "20250101000000": (200, PAGE.format("too early").encode()),
+        "20250310090000": (200, PAGE.format("The council approved the budget.").encode()),
+        "20250402120000": (503, b"busy"),
+        "20250621093000": (200, PAGE.format("The council rejected the budget.").encode()),
+    }, url)
+    try:
+        cfg = config.parse(QUOTED)
+        report = api.backfill(store, cfg, "fc", where="cdx",
+                              cdx_url=f"{server.base}/cdx/search/cdx",
+                              settings=FetchSettings(user_agent="cw-test", retries=0,
+                                                     host_delay=0))
+    finally:
+        server.close()
+    [done] = report.sources
+    assert (done.captures, done.loaded, done.baseline) == (3, 2, dt.datetime(2025, 3, 10, 9))
+    assert len(done.errors) == 1 and "20250402120000id_/" in done.errors[0] \
+        and "503" in done.errors[0]
+    assert [f"{f.opened_at:%Y-%m-%d}" for f in done.flags] == ["2025-06-21"]
+    paths = [p for p, _ua in server.requests if p != "/robots.txt"]
+    assert paths[0].startswith("/cdx/search/cdx?url=http%3A%2F%2F127.0.0.1%3A9%2Fpage&from=")
+    assert paths[1:] == [f"/web/{ts}id_/{url}" for ts in
+                         ("20250310090000", "20250402120000", "20250621093000")]
+    assert {ua for _p, ua in server.requests} == {"cw-test"}
+    with store.session() as session:
+        failed = session.scalars(select(FetchRow).where(FetchRow.error.is_not(None))).one()
+        assert failed.status == 503 and failed.url.endswith(f"20250402120000id_/{url}")
+        archived = list(session.scalars(select(SnapshotRow.archive_url)
+                                        .order_by(SnapshotRow.fetched_at)))
+    assert archived == [f"{server.base}/web/20250310090000id_/{url}",
+                        f"{server.base}/web/20250621093000id_/{url}"]
