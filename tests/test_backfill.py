@@ -319,3 +319,68 @@ def test_the_internet_archive_s_cdx_api_through_a_loopback_stand_in(store: Store
                                         .order_by(SnapshotRow.fetched_at)))
     assert archived == [f"{server.base}/web/20250310090000id_/{url}",
                         f"{server.base}/web/20250621093000id_/{url}"]
+
+
+@pytest.mark.parametrize("form", ["warc", "wacz"])
+def test_claimwatch_s_own_warc_and_wacz_read_back(store: Store, tmp_path: Path,
+                                                 form: str) -> None:
+    """What `export-warc` / `export-wacz` write is a place versions are kept: backfilled into
+    another database it gives the same timeline."""
+    from db import open_store
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget on Monday.",
+        "2025-04-02.html": "The council approved the budget on Monday, after a debate.",
+        "2025-06-21T09:30:00Z.html": "The council rejected the budget.",
+    })
+    cfg = config.parse(QUOTED)
+    api.backfill(store, cfg, "fc", where=str(tmp_path / "copies"))
+    out = tmp_path / f"fc.{'warc.gz' if form == 'warc' else 'wacz'}"
+    if form == "warc":
+        api.export_warc(store, out, factcheck="fc")
+    else:
+        api.export_wacz(store, out, factcheck="fc")
+    other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        [done] = api.backfill(other, cfg, "fc", where=str(out)).sources
+        assert (done.captures, done.loaded, done.errors) == (3, 3, [])
+        assert [f"{f.opened_at:%Y-%m-%d}" for f in done.flags] == ["2025-06-21"]
+        theirs = [m.line for m in api.timeline(other, "c", config=cfg).items[0].moments]
+        with other.session() as session:
+            urls = list(session.scalars(select(SnapshotRow.archive_url)))
+    finally:
+        other.close()
+    ours = [m.line for m in api.timeline(store, "c", config=cfg).items[0].moments]
+    assert theirs == ours and len(ours) == 2
+    assert all(u.startswith(out.resolve().as_uri() + "#") for u in urls)
+
+
+def test_another_tool_s_warc_by_target_uri(tmp_path: Path) -> None:
+    """A WARC written elsewhere: the source's captures are its 2xx responses for the source's
+    URL, at their WARC-Date; other URLs, errors and requests are not versions."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from pipeline.archive_sources.warc_file import WarcFile
+    path = tmp_path / "crawl.warc.gz"
+    with open(path, "wb") as stream:
+        writer = WARCWriter(stream, gzip=True)
+        for url, status, when, body in [
+                ("http://127.0.0.1:9/page", "200 OK", "2025-03-10T09:00:00.123Z", b"<p>one</p>"),
+                ("http://127.0.0.1:9/other", "200 OK", "2025-03-11T09:00:00Z", b"<p>x</p>"),
+                ("http://127.0.0.1:9/page", "404 Not Found", "2025-03-12T09:00:00Z", b"gone"),
+                ("http://127.0.0.1:9/page", "200 OK", "2025-04-01T00:00:00Z", b"<p>two</p>")]:
+            http = StatusAndHeaders(status, [("Content-Type", "text/html; charset=utf-8")],
+                                    protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=http,
+                warc_headers_dict={"WARC-Date": when}))
+            request = io.BytesIO(b"GET / HTTP/1.1\r\n\r\n")
+            writer.write_record(writer.create_warc_record(url, "request", payload=request))
+    kept = WarcFile(path, config.parse(QUOTED).sources["page"], "page")
+    found = kept.captures("http://127.0.0.1:9/page", dt.datetime(2025, 1, 1),
+                          dt.datetime(2026, 1, 1))
+    assert [(c.captured_at, c.content_type) for c in found] == [
+        (dt.datetime(2025, 3, 10, 9), "text/html"), (dt.datetime(2025, 4, 1), "text/html")]
+    assert [kept.read(c).body for c in found] == [b"<p>one</p>", b"<p>two</p>"]

@@ -40,5 +40,5 @@ def kept_in(where: str, *, cdx_url: str = CDX_URL, transport: object = None,
             path / slug if (path / slug).is_dir() else path, source.url)
     if path.is_file():
         from pipeline.archive_sources.warc_file import WarcFile
-        return lambda slug, source: WarcFile(path, source)
+        return lambda slug, source: WarcFile(path, source, slug)
     raise UsageError(f"{where!r} is neither `cdx`, a directory nor a file", field="from")
