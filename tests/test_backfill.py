@@ -18,6 +18,7 @@ from db.models import FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import api, config
 from pipeline.archive_sources import Capture, nearest
 from pipeline.archive_sources.directory import Directory, stamp_of
+from pipeline.demo.server import SiteServer
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "ice-287g"
 SKIP_REAL = ("the real ICE workbooks are not here: ../shared/real/ice-287g is outside the "
@@ -384,3 +385,25 @@ def test_another_tool_s_warc_by_target_uri(tmp_path: Path) -> None:
     assert [(c.captured_at, c.content_type) for c in found] == [
         (dt.datetime(2025, 3, 10, 9), "text/html"), (dt.datetime(2025, 4, 1), "text/html")]
     assert [kept.read(c).body for c in found] == [b"<p>one</p>", b"<p>two</p>"]
+
+
+def test_live_checks_go_on_from_the_backfilled_history(store: Store, site: SiteServer,
+                                                      tmp_path: Path) -> None:
+    """After a backfill, a live check of the same bytes is unchanged and opens nothing new;
+    a later live change flags as it always did, now dated now."""
+    from tests.test_check import FAST
+    url = f"{site.base_url}/page.html"
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget on Monday.",
+        "2025-06-21.html": "The council rejected the budget.",
+    })
+    cfg = config.parse(QUOTED.replace("http://127.0.0.1:9/page", url))
+    api.backfill(store, cfg, "fc", where=str(tmp_path / "copies"))
+    (site.root / "page.html").write_text(PAGE.format("The council rejected the budget."))
+    first = api.check(store, cfg, everything=True, settings=FAST)
+    assert [(s.status, s.flags) for s in first.sources] == [("unchanged", [])]
+    (site.root / "page.html").write_text(PAGE.format("The council approved the budget."))
+    second = api.check(store, cfg, everything=True, settings=FAST)
+    assert second.sources[0].status == "changed"
+    [flag] = api.flags(store, include_closed=True)
+    assert (flag.status, f"{flag.opened_at:%Y-%m-%d}") == ("resolved-by-source", "2025-06-21")
