@@ -92,6 +92,11 @@ def test_ice_s_real_history_replays_to_the_issue_s_timeline(store: Store) -> Non
         alert_flag = session.scalars(select(FlagRow)).one()
         assert alert_flag.status == "open"
 
+    report = api.report(store, "mn-police-ice", "md", config=cfg)
+    assert "As published (2025-05-27): holds: 6 distinct LAW ENFORCEMENT AGENCY in 8 rows" \
+        in report
+    assert "Now: still broken, rows changed: removed: MINNESOTA " in report
+    assert "(since 2025-07-12)" in report
     before = counts(store)
     again = api.backfill(store, cfg, "mn-police-ice", where=str(REAL))
     assert (again.sources[0].loaded, again.sources[0].flags) == (0, [])
@@ -152,6 +157,12 @@ def test_a_directory_of_dated_copies_gives_dated_flags(store: Store, tmp_path: P
     assert [line[:17] for line in lines] == ["2025-03-09 holds:", "2025-05-01 broken",
                                              "2025-06-01 holds:"]
     assert "quote no longer found" in lines[1]
+    report = api.report(store, "fc", "md", config=cfg)
+    assert "As published (2025-03-09): holds: quote found" in report
+    assert "(since 2025-06-01)" in report
+    html = api.report(store, "fc", "html", config=cfg)
+    assert "<dt>As published (2025-03-09)</dt>" in html and "<dt>Now (since 2025-06-01)</dt>" \
+        in html
 
 
 def test_a_git_repository_s_commits_are_the_captures(store: Store, tmp_path: Path) -> None:
