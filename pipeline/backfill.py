@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from db import Store, utcnow
-from db.models import ClaimRow, EvidenceRow, FactCheckRow, SourceRow
+from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
 from pipeline.archive_sources import Capture, Kept, nearest
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import FetchError, NotFound, UsageError
@@ -133,7 +133,15 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
 
 def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,
          *, baseline: bool) -> Archived:
-    """Read one capture and record it, in a transaction of its own."""
+    """Read one capture and record it, in a transaction of its own; a capture loaded before
+    (the same time and place) is not even read again (the archive is asked nothing)."""
+    with store.session() as session:
+        source = session.scalars(select(SourceRow).where(SourceRow.slug == slug)).one()
+        kept_id = session.scalar(select(SnapshotRow.id).where(
+            SnapshotRow.source_id == source.id, SnapshotRow.fetched_at == capture.captured_at,
+            SnapshotRow.archive_url == capture.archive_url).limit(1))
+    if kept_id is not None:
+        return Archived(capture.captured_at, capture.archive_url, "already", kept_id)
     version = kept.read(capture)
     with store.session() as session:
         source = session.scalars(select(SourceRow).where(SourceRow.slug == slug)).one()

@@ -418,3 +418,26 @@ def test_live_checks_go_on_from_the_backfilled_history(store: Store, site: SiteS
     assert second.sources[0].status == "changed"
     [flag] = api.flags(store, include_closed=True)
     assert (flag.status, f"{flag.opened_at:%Y-%m-%d}") == ("resolved-by-source", "2025-06-21")
+
+
+def test_a_cdx_re_run_asks_the_archive_for_no_capture_again(store: Store) -> None:
+    """Politeness: a capture already loaded is not downloaded again (only the listing is)."""
+    from pipeline.fetch import FetchSettings
+    url = "http://127.0.0.1:9/page"
+    server = CdxServer({
+        "20250310090000": (200, PAGE.format("The council approved the budget.").encode()),
+        "20250621093000": (200, PAGE.format("The council rejected the budget.").encode()),
+    }, url)
+    fast = FetchSettings(user_agent="cw-test", retries=0, host_delay=0)
+    try:
+        cfg = config.parse(QUOTED)
+        kw = {"where": "cdx", "cdx_url": f"{server.base}/cdx/search/cdx", "settings": fast}
+        api.backfill(store, cfg, "fc", **kw)  # type: ignore[arg-type]
+        before = len(server.requests)
+        [done] = api.backfill(store, cfg, "fc", **kw).sources  # type: ignore[arg-type]
+    finally:
+        server.close()
+    assert (done.already, done.loaded) == (2, 0)
+    assert [p for p, _ua in server.requests[before:] if p != "/robots.txt"][0].startswith(
+        "/cdx/search/cdx?") and len([p for p, _ in server.requests[before:]
+                                     if p.startswith("/web/")]) == 0
