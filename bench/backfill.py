@@ -1,11 +1,12 @@
 """The cost of `claimwatch backfill` per source, in seconds per version (issue 17).
 
 Backfills ICE's real 287(g) workbooks (../shared/real/ice-287g, else the demo's three copies)
-for the seed's `count: 6, distinct: LAW ENFORCEMENT AGENCY` item published 2025-05-27, three
-ways, each into a fresh database: read as a directory of dated copies; served by a loopback CDX
-server (`--from cdx`, no spacing: the Internet Archive's own second between requests is not
-counted); and read back from claimwatch's own WARC export. Prints seconds per version loaded, and
-the time of a re-run (nothing added). `--db-url` to run on PostgreSQL (an empty database).
+for the seed's `count: 6, distinct: LAW ENFORCEMENT AGENCY` item published 2025-05-27 (the
+demo's replay configuration), three ways, each into a fresh database: read as a directory of
+dated copies; served by a loopback CDX server (`--from cdx`, no spacing: the Internet
+Archive's own second between requests is not counted); and read back from claimwatch's own WARC
+export. Prints seconds per version loaded, and the time of a re-run (nothing added).
+`--db-url` to run on PostgreSQL (an empty database).
 
     python bench/backfill.py [--db-url URL] [--rounds 3]
 """
@@ -13,14 +14,11 @@ the time of a re-run (nothing added). `--db-url` to run on PostgreSQL (an empty 
 from __future__ import annotations
 
 import argparse
-import http.server
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,61 +26,19 @@ sys.path.insert(0, str(ROOT))
 from db import open_store  # noqa: E402
 from pipeline import api, config  # noqa: E402
 from pipeline.archive_sources.directory import stamp_of  # noqa: E402
+from pipeline.demo.cdx import CdxServer  # noqa: E402
+from pipeline.demo.run import replay_sources  # noqa: E402
 from pipeline.fetch import FetchSettings  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "real" / "ice-287g"
 DEMO = ROOT / "pipeline" / "demo" / "real" / "ice-287g"
-URL = "http://127.0.0.1:9/participatingAgencies.xlsx"
-SOURCES = f"""\
-version: 1
-sources:
-  ice-287g: {{url: "{URL}", kind: xlsx}}
-factchecks:
-  - id: mn-police-ice
-    title: Did Minnesota police join ICE
-    published: 2025-05-27
-    claims:
-      - id: six-287g-agencies
-        text: Six Minnesota law enforcement agencies have 287(g) agreements.
-        verdict: Supported
-        evidence:
-          - source: ice-287g
-            table: {{where: {{STATE: Minnesota}}, count: 6, distinct: LAW ENFORCEMENT AGENCY}}
-"""
 
 
-def cdx_server(files: list[Path]) -> tuple[http.server.ThreadingHTTPServer, str]:
-    stamps = {f"{stamp_of(f.name):%Y%m%d%H%M%S}": f for f in files}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            parts = urlsplit(self.path)
-            if parts.path == "/cdx/search/cdx":
-                import json
-                q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                rows = [["timestamp", "original", "mimetype", "statuscode", "digest"]]
-                rows += [[ts, q["url"], "application/octet-stream", "200", ts]
-                         for ts in sorted(stamps) if q["from"] <= ts <= q["to"]]
-                body, kind = json.dumps(rows).encode(), "application/json"
-            elif parts.path.startswith("/web/"):
-                body = stamps[parts.path[5:19]].read_bytes()
-                kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            else:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/cdx/search/cdx"
+def cdx_server(files: list[Path]) -> CdxServer:
+    """The workbooks as captures of a loopback stand-in for the Internet Archive."""
+    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return CdxServer({f"{stamp_of(f.name):%Y%m%d%H%M%S}": (200, f.read_bytes(), kind)
+                      for f in files})
 
 
 def one(db_url: str, where: str, cfg: config.Config, **kw: object) -> tuple[float, float, int]:
@@ -103,8 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     folder = REAL if REAL.is_dir() else DEMO
     files = sorted(folder.glob("*.xlsx"))
-    cfg = config.parse(SOURCES)
-    server, cdx_url = cdx_server(files)
+    cfg = config.parse(replay_sources(api.load_config(ROOT / "sources.yaml")))
+    server = cdx_server(files)
+    cdx_url = server.cdx_url
     fast = FetchSettings(user_agent="claimwatch-bench", retries=0, host_delay=0)
     print(f"{len(files)} workbooks from {folder.name} ({sum(f.stat().st_size for f in files):,} "
           f"bytes); database: {'PostgreSQL' if args.db_url else 'SQLite'}")
@@ -136,7 +93,7 @@ def main() -> None:
             med = statistics.median(firsts)
             print(f"{name:15} {versions} versions: {med:.2f} s ({med / versions:.3f} s a "
                   f"version); re-run {statistics.median(agains):.2f} s (nothing added)")
-    server.shutdown()
+    server.close()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ with the live rules, flags dated when the evidence moved; ICE's real 287(g) hist
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +17,7 @@ from db.models import FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import api, config
 from pipeline.archive_sources import Capture, nearest
 from pipeline.archive_sources.directory import Directory, stamp_of
+from pipeline.demo.cdx import CdxServer
 from pipeline.demo.server import SiteServer
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "ice-287g"
@@ -242,55 +242,9 @@ def test_a_backfilled_flag_s_alert_says_since_when(store: Store, tmp_path: Path)
     assert "(since 2025-06-21)" in alert_message(payload).text
 
 
-class CdxServer:
-    """A loopback server speaking the CDX protocol: `/cdx/search/cdx` lists captures as JSON
-    (honouring `url`, `from`, `to`), `/web/TIMESTAMPid_/URL` serves a capture's raw bytes; it
-    remembers every request."""
-
-    def __init__(self, captures: dict[str, tuple[int, bytes]], url: str) -> None:
-        import http.server
-        import threading
-        self.captures, self.url, self.requests = captures, url, []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                from urllib.parse import parse_qs, urlsplit
-                outer.requests.append((self.path, self.headers.get("User-Agent")))
-                parts = urlsplit(self.path)
-                if parts.path == "/cdx/search/cdx":
-                    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                    rows = [["timestamp", "original", "mimetype", "statuscode", "digest"]]
-                    rows += [[ts, q["url"], "text/html", "200", f"D{ts}"]
-                             for ts in sorted(outer.captures)
-                             if q["url"] == outer.url and q["from"] <= ts <= q["to"]]
-                    rows.append(["20250601000000", "http://169.254.169.254/", "text/html",
-                                 "200"])  # a malformed row is skipped
-                    self._send(200, json.dumps(rows).encode(), "application/json")
-                elif parts.path.startswith("/web/"):
-                    stamp = parts.path[5:].split("id_/", 1)[0]
-                    status, body = outer.captures.get(stamp, (404, b"not archived"))
-                    self._send(status, body, "text/html; charset=utf-8")
-                else:
-                    self._send(404, b"", "text/plain")
-
-            def _send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def html(words: str) -> tuple[int, bytes, str]:
+    """A capture the CDX stand-in serves: a page with these words."""
+    return 200, PAGE.format(words).encode(), "text/html; charset=utf-8"
 
 
 def test_the_internet_archive_s_cdx_api_through_a_loopback_stand_in(store: Store) -> None:
@@ -301,10 +255,10 @@ def test_the_internet_archive_s_cdx_api_through_a_loopback_stand_in(store: Store
     from pipeline.fetch import FetchSettings
     url = "http://127.0.0.1:9/page"
     server = CdxServer({
-        "20250101000000": (200, PAGE.format("too early").encode()),
-        "20250310090000": (200, PAGE.format("The council approved the budget.").encode()),
-        "20250402120000": (503, b"busy"),
-        "20250621093000": (200, PAGE.format("The council rejected the budget.").encode()),
+        "20250101000000": html("too early"),
+        "20250310090000": html("The council approved the budget."),
+        "20250402120000": (503, b"busy", "text/plain"),
+        "20250621093000": html("The council rejected the budget."),
     }, url)
     try:
         cfg = config.parse(QUOTED)
@@ -425,8 +379,8 @@ def test_a_cdx_re_run_asks_the_archive_for_no_capture_again(store: Store) -> Non
     from pipeline.fetch import FetchSettings
     url = "http://127.0.0.1:9/page"
     server = CdxServer({
-        "20250310090000": (200, PAGE.format("The council approved the budget.").encode()),
-        "20250621093000": (200, PAGE.format("The council rejected the budget.").encode()),
+        "20250310090000": html("The council approved the budget."),
+        "20250621093000": html("The council rejected the budget."),
     }, url)
     fast = FetchSettings(user_agent="cw-test", retries=0, host_delay=0)
     try:

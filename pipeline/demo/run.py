@@ -131,13 +131,13 @@ def _story(
     return second.flags
 
 
-def _replay(console: Console, config: Any) -> None:
-    """Since publication, on real data: ICE's own workbook as it stood on three days of 2025,
-    backfilled as a directory of dated copies into a database of its own, and the timeline."""
+def replay_sources(config: Any) -> str:
+    """The replay's sources.yaml: the seed's ICE source and its "six agencies" claim, in a
+    fact-check published on REPLAY_PUBLISHED (bench/backfill.py uses it too)."""
     source = config.sources["ice-287g"]
     claim = next(c for _fc, c in config.claims() if c.id == "six-287g-agencies")
     ev = next(e for e in claim.evidence if e.source == "ice-287g")
-    text = yaml.safe_dump({
+    return yaml.safe_dump({
         "version": 1,
         "sources": {"ice-287g": {"url": source.url, "kind": source.kind,
                                  "follow": source.follow}},
@@ -148,6 +148,13 @@ def _replay(console: Console, config: Any) -> None:
                                           "table": ev.table.model_dump(exclude_none=True)
                                           if ev.table else None}]}]}]},
         sort_keys=False, allow_unicode=True)
+
+
+def _replay(console: Console, config: Any) -> None:
+    """Since publication, on real data: ICE's own workbook as it stood on three days of 2025,
+    backfilled as a directory of dated copies into a database of its own, and the timeline."""
+    claim = next(c for _fc, c in config.claims() if c.id == "six-287g-agencies")
+    text = replay_sources(config)
     console.print(
         f"\n[bold]7. Since publication, on real data[/]: ICE's own 287(g) workbook on "
         f"{len(list(REAL.glob('*.xlsx')))} days of 2025, replayed from a fact-check published "
