@@ -223,10 +223,11 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         return Archived(capture.captured_at, capture.archive_url, "same", before.id)
     blobs.put(session, version.body)
     spec = config.sources[source.slug]
+    url = version.document or capture.url  # with `follow`: the document's, as live
     snapshot = SnapshotRow(
-        source_id=source.id, blob_sha256=sha, url=capture.url,
+        source_id=source.id, blob_sha256=sha, url=url,
         content_type=version.content_type, charset=None,
-        kind=resolve_kind(spec.kind, version.content_type, capture.url, version.body),
+        kind=resolve_kind(spec.kind, version.content_type, url, version.body),
         headers={}, fetched_at=capture.captured_at, archived_at=now,
         archive_url=capture.archive_url)
     session.add(snapshot)

@@ -395,3 +395,53 @@ def test_a_cdx_re_run_asks_the_archive_for_no_capture_again(store: Store) -> Non
     assert [p for p, _ua in server.requests[before:] if p != "/robots.txt"][0].startswith(
         "/cdx/search/cdx?") and len([p for p, _ in server.requests[before:]
                                      if p.startswith("/web/")]) == 0
+
+
+def test_a_follow_source_follows_the_archived_page_s_link_in_the_archive(
+        store: Store) -> None:
+    """ICE's case: the archived landing page links the list under a new name each time; the
+    link is followed in the archive at the page's time, on the archive's host only."""
+    from pipeline.fetch import FetchSettings
+    url = "http://127.0.0.1:9/287g"
+    landing = "<html><body><a href='/files/list-{}.csv'>the list</a></body></html>"
+    rows = "STATE,AGENCY\nMINNESOTA,A\nMINNESOTA,B\n"
+    server = CdxServer({
+        "20250527120000": (200, landing.format("0523").encode(), "text/html"),
+        "20250527120000 http://127.0.0.1:9/files/list-0523.csv": (200, rows.encode(),
+                                                                  "text/csv"),
+        "20250627120000": (200, landing.format("0627").encode(), "text/html"),
+        "20250627120000 http://127.0.0.1:9/files/list-0627.csv": (
+            200, (rows + "MINNESOTA,C\n").encode(), "text/csv"),
+    }, url)
+    cfg = config.parse(f"""\
+version: 1
+sources:
+  list: {{url: "{url}", kind: auto, follow: "a[href$='.csv']"}}
+factchecks:
+  - id: fc
+    title: T
+    published: 2025-05-27
+    claims:
+      - id: c
+        text: t
+        verdict: Supported
+        evidence:
+          - source: list
+            table: {{where: {{STATE: Minnesota}}, count: 2, distinct: AGENCY}}
+""")
+    try:
+        [done] = api.backfill(store, cfg, "fc", where="cdx", cdx_url=server.cdx_url,
+                              settings=FetchSettings(user_agent="t", retries=0,
+                                                     host_delay=0)).sources
+    finally:
+        server.close()
+    assert (done.loaded, done.errors) == (2, [])
+    assert [f"{f.opened_at:%Y-%m-%d} {f.outcome}" for f in done.flags] == ["2025-06-27 broken"]
+    assert "added: C" in done.flags[0].reason
+    with store.session() as session:
+        urls = list(session.scalars(select(SnapshotRow.url).order_by(SnapshotRow.fetched_at)))
+    assert urls == ["http://127.0.0.1:9/files/list-0523.csv",
+                    "http://127.0.0.1:9/files/list-0627.csv"]
+    assert [p for p, _ua in server.requests if "list-" in p] == [
+        "/web/20250527120000id_/http://127.0.0.1:9/files/list-0523.csv",
+        "/web/20250627120000id_/http://127.0.0.1:9/files/list-0627.csv"]

@@ -32,7 +32,7 @@ def kept_in(where: str, *, cdx_url: str = CDX_URL, transport: object = None,
     if where == "cdx":
         from pipeline.archive_sources.cdx import CdxArchive
         archive = CdxArchive(cdx_url, transport=transport, settings=settings)
-        return lambda _slug, _source: archive
+        return lambda _slug, source: archive.of(source)
     path = Path(where)
     if path.is_dir():
         from pipeline.archive_sources.directory import Directory

@@ -30,6 +30,7 @@ class Version:
     error: str | None = None
     status: int | None = None  # the HTTP status reading it, when it came over HTTP
     duration_ms: int = 0
+    document: str | None = None  # with `follow`: the document the archived page linked
 
 
 class Kept(Protocol):

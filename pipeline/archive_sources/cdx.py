@@ -21,7 +21,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from pipeline.archive_sources.base import Capture, Version
-from pipeline.errors import FetchError
+from pipeline.errors import ExtractError, FetchError
+from pipeline.extract.html import find_link
 from pipeline.fetch import Fetcher, FetchSettings
 
 ARCHIVE_SPACING = 1.0  # seconds between two requests to the Internet Archive, at least
@@ -76,14 +77,35 @@ class CdxArchive:
         return sorted(found, key=lambda c: c.captured_at)
 
     def read(self, capture: Capture) -> Version:
+        return self._read(capture, None)
+
+    def of(self, source: Any) -> CdxSource:
+        """This archive as one source's place: with `follow`, each archived page's link is
+        followed in the archive too."""
+        return CdxSource(self, source.follow)
+
+    def _read(self, capture: Capture, follow: str | None) -> Version:
         result = self._get(capture.archive_url)
         duration = sum(a.duration_ms for a in result.attempts)
+        document = None
+        if result.ok and follow:
+            # the archived page's link, in the archive at the page's time (it redirects to its
+            # nearest capture): still the archive's host, whatever the page links to
+            try:
+                document = find_link(result.body or b"", follow, capture.url, result.charset)
+            except ExtractError as exc:
+                return Version(capture, b"", capture.content_type, str(exc), result.status,
+                               duration)
+            stamp = capture.captured_at.strftime(STAMP)
+            result = self._get(f"{self.replay}{stamp}id_/{document}")
+            duration += sum(a.duration_ms for a in result.attempts)
         if not result.ok:
             return Version(capture, b"", capture.content_type,
-                           result.error or f"HTTP {result.status}", result.status, duration)
+                           result.error or f"HTTP {result.status}", result.status, duration,
+                           document)
         content_type = result.content_type or capture.content_type
         return Version(capture, result.body or b"", content_type, None, result.status,
-                       duration)
+                       duration, document)
 
     def close(self) -> None:
         if self._runner is not None:
@@ -99,3 +121,19 @@ class CdxArchive:
             self._runner.run(self._fetcher.__aenter__())
         assert self._fetcher is not None
         return self._runner.run(self._fetcher.fetch(url, source_url=self.cdx_url))
+
+
+class CdxSource:
+    """A `CdxArchive` for one source (its `follow`)."""
+
+    def __init__(self, archive: CdxArchive, follow: str | None) -> None:
+        self.archive, self.follow = archive, follow
+
+    def captures(self, url: str, since: dt.datetime, until: dt.datetime) -> list[Capture]:
+        return self.archive.captures(url, since, until)
+
+    def read(self, capture: Capture) -> Version:
+        return self.archive._read(capture, self.follow)
+
+    def close(self) -> None:
+        self.archive.close()

@@ -10,7 +10,8 @@ import json
 import threading
 from urllib.parse import parse_qs, urlsplit
 
-# a capture: its timestamp (YYYYmmddHHMMSS) → (HTTP status, bytes, Content-Type)
+# a capture: its timestamp (YYYYmmddHHMMSS) → (HTTP status, bytes, Content-Type); a document
+# linked from it (`follow`) is keyed "TIMESTAMP URL", and is not listed
 Captures = dict[str, tuple[int, bytes, str]]
 
 
@@ -29,8 +30,13 @@ class CdxServer:
                 if parts.path == "/cdx/search/cdx":
                     self._send(200, outer.listing(parts.query), "application/json")
                 elif parts.path.startswith("/web/"):
-                    stamp = parts.path[5:].split("id_/", 1)[0]
-                    self._send(*outer.captures.get(stamp, (404, b"not archived", "text/plain")))
+                    stamp, _, url = parts.path[5:].partition("id_/")
+                    for key in (f"{stamp} {url}", stamp):  # a document, else the page
+                        if key in outer.captures:
+                            self._send(*outer.captures[key])
+                            break
+                    else:
+                        self._send(404, b"not archived", "text/plain")
                 else:
                     self._send(404, b"", "text/plain")
 
@@ -55,7 +61,7 @@ class CdxServer:
         if self.url is None or q.get("url") == self.url:
             rows += [[ts, q.get("url", ""), kind, "200", f"D{ts}"]
                      for ts, (_status, _body, kind) in sorted(self.captures.items())
-                     if q.get("from", "") <= ts <= q.get("to", "99999999999999")]
+                     if " " not in ts and q.get("from", "") <= ts <= q.get("to", "9" * 14)]
         rows.append(["20250601000000", "http://169.254.169.254/", "text/html", "200"])  # bad
         return json.dumps(rows).encode()
 
