@@ -155,6 +155,8 @@ class RunReport(CheckReport):
     """A check run and the alert delivery after it: SPEC §3's report plus an "alerts" key."""
 
     alerts: DeliveryReport = field(default_factory=DeliveryReport)
+    # the fact-checks backfilled before their first check (`defaults.backfill_from`)
+    backfills: list[backfill_stage.BackfillReport] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "alerts": self.alerts.to_json()}
@@ -166,10 +168,18 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
           on_progress: Callable[[SourceReport, int], None] | None = None
           ) -> RunReport:
     """Check the due sources once (or `only` these, or `everything`), then send the alerts due
-    (a failing channel is recorded and retried later; it never fails the check)."""
+    (a failing channel is recorded and retried later; it never fails the check). With
+    `defaults.backfill_from`, a fact-check with `published:` never checked before is first
+    backfilled from there (`backfill`), so its first check starts from its publication day."""
+    backfills = []
+    if config.defaults.backfill_from:
+        backfills = [backfill(store, config, factcheck, where=config.defaults.backfill_from,
+                              cdx_url=config.defaults.cdx_url, transport=transport,
+                              settings=settings)
+                     for factcheck in backfill_stage.unchecked(store, config)]
     report = check_stage.run(store, config, everything=everything, only=only,
                              transport=transport, settings=settings, on_progress=on_progress)
-    return RunReport(**vars(report), alerts=deliver(store, config))
+    return RunReport(**vars(report), alerts=deliver(store, config), backfills=backfills)
 
 
 def alerts(store: Store, *, failed_only: bool = False) -> list[AlertRecord]:

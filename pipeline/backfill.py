@@ -131,6 +131,21 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
     return done
 
 
+def unchecked(store: Store, config: Config) -> list[str]:
+    """The fact-checks with a `published:` day none of whose items was ever evaluated (new to
+    the desk): what `check` backfills first when `defaults.backfill_from` is set."""
+    dated = [fc.id for fc in config.factchecks if fc.published is not None]
+    if not dated:
+        return []
+    with store.session() as session:
+        sync_config(session, config)
+        evaluated = set(session.scalars(
+            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
+            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
+            .where(FactCheckRow.slug.in_(dated), EvidenceRow.last_outcome.is_not(None))))
+    return [slug for slug in dated if slug not in evaluated]
+
+
 def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,
          *, baseline: bool) -> Archived:
     """Read one capture and record it, in a transaction of its own; a capture loaded before

@@ -80,6 +80,11 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
+        for done in report.backfills:
+            loaded = sum(s.loaded for s in done.sources)
+            dated = sum(len(s.flags) for s in done.sources)
+            click.echo(f"backfilled {done.factcheck} from {done.published}: {loaded} "
+                       f"version(s), {dated} flag(s) dated when the evidence moved")
         _print_report(report)
         for line in delivery_lines(report.alerts):
             console().print(line)

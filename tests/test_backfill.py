@@ -445,3 +445,32 @@ factchecks:
     assert [p for p, _ua in server.requests if "list-" in p] == [
         "/web/20250527120000id_/http://127.0.0.1:9/files/list-0523.csv",
         "/web/20250627120000id_/http://127.0.0.1:9/files/list-0627.csv"]
+
+
+def test_the_first_check_backfills_when_the_desk_turns_it_on(store: Store, site: SiteServer,
+                                                             tmp_path: Path) -> None:
+    """`defaults.backfill_from`: a fact-check with `published:` that was never checked is
+    backfilled before its first live check; the next check does not backfill again."""
+    from tests.test_check import FAST
+    url = f"{site.base_url}/page.html"
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget on Monday.",
+        "2025-06-21.html": "The council rejected the budget.",
+    })
+    (site.root / "page.html").write_text(PAGE.format("The council rejected the budget."))
+    text = QUOTED.replace("http://127.0.0.1:9/page", url)
+    off = api.check(store, config.parse(text), everything=True, settings=FAST)
+    assert off.backfills == [] and [f.opened_at.year for f in off.flags] == [dt.date.today().year]
+    other = Path(str(tmp_path / "other.db"))
+    from db import open_store
+    fresh = open_store(f"sqlite:///{other}")
+    try:
+        cfg = config.parse(text + f"defaults: {{backfill_from: '{tmp_path / 'copies'}'}}\n")
+        first = api.check(fresh, cfg, everything=True, settings=FAST)
+        [done] = first.backfills
+        assert [f"{f.opened_at:%Y-%m-%d}" for f in done.sources[0].flags] == ["2025-06-21"]
+        assert [(s.status, s.flags) for s in first.sources] == [("unchanged", [])]
+        again = api.check(fresh, cfg, everything=True, settings=FAST)
+        assert again.backfills == []
+    finally:
+        fresh.close()

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.archive_sources.base import Capture, Kept, Version, guess_type, nearest
+from pipeline.archive_sources.base import (
+    CDX_URL,
+    Capture,
+    Kept,
+    Version,
+    guess_type,
+    nearest,
+)
 from pipeline.errors import UsageError
 
 if TYPE_CHECKING:
@@ -21,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CDX_URL", "Capture", "Kept", "Version", "guess_type", "kept_in", "nearest"]
 
-CDX_URL = "https://web.archive.org/cdx/search/cdx"  # `--cdx-url` replaces it
 
 
 def kept_in(where: str, *, cdx_url: str = CDX_URL, transport: object = None,

@@ -8,6 +8,8 @@ import mimetypes
 from dataclasses import dataclass
 from typing import Protocol
 
+CDX_URL = "https://web.archive.org/cdx/search/cdx"  # the Internet Archive's CDX API
+
 
 @dataclass(frozen=True)
 class Capture:
