@@ -461,6 +461,9 @@ def test_the_first_check_backfills_when_the_desk_turns_it_on(store: Store, site:
     text = QUOTED.replace("http://127.0.0.1:9/page", url)
     off = api.check(store, config.parse(text), everything=True, settings=FAST)
     assert off.backfills == [] and [f.opened_at.year for f in off.flags] == [dt.date.today().year]
+    report = api.report(store, "fc", "md", config=config.parse(text))
+    assert f"First checked ({dt.datetime.now(dt.UTC):%Y-%m-%d}): broken" in report, \
+        "months after publication, a first check is not how it stood as published"
     other = Path(str(tmp_path / "other.db"))
     from db import open_store
     fresh = open_store(f"sqlite:///{other}")
