@@ -5,6 +5,7 @@ with the live rules, flags dated when the evidence moved; ICE's real 287(g) hist
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -477,3 +478,43 @@ def test_the_first_check_backfills_when_the_desk_turns_it_on(store: Store, site:
         assert again.backfills == []
     finally:
         fresh.close()
+
+
+def test_the_commands(tmp_path: Path) -> None:
+    """`claimwatch backfill` and `claimwatch timeline`, through the command line."""
+    import os
+    import sys
+
+    def claimwatch(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+        return subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()",
+                               "--sources", "s.yaml", "--db", "sqlite:///cw.db", *args],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget on Monday.",
+        "2025-06-21.html": "The council rejected the budget.",
+    })
+    (tmp_path / "s.yaml").write_text(QUOTED)
+    done = claimwatch("backfill", "fc", "--from", "copies")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "fc: published 2025-03-10"
+    assert lines[1].startswith("  page: 2 captures, 2 loaded, 0 already, 0 unchanged, 0 errors; "
+                               "baseline 2025-03-10T00:00:00Z; ")
+    assert lines[2].startswith("    flag 1 since 2025-06-21: broken (c): quote no longer found")
+    again = claimwatch("backfill", "fc", "--from", "copies", "--json")
+    assert json.loads(again.stdout)["sources"][0]["already"] == 2
+    shown = claimwatch("timeline", "c")
+    assert shown.returncode == 0 and shown.stdout.splitlines()[2:] == [
+        "    2025-03-10 holds: quote found: \"The council approved the budget\" (archived)",
+        "    2025-06-21 broken: quote no longer found (closest match 84%: \"The council "
+        "rejected the budget\") (archived)"]
+    data = json.loads(claimwatch("timeline", "c", "--json").stdout)
+    assert [m["date"] for m in data["items"][0]["moments"]] == ["2025-03-10", "2025-06-21"]
+    nowhere = claimwatch("backfill", "fc", "--from", "nowhere")
+    assert (nowhere.returncode, nowhere.stderr) == (
+        2, "claimwatch: --from: 'nowhere' is neither `cdx`, a directory nor a file\n")
+    (tmp_path / "s.yaml").write_text(QUOTED.replace("    published: 2025-03-10\n", ""))
+    undated = claimwatch("backfill", "fc", "--from", "copies")
+    assert undated.returncode == 2 and "has no `published:` day" in undated.stderr
