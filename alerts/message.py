@@ -116,11 +116,17 @@ def _summary(payload: dict[str, Any]) -> list[Part]:
     return [Field("Claim", claim["text"]),
             Field("Verdict", claim["verdict"]),
             Field("Fact-check", factcheck["title"], factcheck.get("url")),
-            Field("Why", flag["reason"]),
+            Field("Why", flag["reason"] + _since(flag, snap)),
             Field("Flag", f"{flag['id']} ({flag['severity']}, {flag['outcome']}), "
                           f"opened {flag['opened_at']}"),
             Field("Source", source["id"], source["url"]),
             Field("Snapshots", f"{_snapshot(base)} → {_snapshot(snap)}")]
+
+
+def _since(flag: dict[str, Any], snapshot: dict[str, Any] | None) -> str:
+    """A flag raised on an archived version (`backfill`) is about the past: since when."""
+    return f" (since {flag['opened_at'][:10]})" if snapshot and snapshot.get("archive_url") \
+        else ""
 
 
 def _snapshot(info: dict[str, Any] | None) -> str:

@@ -80,7 +80,12 @@ def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
 
 
 def _snapshot(row: SnapshotRow | None) -> dict[str, Any] | None:
-    return None if row is None else SnapshotRecord.from_row(row).to_json()
+    """A snapshot as the payload carries it; an archived one (`backfill`) says where it was
+    kept, and its `fetched_at` is the capture's time."""
+    if row is None:
+        return None
+    found = SnapshotRecord.from_row(row).to_json()
+    return found | {"archive_url": row.archive_url} if row.archive_url else found
 
 
 def excerpt(before: Document, after: Document) -> dict[str, Any]:

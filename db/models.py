@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -46,6 +47,7 @@ class FactCheckRow(Base):
     title: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
+    published: Mapped[dt.date | None] = mapped_column(Date)  # sources.yaml's `published:`
 
 
 class ClaimRow(Base):
@@ -138,7 +140,11 @@ class SnapshotRow(Base):
     charset: Mapped[str | None] = mapped_column(String(50))
     kind: Mapped[str] = mapped_column(String(20))
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime)  # archived: the capture's time
+    # a version loaded by `backfill` from where it was kept (an archive, a directory, a WARC):
+    # when it was loaded, and where it came from
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    archive_url: Mapped[str | None] = mapped_column(Text)
 
 
 class FetchRow(Base):

@@ -42,20 +42,23 @@ from db.models import (
     SourceRow,
     by_id,
 )
-from pipeline import check as check_stage
-from pipeline import config as config_stage
 from pipeline import (
+    archive_sources,
     factcheck_files,
     flag_notes,
     retirement,
     warc,
 )
+from pipeline import backfill as backfill_stage
+from pipeline import check as check_stage
+from pipeline import config as config_stage
 from pipeline import flags as flag_stage
 from pipeline import history as history_stage
 from pipeline import prune as prune_stage
 from pipeline import queue as queue_stage
 from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
+from pipeline import timeline as timeline_stage
 from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
 from pipeline.crosscheck import DeepCheck, crosscheck
@@ -69,6 +72,7 @@ from pipeline.flag_detail import FlagDetail, flag_detail
 from pipeline.history import Event
 from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
+from pipeline.recorder import Archived
 from pipeline.records import (
     AlertRecord,
     CheckReport,
@@ -82,6 +86,7 @@ from pipeline.snapshots import DocumentCache, read
 from pipeline.source_fetch import fetch_settings
 from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.textnorm import printable
+from pipeline.timeline import Timeline
 from pipeline.vocab import AlertStatus, FlagStatus
 from pipeline.worddiff import RegionDiff
 from pipeline.worddiff import lines as region_lines
@@ -147,6 +152,8 @@ class RunReport(CheckReport):
     """A check run and the alert delivery after it: SPEC §3's report plus an "alerts" key."""
 
     alerts: DeliveryReport = field(default_factory=DeliveryReport)
+    # the fact-checks backfilled before their first check (`defaults.backfill_from`)
+    backfills: list[backfill_stage.BackfillReport] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "alerts": self.alerts.to_json()}
@@ -158,10 +165,18 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
           on_progress: Callable[[SourceReport, int], None] | None = None
           ) -> RunReport:
     """Check the due sources once (or `only` these, or `everything`), then send the alerts due
-    (a failing channel is recorded and retried later; it never fails the check)."""
+    (a failing channel is recorded and retried later; it never fails the check). With
+    `defaults.backfill_from`, a fact-check with `published:` never checked before is first
+    backfilled from there (`backfill`), so its first check starts from its publication day."""
+    backfills = []
+    if config.defaults.backfill_from:
+        backfills = [backfill(store, config, factcheck, where=config.defaults.backfill_from,
+                              cdx_url=config.defaults.cdx_url, transport=transport,
+                              settings=settings)
+                     for factcheck in backfill_stage.unchecked(store, config)]
     report = check_stage.run(store, config, everything=everything, only=only,
                              transport=transport, settings=settings, on_progress=on_progress)
-    return RunReport(**vars(report), alerts=deliver(store, config))
+    return RunReport(**vars(report), alerts=deliver(store, config), backfills=backfills)
 
 
 def alerts(store: Store, *, failed_only: bool = False) -> list[AlertRecord]:
@@ -319,6 +334,21 @@ def report_document(store: Store, factcheck: str, *, config: Config | None = Non
     with store.session() as session:
         return report_stage.build(session, factcheck, utcnow(), config=config,
                                   desk_url=desk_url)
+
+
+def backfill(store: Store, config: Config, factcheck: str, *, source: str | None = None,
+             where: str = "cdx", cdx_url: str = archive_sources.CDX_URL,
+             transport: httpx.AsyncBaseTransport | None = None,
+             settings: FetchSettings | None = None,
+             on_version: Callable[[str, Archived], None] | None = None
+             ) -> backfill_stage.BackfillReport:
+    """Load the versions of the fact-check's cited sources (or of `source`) from its
+    publication day until now, from `where` (`cdx`, a directory of dated copies, a WARC or
+    WACZ file), as archived snapshots evaluated in time order; flags carry the capture's date."""
+    kept_for = archive_sources.kept_in(where, cdx_url=cdx_url, transport=transport,
+                                       settings=settings or fetch_settings(config))
+    return backfill_stage.backfill(store, config, factcheck, kept_for, only=source,
+                                   on_version=on_version)
 
 
 def export_warc(store: Store, out: Path, *, claim: str | None = None,
@@ -642,6 +672,13 @@ def claim(store: Store, slug: str) -> ClaimDetail:
     """A claim with its verdict history and every evidence item's standing and flags."""
     with store.session() as session:
         return claim_detail(session, slug)
+
+
+def timeline(store: Store, claim: str, *, config: Config | None = None) -> Timeline:
+    """When each evidence item of a claim changed outcome or observation, in capture order
+    (`config`: to count a table item's distinct values on its snapshots)."""
+    with store.session() as session:
+        return timeline_stage.build(session, claim, config)
 
 
 def factchecks(store: Store) -> list[FactCheckSummary]:

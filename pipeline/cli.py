@@ -23,6 +23,7 @@ import click
 
 from pipeline import __version__
 from pipeline.cli_desk import serve, users
+from pipeline.cli_timeline import backfill, timeline
 from pipeline.errors import ClaimwatchError, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
            "since": "--since", "until": "--until", "target": "--claim/--factcheck/--source",
            "options": "--kind/--select/--follow/--ignore", "url": "--url", "db": "--db",
            "alert_id": "--id", "role": "ROLE", "name": "NAME", "password": "password",
-           "page": "URL_OR_FILE", "id": "--id", "out": "-o"}
+           "page": "URL_OR_FILE", "id": "--id", "out": "-o", "from": "--from",
+           "cdx_url": "--cdx-url"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,6 +82,11 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
+        for done in report.backfills:
+            loaded = sum(s.loaded for s in done.sources)
+            dated = sum(len(s.flags) for s in done.sources)
+            click.echo(f"backfilled {done.factcheck} from {done.published}: {loaded} "
+                       f"version(s), {dated} flag(s) dated when the evidence moved")
         _print_report(report)
         if report.alerts.sent or report.alerts.retrying or report.alerts.failed:
             from pipeline.render import console, delivery_lines
@@ -664,6 +671,8 @@ def import_factcheck(obj: dict[str, str], target: str, output: Path | None,
 
 cli.add_command(serve)
 cli.add_command(users)
+cli.add_command(backfill)
+cli.add_command(timeline)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from pipeline import secrets, sources_digest, userregex, yamllines
+from pipeline.archive_sources.base import CDX_URL
 from pipeline.errors import ConfigError
 from pipeline.extract.html import compile_css
 from pipeline.yamllines import Path_
@@ -227,6 +228,10 @@ class Defaults(_Model):
     # non-public networks any source may reach (an intranet, a VPN); without them a page can
     # only lead claimwatch to public addresses and to its own source's range
     allow_networks: list[IpNetwork] = Field(default_factory=list)
+    # where `check` backfills a fact-check with `published:` before its first check (`cdx`, a
+    # directory, a WARC/WACZ file; `backfill --from`); off when not given
+    backfill_from: str | None = None
+    cdx_url: HttpUrl = CDX_URL  # the CDX server `backfill_from: cdx` asks
 
 
 class Source(_Model):
@@ -345,6 +350,7 @@ class FactCheck(_Model):
     id: Slug
     title: str
     url: HttpUrl | None = None
+    published: dt.date | None = None  # the day it was published: where `backfill` starts
     claims: list[Claim] = Field(min_length=1)
 
 

@@ -44,15 +44,16 @@ from pipeline.vocab import SEVERITY_OF, Decision, FlagStatus, Outcome
 
 def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: OutcomeRow,
                    result: Result, *, first: bool, previous: str | None,
-                   docs: DocumentCache) -> FlagRecord | None:
+                   docs: DocumentCache, at: dt.datetime | None = None) -> FlagRecord | None:
     """Move the item's flags after its outcome `outcome` was written (flushed); return the flag
     opened, if one was (a re-opened flag is not new: it does not alert again).
 
     `holds` resolves the item's open flags. Another outcome opens a flag when what the item
     observed differs from its baseline's observation (or on its first evaluation, `first`),
-    unless the same one is open; `previous` is the item's outcome before this one.
+    unless the same one is open; `previous` is the item's outcome before this one. `at`: when
+    the outcome's version was captured, for an archived one (`backfill`): the flag's dates.
     """
-    now = utcnow()
+    now = at or utcnow()
     if result.status == Outcome.HOLDS:
         if previous not in (None, Outcome.HOLDS):
             for flag in session.scalars(select(FlagRow).where(

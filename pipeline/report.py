@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, FlagRow, SnapshotRow
+from pipeline import timeline
 from pipeline.claim_detail import Item, VerdictChange, items, verdicts
 from pipeline.config import Config, Evidence
 from pipeline.describe import expectation_in_words
@@ -43,6 +44,7 @@ from pipeline.flag_detail import flag_change
 from pipeline.records import FlagRecord
 from pipeline.snapshots import DocumentCache
 from pipeline.textnorm import printable
+from pipeline.timeline import Moment
 from pipeline.vocab import Decision, FlagStatus, Outcome, iso
 
 FORMATS = ("md", "html")
@@ -159,6 +161,19 @@ class EvidenceItem:
     reason: str | None
     last_check_at: dt.datetime | None  # the source's last successful check
     flags: tuple[FlagStory, ...]  # oldest first
+    # its first evaluation (`timeline`): as published when it was on a version of the
+    # publication's days (with `backfill`, the one nearest it), else its first check; and its
+    # latest change, each with its day
+    as_published: Moment | None = None
+    first_check: Moment | None = None
+    now: Moment | None = None
+
+    @property
+    def then(self) -> tuple[str, Moment] | None:
+        """How the item stood first, named: as published, or at its first check."""
+        if self.as_published is not None:
+            return "As published", self.as_published
+        return ("First checked", self.first_check) if self.first_check is not None else None
 
     @property
     def closed_by(self) -> FlagStory | None:
@@ -170,6 +185,9 @@ class EvidenceItem:
                 "expectation": self.expectation, "expectation_words": self.expectation_words,
                 "standing": str(self.standing), "outcome": self.outcome, "reason": self.reason,
                 "last_check_at": iso(self.last_check_at),
+                "as_published": self.as_published.to_json() if self.as_published else None,
+                "first_check": self.first_check.to_json() if self.first_check else None,
+                "now": self.now.to_json() if self.now else None,
                 "flags": [f.to_json() for f in self.flags]}
 
 
@@ -223,18 +241,44 @@ def build(session: Session, factcheck: str, now: dt.datetime, *, config: Config 
     stories = _stories(session, config, None if desk_url is None else desk_url.rstrip("/"),
                        found)
     history = verdicts(session, [c.id for c in claims])
+    moments = _moments(session, claims, config)
     by_claim: dict[int, list[EvidenceItem]] = {}
     for row, item, told in zip(rows, found, stories, strict=True):
-        by_claim.setdefault(row.claim_id, []).append(EvidenceItem(
+        listed = by_claim.setdefault(row.claim_id, [])
+        moved = moments.get(row.claim_id, [])
+        at = moved[len(listed)] if len(listed) < len(moved) else ()
+        listed.append(EvidenceItem(
             item.source, item.source_url, item.expectation,
             expectation_in_words(item.expectation), _standing(item), item.outcome,
-            printable(item.reason) if item.reason else None, item.last_check_at, told))
+            printable(item.reason) if item.reason else None, item.last_check_at, told,
+            *_then(at[0] if at else None, fc.published), at[-1] if len(at) > 1 else None))
     reports = tuple(ClaimReport(c.slug, c.text, c.verdict, tuple(history.get(c.id, [])),
                                 tuple(by_claim.get(c.id, []))) for c in claims)
     checked = [i.last_check_at for i in found if i.last_check_at is not None]
     last = max(checked) if checked else None
     return Report(fc.slug, fc.title, fc.url, now, summary(fc.title, reports, last), last,
                   reports)
+
+
+NEAR_PUBLICATION = dt.timedelta(days=31)  # as `backfill` looks for a baseline
+
+
+def _then(first: Moment | None, published: dt.date | None
+          ) -> tuple[Moment | None, Moment | None]:
+    """(as published, first check): a first evaluation on a version of the publication's days
+    is how the item stood as published; a later one is only its first check."""
+    if first is None:
+        return None, None
+    near = published is not None and abs(first.at - dt.datetime.combine(
+        published, dt.time(12))) <= NEAR_PUBLICATION
+    return (first, None) if near else (None, first)
+
+
+def _moments(session: Session, claims: Sequence[ClaimRow], config: Config | None
+             ) -> dict[int, list[tuple[Moment, ...]]]:
+    """Each claim's items' timelines, in the items' order (`timeline.build`)."""
+    return {c.id: [i.moments for i in timeline.build(session, c.slug, config).items]
+            for c in claims}
 
 
 def _standing(item: Item) -> Standing:
@@ -493,7 +537,12 @@ def _md_item(item: EvidenceItem) -> list[str]:
     out = [f"### {md(upper_first(item.expectation_words))}", "",
            f"**{upper_first(item.standing)}** · source {_link(item.source, item.source_url)}"
            f" · {checked}", ""]
-    if item.standing == Standing.NOT_HOLDING and item.reason:
+    if item.then is not None:
+        label, then = item.then
+        out += [f"{label} ({then.at:%Y-%m-%d}): {md(then.text)}  ", "Now: " + (
+                    f"{md(item.now.text)} (since {item.now.at:%Y-%m-%d})" if item.now
+                    else "the same"), ""]
+    elif item.standing == Standing.NOT_HOLDING and item.reason:
         out += [f"Now: {md(item.reason)}", ""]
     for story in item.flags:
         out += _md_flag(story)

@@ -13,6 +13,7 @@ rows, a second and 60 MB of every unchanged run.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -72,6 +73,11 @@ def _lock(session: Session) -> None:
         session.execute(update(ConfigSyncRow).where(ConfigSyncRow.id == 0).values(digest=""))
 
 
+def _published(day: dt.date | None) -> dict[str, str]:
+    """`published` for an audit event (a day as text; nothing when the fact-check has none)."""
+    return {"published": day.isoformat()} if day else {}
+
+
 def _sync(session: Session, config: Config) -> None:
     """Existing rows are updated through the ORM; new ones (every row, on a desk's first run)
     go in as bulk INSERTs of plain dicts, which took a third of the memory."""
@@ -110,14 +116,19 @@ def _sync(session: Session, config: Config) -> None:
     for fc in config.factchecks:
         fc_row = factchecks.get(fc.id)
         if fc_row is None:
-            added.append({"slug": fc.id, "title": fc.title, "url": fc.url})
-            _event(events, "factcheck", fc.id, "added", {"title": fc.title, "url": fc.url})
+            added.append({"slug": fc.id, "title": fc.title, "url": fc.url,
+                          "published": fc.published})
+            _event(events, "factcheck", fc.id, "added", {"title": fc.title, "url": fc.url}
+                   | _published(fc.published))
             continue
-        if (fc_row.title, fc_row.url, fc_row.active) != (fc.title, fc.url, True):
+        if (fc_row.title, fc_row.url, fc_row.published, fc_row.active) != (
+                fc.title, fc.url, fc.published, True):
             _event(events, "factcheck", fc.id, "altered",
-                   _changes({"title": fc_row.title, "url": fc_row.url},
-                            {"title": fc.title, "url": fc.url}))
+                   _changes({"title": fc_row.title, "url": fc_row.url}
+                            | _published(fc_row.published),
+                            {"title": fc.title, "url": fc.url} | _published(fc.published)))
         fc_row.title, fc_row.url, fc_row.active = fc.title, fc.url, True
+        fc_row.published = fc.published
     _deactivate(events, factchecks, {fc.id for fc in config.factchecks}, "factcheck")
     factcheck_ids = {slug: row.id for slug, row in factchecks.items()} | _insert(
         session, FactCheckRow, added)
@@ -209,8 +220,8 @@ def _event(events: list[audit.Event], what: str, ident: str, change: str, data: 
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    return {"changed": {k: {"from": before[k], "to": after[k]} for k in after
-                        if before.get(k) != after[k]}}
+    return {"changed": {k: {"from": before.get(k), "to": after.get(k)}
+                        for k in {**before, **after} if before.get(k) != after.get(k)}}
 
 
 def _by_slug(session: Session, model: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from db import blobs
-from db.models import FetchRow, SnapshotRow
+from db.models import FetchRow, SnapshotRow, SourceRow
 from pipeline import __version__
 from pipeline.vocab import iso
 
@@ -34,6 +34,8 @@ def export(session: Session, snapshots: list[SnapshotRow], out: Path) -> int:
         writer.write_record(writer.create_warcinfo_record(out.name, {
             "software": f"claimwatch/{__version__}", "format": "WARC File Format 1.1",
             "description": "Snapshots of the sources a fact-check cites"}))
+        slugs = dict(session.execute(select(SourceRow.id, SourceRow.slug).where(
+            SourceRow.id.in_({s.source_id for s in snapshots}))).all())
         for snapshot in sorted(snapshots, key=lambda s: (s.fetched_at, s.id)):
             body = blobs.get(session, snapshot.blob_sha256)
             status = session.scalars(select(FetchRow.status).where(
@@ -48,6 +50,8 @@ def export(session: Session, snapshots: list[SnapshotRow], out: Path) -> int:
                 http_headers=http, warc_headers_dict={
                     "WARC-Date": iso(snapshot.fetched_at),
                     "WARC-Identified-Payload-Type": snapshot.content_type or "",
-                    "Claimwatch-Snapshot": str(snapshot.id)})
+                    "Claimwatch-Snapshot": str(snapshot.id),
+                    # which source it is a version of (`backfill --from` reads it back)
+                    "Claimwatch-Source": slugs.get(snapshot.source_id, "")})
             writer.write_record(record)
     return len(snapshots) + 1

@@ -240,3 +240,16 @@ def test_allow_networks_are_checked_cidrs() -> None:
         "s.yaml:18: defaults.allow_networks.2: 'intranet' is not a network like 10.20.0.0/16 "
         "or fd12:3456::/48: 'intranet' does not appear to be an IPv4 or IPv6 network",
     ]
+
+
+def test_published_is_a_day() -> None:
+    """`published:` is the day the fact-check came out (YAML's date, or quoted); a time of day
+    or a word is one problem at its line."""
+    import datetime as dt
+    with_day = MINIMAL.replace("    title: T\n", "    title: T\n    published: 2025-05-27\n")
+    assert config.parse(with_day).factchecks[0].published == dt.date(2025, 5, 27)
+    quoted = with_day.replace("2025-05-27", '"2025-05-27"')
+    assert config.parse(quoted).factchecks[0].published == dt.date(2025, 5, 27)
+    assert config.parse(MINIMAL).factchecks[0].published is None
+    [problem] = problems(with_day.replace("2025-05-27", "last spring"))
+    assert problem.startswith("s.yaml:8: ") and "published" in problem

@@ -40,6 +40,13 @@ def test_demo_flags_the_right_claims_for_the_right_reasons(tmp_path: Path) -> No
     assert "+ MINNESOTA | Sherburne County Sheriff's Office" in text, "the table diff is shown"
     assert "Still holding: officials-clean-up-chaos, hennepin-no-coordination" in text
     assert (tmp_path / "demo" / "claimwatch.db").exists()
+    replay = text[text.index("7. Since publication, on real data"):]
+    assert "\n   2025-05-27 holds: 6 distinct LAW ENFORCEMENT AGENCY in 8 rows\n" in replay
+    assert "\n   2025-06-27 broken: 7 distinct LAW ENFORCEMENT AGENCY in 9 rows (added: Mille " \
+        "Lacs County Sheriff's Office)\n" in replay
+    assert "\n   2025-07-12 still broken, rows changed: removed: MINNESOTA | Jackson County " \
+        "Sheriff's Office" in replay
+    assert "flag 1: broken since 2025-06-27" in replay
 
 
 def test_demo_serve_ends_with_the_desk_open_on_its_database(tmp_path: Path) -> None:

@@ -298,3 +298,22 @@ def test_the_fact_check_page_is_the_evidence_report_and_downloads_it(desk: Serve
                                params={"format": "md"}, headers=headers)
     assert served.headers["content-type"] == "text/markdown; charset=utf-8"
     assert "content-disposition" not in served.headers and served.text == linked
+
+
+def test_a_claim_s_page_shows_its_timeline(desk: ServedDesk) -> None:
+    """Each evidence item's timeline, the days it moved, on the claim's page and in the API."""
+    expected = api.timeline(desk.store, "six-287g-agencies",
+                            config=api.load_config(desk.sources))
+    [item] = [i for i in expected.items if i.source == "ice-287g"]
+    assert len(item.moments) >= 2 and item.moments[-1].outcome == "broken"
+    viewer = desk.client("viewer")
+    page = viewer.get("/claims/six-287g-agencies").text
+    assert "<h4>Timeline</h4>" in page
+    lists = lxml.html.fromstring(page).xpath('//ol[contains(@class, "timeline")]')
+    shown = [" ".join(li.text_content().split())
+             for li in lists[expected.items.index(item)].xpath("li")]
+    assert [line.split(" · ")[0] for line in shown] == [m.line for m in item.moments]
+    token, _record = api.issue_token(desk.store, "viewer", "tests")
+    got = desk.client().get("/api/v1/claims/six-287g-agencies/timeline",
+                            headers={"Authorization": f"Bearer {token}"})
+    assert got.status_code == 200 and got.json() == expected.to_json()

@@ -88,6 +88,7 @@ def test_the_seed_draft_validates_and_check_runs_on_it(where: dict[str, str],
     assert "table: {where: {STATE: Minnesota}, count: 6, distinct: LAW ENFORCEMENT AGENCY}" \
         in draft
     assert "follow: a[href$='.xlsx']" in draft
+    assert "    published: 2026-01-21\n" in draft, "the ClaimReview's datePublished"
     valid = claimwatch("--sources", "sources.d", "validate", cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr
     assert "(11 sources, 1 fact-checks, 8 claims)" in valid.stdout
@@ -164,6 +165,27 @@ def test_structured_data_from_graph_lists_microdata_and_rdfa() -> None:
                      "https://example.org/c")
     assert [(r.claim, r.verdict, rdfa.structured) for r in rdfa.reviews] == [
         ("Four", "Half true", "RDFa")]
+
+
+def test_the_publication_day_is_the_claimreview_s_else_the_article_s() -> None:
+    """`published:` (where `backfill` starts): the ClaimReview's datePublished, else the
+    article's JSON-LD, else the page's metadata; never the reviewed claim's own date."""
+    def day(head: str) -> str | None:
+        return read_page(f"<html><head>{head}</head><body><p>x</p></body></html>".encode(),
+                         "https://example.org/a").published
+
+    review = ('<script type="application/ld+json">{"@type": "ClaimReview", "claimReviewed": '
+              '"C", "datePublished": "2025-05-27T08:00:00-05:00", "itemReviewed": {"@type": '
+              '"Claim", "datePublished": "2025-05-01"}}</script>')
+    article = ('<script type="application/ld+json">{"@type": "NewsArticle", '
+               '"datePublished": "2025-06-02"}</script>')
+    meta = '<meta property="article:published_time" content="2025-07-03T10:00:00Z">'
+    assert day(article + meta + review) == "2025-05-27"
+    assert day(meta + article) == "2025-06-02"
+    assert day(meta) == "2025-07-03"
+    assert day('<meta name="dcterms.created" content="2024-12-31">') == "2024-12-31"
+    assert day('<meta property="article:published_time" content="yesterday">') is None
+    assert day("") is None
 
 
 def test_citations_are_the_article_s_not_the_page_s() -> None:

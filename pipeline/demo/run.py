@@ -17,13 +17,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline import api
+from pipeline.config import parse as parse_config
 from pipeline.errors import ClaimwatchError
 from pipeline.records import FlagRecord
 from pipeline.render import flag_line, print_diff
+from pipeline.textnorm import printable
 
 from .server import SiteServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REAL = Path(__file__).resolve().parent / "real" / "ice-287g"  # unmodified public copies
+REPLAY_PUBLISHED = "2025-05-27"
 SEED_SOURCES = Path(__file__).resolve().parents[2] / "sources.yaml"
 
 
@@ -122,8 +126,53 @@ def _story(
     sent = first.alerts.sent + second.alerts.sent
     console.print(f"\n[bold]6. Alerts[/]: {sent} sent to the file channel (alerts.jsonl, one "
                   "JSON line each); `claimwatch alerts` lists every delivery", highlight=False)
+    _replay(console, config)
     console.print(f"\nDone in {time.monotonic() - started:.1f}s.")
     return second.flags
+
+
+def replay_sources(config: Any) -> str:
+    """The replay's sources.yaml: the seed's ICE source and its "six agencies" claim, in a
+    fact-check published on REPLAY_PUBLISHED (bench/backfill.py uses it too)."""
+    source = config.sources["ice-287g"]
+    claim = next(c for _fc, c in config.claims() if c.id == "six-287g-agencies")
+    ev = next(e for e in claim.evidence if e.source == "ice-287g")
+    return yaml.safe_dump({
+        "version": 1,
+        "sources": {"ice-287g": {"url": source.url, "kind": source.kind,
+                                 "follow": source.follow}},
+        "factchecks": [{"id": "mn-police-ice", "title": "Did Minnesota police join ICE",
+                        "published": REPLAY_PUBLISHED, "claims": [{
+                            "id": claim.id, "text": claim.text, "verdict": claim.verdict,
+                            "evidence": [{"source": "ice-287g",
+                                          "table": ev.table.model_dump(exclude_none=True)
+                                          if ev.table else None}]}]}]},
+        sort_keys=False, allow_unicode=True)
+
+
+def _replay(console: Console, config: Any) -> None:
+    """Since publication, on real data: ICE's own workbook as it stood on three days of 2025,
+    backfilled as a directory of dated copies into a database of its own, and the timeline."""
+    claim = next(c for _fc, c in config.claims() if c.id == "six-287g-agencies")
+    text = replay_sources(config)
+    console.print(
+        f"\n[bold]7. Since publication, on real data[/]: ICE's own 287(g) workbook on "
+        f"{len(list(REAL.glob('*.xlsx')))} days of 2025, replayed from a fact-check published "
+        f"{REPLAY_PUBLISHED} (`claimwatch backfill --from DIR`, then `claimwatch timeline`)",
+        highlight=False)
+    with tempfile.TemporaryDirectory(prefix="claimwatch-replay-") as tmp:
+        replay = parse_config(text, "since-publication.yaml")
+        store = api.open_db(f"sqlite:///{Path(tmp) / 'replay.db'}")
+        try:
+            report = api.backfill(store, replay, "mn-police-ice", where=str(REAL))
+            for moment in api.timeline(store, claim.id, config=replay).items[0].moments:
+                console.print(f"   {escape(printable(moment.line))}", highlight=False)
+            for done in report.sources:
+                for flag in done.flags:
+                    console.print(f"   flag {flag.id}: {flag.outcome} since "
+                                  f"{flag.opened_at:%Y-%m-%d}", highlight=False)
+        finally:
+            store.close()
 
 
 def _serve(console: Console, store: Any, sources: Path, port: int) -> None:
@@ -135,7 +184,7 @@ def _serve(console: Console, store: Any, sources: Path, port: int) -> None:
     api.add_user(store, DEMO_EDITOR, "editor", DEMO_PASSWORD, display_name="Demo Editor")
     url = f"http://127.0.0.1:{port}/"
     console.print(
-        f"\n[bold]7. The review desk[/] is open at {url} — log in as [bold]{DEMO_EDITOR}[/] "
+        f"\n[bold]8. The review desk[/] is open at {url} — log in as [bold]{DEMO_EDITOR}[/] "
         f"with the password [bold]{DEMO_PASSWORD}[/], open a flag, and record a decision. "
         "Ctrl-C stops it.",
         highlight=False,

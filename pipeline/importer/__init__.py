@@ -68,7 +68,7 @@ def draft_watch(body: bytes, read_from: str, config: Config, *, when: str,
     if factcheck_id is not None and factcheck_id in taken_factchecks:
         raise UsageError(f"the desk already has a fact-check {factcheck_id!r}", field="id")
     draft = Draft(factcheck_id or _factcheck_id(page, taken_factchecks), page.title, page.url,
-                  read_from, page.structured, claims, sources)
+                  read_from, page.structured, claims, sources, published=page.published)
     return replace(draft, text=write(draft, when=when))
 
 

@@ -39,8 +39,10 @@ def write(draft: Draft, *, when: str) -> str:
     for source in new:
         lines += _source(source, active=source.id in used)
     lines += ["", "factchecks:", f"  - id: {draft.factcheck_id}",
-              f"    title: {_scalar(words(draft.title))}", f"    url: {_scalar(draft.url)}",
-              "    claims:"]
+              f"    title: {_scalar(words(draft.title))}", f"    url: {_scalar(draft.url)}"]
+    if draft.published:  # backfill's starting point: the versions the fact-check saw
+        lines.append(f"    published: {draft.published}")
+    lines.append("    claims:")
     for claim in draft.claims:
         lines += _claim(claim)
     return "\n".join(lines).rstrip() + "\n"

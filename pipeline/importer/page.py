@@ -108,6 +108,7 @@ class Page:
     # a note's links by how a citation marker points at it: "#fn-3" (its element's id) or "3"
     notes: dict[str, list[Link]]
     structured: str | None  # "JSON-LD", "microdata" or "RDFa": where the reviews came from
+    published: str | None = None  # the day it was published (YYYY-MM-DD), when the page says
 
     @property
     def origins(self) -> set[str]:
@@ -127,7 +128,7 @@ def read_page(body: bytes, url: str, charset: str | None = None) -> Page:
     main = _main_content(root)
     sections = _sections(main, url) if main is not None else []
     return Page(canonical, url, _title(root, data), reviews, sections, notes,
-                structured if reviews else None)
+                structured if reviews else None, _published(root, data))
 
 
 # --- structured data --------------------------------------------------------------------------
@@ -247,6 +248,31 @@ def _canonical(root: lxml.html.HtmlElement, data: list[dict[str, Any]], url: str
         if meta.get("property") == "og:url" and meta.get("content"):
             return urljoin(url, meta.get("content").strip())
     return url
+
+
+_DAY = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
+_ARTICLES = {"NewsArticle", "Article", "AnalysisNewsArticle", "ReportageNewsArticle",
+             "BlogPosting"}
+_PUBLISHED_META = ("article:published_time", "datePublished", "date", "dc.date",
+                   "dcterms.created", "pubdate", "publish-date", "sailthru.date")
+
+
+def _published(root: lxml.html.HtmlElement, data: list[dict[str, Any]]) -> str | None:
+    """The day the fact-check was published: its ClaimReview's `datePublished`, else the
+    article's (JSON-LD), else the page's metadata (`article:published_time`, microdata
+    `datePublished`, Dublin Core), else a `<time pubdate>`; None when the page does not say."""
+    found = [_words(node.get("datePublished")) for node in data if "ClaimReview" in _types(node)]
+    found += [_words(node.get("datePublished")) for node in data if _types(node) & _ARTICLES]
+    for element in root.iter("meta", "time"):
+        names = {(element.get(a) or "").lower() for a in ("property", "name", "itemprop")}
+        if names & {n.lower() for n in _PUBLISHED_META} or (
+                element.tag == "time" and element.get("pubdate") is not None):
+            found.append(element.get("content") or element.get("datetime"))
+    for value in found:
+        match = _DAY.match(value or "")
+        if match:
+            return match.group(1)
+    return None
 
 
 def _title(root: lxml.html.HtmlElement, data: list[dict[str, Any]]) -> str:

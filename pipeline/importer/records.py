@@ -55,6 +55,7 @@ class Draft:
     claims: tuple[DraftClaim, ...]
     sources: tuple[DraftSource, ...]
     text: str = ""  # the draft as YAML
+    published: str | None = None  # the day the page says it was published (YYYY-MM-DD)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,190 @@
+"""`claimwatch backfill`: a fact-check's cited sources, from its publication day until now,
+loaded from where their versions are kept (`pipeline.archive_sources`) and evaluated in time
+order as live checks would have been.
+
+For each cited source: list the captures (`Kept.captures`), take the one nearest the
+publication day as the items' baseline, then read and record each later one in capture order,
+one transaction per version (`recorder.record_archived`: the snapshot marked archived, the
+outcomes and flags dated at the capture). Live checks are not touched; a version already loaded
+is skipped, so a re-run adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from db import Store, utcnow
+from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
+from pipeline.archive_sources import Capture, Kept, nearest
+from pipeline.config import Config, Evidence, Source
+from pipeline.errors import FetchError, NotFound, UsageError
+from pipeline.recorder import Archived, record_archived
+from pipeline.records import FlagRecord
+from pipeline.sync import sync_config
+from pipeline.vocab import iso
+
+EARLIEST = dt.timedelta(days=31)  # how far before publication a baseline may be looked for
+
+
+@dataclass
+class SourceBackfill:
+    """What backfilling one source did: captures listed, versions loaded (or already there, or
+    the same bytes as the version before, or unreadable), the baseline's capture, the flags
+    opened, and the time it took."""
+
+    source: str
+    captures: int = 0
+    loaded: int = 0
+    already: int = 0
+    same: int = 0
+    errors: list[str] = field(default_factory=list)
+    baseline: dt.datetime | None = None
+    flags: list[FlagRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "captures": self.captures, "loaded": self.loaded,
+                "already": self.already, "same": self.same, "errors": self.errors,
+                "baseline": iso(self.baseline) if self.baseline else None,
+                "flags": [f.to_json() for f in self.flags], "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class BackfillReport:
+    factcheck: str
+    published: dt.date
+    sources: list[SourceBackfill]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"factcheck": self.factcheck, "published": self.published.isoformat(),
+                "sources": [s.to_json() for s in self.sources]}
+
+
+def backfill(store: Store, config: Config, factcheck_id: str,
+             kept_for: Callable[[str, Source], Kept], *, only: str | None = None,
+             until: dt.datetime | None = None,
+             on_version: Callable[[str, Archived], None] | None = None) -> BackfillReport:
+    """Backfill every source the fact-check cites (or `only` this one) from `kept_for(source id,
+    source)`, between its publication day and `until` (now)."""
+    fc = next((f for f in config.factchecks if f.id == factcheck_id), None)
+    if fc is None:
+        raise NotFound(f"unknown fact-check {factcheck_id!r}", field="factcheck")
+    if fc.published is None:
+        raise UsageError(f"fact-check {factcheck_id!r} has no `published:` day: backfill starts "
+                         "there (add it to its YAML)", field="factcheck")
+    cited = list(dict.fromkeys(ev.source for claim in fc.claims for ev in claim.evidence))
+    if only is not None:
+        if only not in cited:
+            raise UsageError(f"fact-check {factcheck_id!r} does not cite source {only!r}",
+                             field="source")
+        cited = [only]
+    with store.session() as session:
+        sync_config(session, config)
+    since = dt.datetime.combine(fc.published, dt.time()) - EARLIEST
+    until = until or utcnow()
+    report = BackfillReport(fc.id, fc.published, [])
+    opened: dict[int, Kept] = {}
+    try:
+        for slug in cited:
+            spec = config.sources[slug]
+            kept = kept_for(slug, spec)
+            opened[id(kept)] = kept
+            report.sources.append(_source(store, config, fc.id, slug, spec, kept, fc.published,
+                                          since, until, on_version))
+    finally:
+        for kept in opened.values():
+            close = getattr(kept, "close", None)
+            if close is not None:
+                close()
+    return report
+
+
+def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Source, kept: Kept,
+            published: dt.date, since: dt.datetime, until: dt.datetime,
+            on_version: Callable[[str, Archived], None] | None) -> SourceBackfill:
+    """Backfill one source: list its captures, then load the baseline and the later ones."""
+    started = time.perf_counter()
+    done = SourceBackfill(slug)
+    try:
+        captures = kept.captures(spec.url, since, until)
+    except FetchError as exc:  # the listing failed: reported, and the other sources go on
+        done.errors.append(str(exc))
+        captures = []
+    done.captures = len(captures)
+    if captures:
+        first = nearest(captures, published)
+        done.baseline = captures[first].captured_at
+        pending = True  # the baseline is the first version that could be read
+        for capture in captures[first:]:
+            result = _one(store, config, factcheck, slug, kept, capture, baseline=pending)
+            pending = pending and result.status == "error"
+            _count(done, result)
+            if on_version is not None:
+                on_version(slug, result)
+    done.seconds = time.perf_counter() - started
+    return done
+
+
+def unchecked(store: Store, config: Config) -> list[str]:
+    """The fact-checks with a `published:` day none of whose items was ever evaluated (new to
+    the desk): what `check` backfills first when `defaults.backfill_from` is set."""
+    dated = [fc.id for fc in config.factchecks if fc.published is not None]
+    if not dated:
+        return []
+    with store.session() as session:
+        sync_config(session, config)
+        evaluated = set(session.scalars(
+            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
+            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
+            .where(FactCheckRow.slug.in_(dated), EvidenceRow.last_outcome.is_not(None))))
+    return [slug for slug in dated if slug not in evaluated]
+
+
+def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,
+         *, baseline: bool) -> Archived:
+    """Read one capture and record it, in a transaction of its own; a capture loaded before
+    (the same time and place) is not even read again (the archive is asked nothing)."""
+    with store.session() as session:
+        source = session.scalars(select(SourceRow).where(SourceRow.slug == slug)).one()
+        kept_id = session.scalar(select(SnapshotRow.id).where(
+            SnapshotRow.source_id == source.id, SnapshotRow.fetched_at == capture.captured_at,
+            SnapshotRow.archive_url == capture.archive_url).limit(1))
+    if kept_id is not None:
+        return Archived(capture.captured_at, capture.archive_url, "already", kept_id)
+    version = kept.read(capture)
+    with store.session() as session:
+        source = session.scalars(select(SourceRow).where(SourceRow.slug == slug)).one()
+        items = _items(session, config, factcheck, source.id)
+        return record_archived(session, config, source, items, version, baseline=baseline)
+
+
+def _items(session: Any, config: Config, factcheck: str, source_id: int
+           ) -> list[tuple[EvidenceRow, Evidence]]:
+    """The fact-check's active items on this source, each with its sources.yaml entry."""
+    wanted = {(claim.id, ev.identity()): ev for fc in config.factchecks if fc.id == factcheck
+              for claim in fc.claims for ev in claim.evidence}
+    rows = session.execute(
+        select(EvidenceRow, ClaimRow.slug).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
+        .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
+        .where(FactCheckRow.slug == factcheck, EvidenceRow.source_id == source_id,
+               EvidenceRow.active.is_(True)).order_by(EvidenceRow.id))
+    return [(row, wanted[(slug, row.identity)]) for row, slug in rows
+            if (slug, row.identity) in wanted]
+
+
+def _count(done: SourceBackfill, result: Archived) -> None:
+    if result.status == "loaded":
+        done.loaded += 1
+        done.flags += result.flags
+    elif result.status == "already":
+        done.already += 1
+    elif result.status == "same":
+        done.same += 1
+    else:
+        done.errors.append(f"{iso(result.captured_at)} {result.archive_url}: {result.error}")
