@@ -53,6 +53,7 @@ from pipeline import (
     wacz_export,
     warc,
 )
+from pipeline import archive as archive_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
@@ -62,6 +63,7 @@ from pipeline import queue as queue_stage
 from pipeline import report as report_stage
 from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
+from pipeline.archive import ArchiveReport
 from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
 from pipeline.crosscheck import DeepCheck, crosscheck
@@ -77,6 +79,7 @@ from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
 from pipeline.records import (
     AlertRecord,
+    ArchiveRecord,
     CheckReport,
     FlagRecord,
     SnapshotRecord,
@@ -147,12 +150,17 @@ def db_current(url: str) -> SchemaState:
 
 @dataclass
 class RunReport(CheckReport):
-    """A check run and the alert delivery after it: SPEC §3's report plus an "alerts" key."""
+    """A check run and what followed it: SPEC §3's report plus an "alerts" key (the delivery)
+    and, with an `archive:` configured, an "archive" key (the round of submissions)."""
 
     alerts: DeliveryReport = field(default_factory=DeliveryReport)
+    archive: ArchiveReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "alerts": self.alerts.to_json()}
+        out = {**super().to_json(), "alerts": self.alerts.to_json()}
+        if self.archive is not None:
+            out["archive"] = self.archive.to_json()
+        return out
 
 
 def check(store: Store, config: Config, *, everything: bool = False, only: Iterable[str] = (),
@@ -160,11 +168,35 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
           settings: FetchSettings | None = None,
           on_progress: Callable[[SourceReport, int], None] | None = None
           ) -> RunReport:
-    """Check the due sources once (or `only` these, or `everything`), then send the alerts due
-    (a failing channel is recorded and retried later; it never fails the check)."""
+    """Check the due sources once (or `only` these, or `everything`), then submit new versions
+    to the public archive (one round, with an `archive:` configured) and send the alerts due,
+    which carry the archive links known by then (a failing channel or archive is recorded and
+    retried later; it never fails the check)."""
     report = check_stage.run(store, config, everything=everything, only=only,
                              transport=transport, settings=settings, on_progress=on_progress)
-    return RunReport(**vars(report), alerts=deliver(store, config))
+    archived = archive_stage.send(store, config) if config.archive is not None else None
+    return RunReport(**vars(report), alerts=deliver(store, config), archive=archived)
+
+
+def archive_send(store: Store, config: Config) -> ArchiveReport:
+    """One round of public-archive submissions: new versions submitted as the desk's rate and
+    daily cap allow, submitted jobs polled (`archive:` in sources.yaml)."""
+    if config.archive is None:
+        raise UsageError("sources.yaml has no 'archive:' block: nothing is sent to a public "
+                         "archive", field="sources")
+    return archive_stage.send(store, config)
+
+
+def archive_status(store: Store, *, source: str | None = None,
+                   snapshot: int | None = None) -> list[ArchiveRecord]:
+    """Each snapshot's submission to the public archive (of one source, or one snapshot),
+    oldest first."""
+    with store.session() as session:
+        if source is not None and session.scalar(
+                select(SourceRow.id).where(SourceRow.slug == source)) is None:
+            raise NotFound(f"unknown source {source!r}", field="source")
+        return archive_stage.records(session, None if snapshot is None else [snapshot],
+                                     source=source)
 
 
 def alerts(store: Store, *, failed_only: bool = False) -> list[AlertRecord]:
