@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 
 from db import Store, utcnow
 from db.models import ArchiveRow
+from alerts.message import alert_message
 from pipeline import api, archive, config
 from pipeline.demo.server import SiteServer
 from pipeline.errors import ConfigError
@@ -279,7 +280,6 @@ def test_an_opted_out_source_and_a_url_with_a_secret_are_never_sent(
     assert archive.wanted(cfg, "s", site.url("s.html") + "?key=${PAGE_KEY}") is False
 
 
-@pytest.mark.skip(reason="the report's links come in the next commit")
 def test_a_changed_source_shows_its_archive_links_in_the_alert_and_the_report(
         store: Store, site: SiteServer, ia: FakeArchive, tmp_path: Path) -> None:
     inbox = tmp_path / "alerts.jsonl"
@@ -291,23 +291,24 @@ def test_a_changed_source_shows_its_archive_links_in_the_alert_and_the_report(
         "cooperates with federal partners"))
     second = api.check(store, cfg, everything=True, settings=FAST)
     [flag] = second.flags
-    before = f"{ia.url}/web/{STAMP}/{site.url('s.html')}"
+    link = f"{ia.url}/web/{STAMP}/{site.url('s.html')}"
     [line] = inbox.read_text().splitlines()
-    sent = json.loads(line)
-    payload = sent["payloads"][0] if "payloads" in sent else sent
+    payload = json.loads(line)
+    assert payload["flag"]["id"] == flag.id
     assert payload["baseline"]["id"] == first.sources[0].snapshot
-    assert payload["baseline"]["archive"] == {"status": "archived", "url": before,
-                                              "captured_at": "2026-11-27T20:15:00Z",
-                                              "error": None}
-    assert payload["snapshot"]["archive"]["url"] == before  # the fake's one timestamp
-    text_body = json.dumps(sent)
-    assert "Archived before" in text_body or payload["baseline"]["archive"]["url"]
-    rep = api.report(store, cfg, "fc")
-    html = rep.html() if hasattr(rep, "html") else ""
-    md = rep.markdown() if hasattr(rep, "markdown") else ""
-    assert before in json.dumps(rep.to_json())
-    assert before in html and before in md
-    assert flag.id
+    archived = {"status": "archived", "url": link, "captured_at": "2026-11-27T20:15:00Z",
+                "error": None}
+    assert payload["baseline"]["archive"] == archived
+    assert payload["snapshot"]["archive"] == archived  # captured before the delivery
+    message = alert_message(payload)
+    assert f"Archived before: captured 2026-11-27T20:15:00Z <{link}>" in message.text
+    assert f'<a href="{link}">' in message.html
+    built = api.report_document(store, "fc", config=cfg)
+    [story] = built.claims[0].evidence[0].flags
+    assert story.baseline is not None and story.baseline.archived_url == link
+    assert story.to_json()["baseline"]["archived_url"] == link
+    assert f'<a href="{link}">archived</a>' in api.report(store, "fc", "html", config=cfg)
+    assert f"[archived](<{link}>)" in api.report(store, "fc", "md", config=cfg)
 
 
 def test_the_keys_are_never_stored(store: Store, site: SiteServer, ia: FakeArchive,
