@@ -20,13 +20,14 @@ from urllib.parse import parse_qs
 import pytest
 from sqlalchemy import select, text
 
-from db import Store, utcnow
+from db import Store, open_store, utcnow
 from db.models import ArchiveRow
 from alerts.message import alert_message
 from pipeline import api, archive, config
 from pipeline.demo.server import SiteServer
 from pipeline.errors import ConfigError
 from pipeline.fetch import FetchSettings
+from tests.desk_support import serve_desk
 from tests.test_check import QUOTE, page, write
 
 FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
@@ -112,6 +113,12 @@ def ia(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeArchive]:
 
 def desk(site: SiteServer, ia: FakeArchive, *, names: tuple[str, ...] = ("s",),
          archive_opts: str = "", alerts: str = "", extra: str = "") -> config.Config:
+    return config.parse(desk_yaml(site, ia, names=names, archive_opts=archive_opts,
+                                  alerts=alerts, extra=extra))
+
+
+def desk_yaml(site: SiteServer, ia: FakeArchive, *, names: tuple[str, ...] = ("s",),
+              archive_opts: str = "", alerts: str = "", extra: str = "") -> str:
     sources = "".join(f"  {n}:\n    url: {site.url(n + '.html')}\n    select: main\n{extra}"
                       for n in names)
     claims = "".join(f"""\
@@ -121,7 +128,7 @@ def desk(site: SiteServer, ia: FakeArchive, *, names: tuple[str, ...] = ("s",),
         evidence:
           - {{source: {n}, {QUOTE}}}
 """ for n in names)
-    return config.parse(f"""\
+    return f"""\
 version: 1
 archive:
   endpoint: {ia.url}
@@ -132,7 +139,7 @@ archive:
   - id: fc
     title: A fact-check
     claims:
-{claims}""")
+{claims}"""
 
 
 def rows(store: Store) -> list[ArchiveRow]:
@@ -309,6 +316,31 @@ def test_a_changed_source_shows_its_archive_links_in_the_alert_and_the_report(
     assert story.to_json()["baseline"]["archived_url"] == link
     assert f'<a href="{link}">archived</a>' in api.report(store, "fc", "html", config=cfg)
     assert f"[archived](<{link}>)" in api.report(store, "fc", "md", config=cfg)
+
+
+def test_the_desks_flag_page_links_the_public_copy_beside_the_stored_snapshot(
+        site: SiteServer, ia: FakeArchive, tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(desk_yaml(site, ia))
+    cfg = api.load_config(tmp_path / "sources.yaml")
+    write(site, "s.html", page())
+    store = open_store(f"sqlite:///{tmp_path / 'claimwatch.db'}")
+    api.check(store, cfg, everything=True, settings=FAST)
+    ia.statuses = [{"status": "error", "status_ext": "error:blocked-url",
+                    "message": "<b>blocked</b>"}]
+    write(site, "s.html", page().replace("does not work with any agency", "works with agencies"))
+    [flag] = api.check(store, cfg, everything=True, settings=FAST).flags
+    store.close()
+    link = f"{ia.url}/web/{STAMP}/{site.url('s.html')}"
+    with serve_desk(tmp_path) as served:
+        client = served.client("viewer")
+        html = client.get(f"/flags/{flag.id}").text
+        data = client.get(f"/api/v1/flags/{flag.id}").json()
+    assert f'<a href="{link}" rel="noreferrer noopener" target="_blank">public archive copy</a>' \
+        in html
+    assert "public archive: failed (error:blocked-url)" in html
+    assert data["baseline"]["archive"]["url"] == link
+    assert data["snapshot"]["archive"] == {"status": "failed", "url": None, "captured_at": None,
+                                           "error": "error:blocked-url"}
 
 
 def test_the_keys_are_never_stored(store: Store, site: SiteServer, ia: FakeArchive,
