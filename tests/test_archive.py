@@ -29,6 +29,7 @@ from pipeline.errors import ConfigError
 from pipeline.fetch import FetchSettings
 from tests.desk_support import serve_desk
 from tests.test_check import QUOTE, page, write
+from tests.test_cli import claimwatch
 
 FAST = FetchSettings(user_agent="claimwatch-test", timeout=2, connect_timeout=1, retries=0,
                      host_delay=0)
@@ -363,6 +364,32 @@ def test_the_keys_are_never_stored(store: Store, site: SiteServer, ia: FakeArchi
     if db_url.startswith("sqlite:///"):
         raw = Path(db_url.removeprefix("sqlite:///")).read_bytes()
         assert ACCESS.encode() not in raw and SECRET.encode() not in raw
+
+
+def test_the_cli_shows_and_sends(site: SiteServer, ia: FakeArchive, tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(desk_yaml(site, ia))
+    write(site, "s.html", page())
+    ia.statuses = [{"status": "pending"}, {"status": "success"}]
+    done = claimwatch("check", "--json", cwd=tmp_path)
+    assert json.loads(done.stdout)["archive"]["pending"] == 1
+    listed = claimwatch("archive", cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout.startswith("s snapshot 1 submitted job spn2-")
+    sent = claimwatch("archive", "send", cwd=tmp_path)
+    assert sent.stdout == "archive: 0 submitted, 0 archived, 0 to retry, 0 given up, 1 waiting\n"
+    store = open_store(f"sqlite:///{tmp_path / 'claimwatch.db'}")
+    assert archive.send(store, api.load_config(tmp_path / "sources.yaml"),
+                        now=later(30)).archived == 1
+    store.close()
+    [record] = json.loads(claimwatch("archive", "--source", "s", "--json",
+                                     cwd=tmp_path).stdout)["archive"]
+    assert record["archived_url"] == f"{ia.url}/web/{STAMP}/{site.url('s.html')}"
+    unknown = claimwatch("archive", "--source", "nope", cwd=tmp_path)
+    assert (unknown.returncode, unknown.stderr) == (2, "claimwatch: unknown source 'nope'\n")
+    (tmp_path / "sources.yaml").write_text(desk_yaml(site, ia).replace(
+        f"archive:\n  endpoint: {ia.url}\n  access: ${{IA_ACCESS}}\n  secret: ${{IA_SECRET}}\n",
+        ""))
+    off = claimwatch("archive", "send", cwd=tmp_path)
+    assert off.returncode == 2 and "no 'archive:' block" in off.stderr
 
 
 def test_the_archive_block_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
