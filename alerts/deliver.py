@@ -123,7 +123,7 @@ def digest_id(alerts: list[Due]) -> str:
 
 def backoff(retry: Retry, attempts: int) -> int:
     """Seconds to wait after the `attempts`-th failed try: first, doubling, at most max."""
-    return min(retry.first << max(attempts - 1, 0), retry.max)  # first × 2^(attempts-1)
+    return retry.delay(attempts)
 
 
 def _send(target: Channel, message: Message) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from db import Store, audit, leases, utcnow
 from db.models import ArchiveRow, SnapshotRow, SourceRow
 from pipeline import secrets
-from pipeline.config import Archive, Config, Retry
+from pipeline.config import Archive, Config
 from pipeline.fetch import Fetcher, FetchResult, FetchSettings, retry_after
 from pipeline.records import ArchiveRecord
 from pipeline.vocab import ArchiveStatus
@@ -279,11 +279,6 @@ def _status(got: FetchResult, job: _Job, base: str, now: dt.datetime,
     return _Answer(ArchiveStatus.SUBMITTED)  # pending: asked again after POLL_EVERY
 
 
-def backoff(retry: Retry, attempts: int) -> int:
-    """Seconds to wait after the `attempts`-th failed try: first, doubling, at most max."""
-    return min(retry.first << max(attempts - 1, 0), retry.max)
-
-
 def _record(store: Store, spec: Archive, job: _Job, answer: _Answer, now: dt.datetime,
             report: ArchiveReport) -> None:
     """Write one answer to its row (its own short transaction), with an audit event when the
@@ -301,7 +296,7 @@ def _record(store: Store, spec: Archive, job: _Job, answer: _Answer, now: dt.dat
             if row.attempts >= spec.retry.attempts:
                 row.status = ArchiveStatus.FAILED
             else:
-                wait = max(backoff(spec.retry, row.attempts), answer.wait or 0)
+                wait = max(spec.retry.delay(row.attempts), answer.wait or 0)
                 row.next_attempt_at = max(now + dt.timedelta(seconds=wait),
                                           answer.not_before or now)
                 report.retrying += 1

@@ -351,6 +351,10 @@ class Retry(_Model):
     max: Duration = 6 * 3600
     attempts: int = Field(default=12, ge=1)
 
+    def delay(self, attempts: int) -> int:
+        """Seconds to wait after the `attempts`-th failed try: first, doubling, at most max."""
+        return min(self.first << max(attempts - 1, 0), self.max)  # first × 2^(attempts-1)
+
     @model_validator(mode="after")
     def _first_within_max(self) -> Retry:
         if self.first > self.max:
