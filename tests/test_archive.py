@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -364,6 +365,19 @@ def test_the_keys_are_never_stored(store: Store, site: SiteServer, ia: FakeArchi
     if db_url.startswith("sqlite:///"):
         raw = Path(db_url.removeprefix("sqlite:///")).read_bytes()
         assert ACCESS.encode() not in raw and SECRET.encode() not in raw
+
+
+def test_a_pruned_snapshot_takes_its_archive_row_along(store: Store, site: SiteServer,
+                                                       ia: FakeArchive) -> None:
+    cfg = desk(site, ia)
+    for extra in ("One.", "Two.", "Three."):
+        write(site, "s.html", page(extra=extra))
+        api.check(store, cfg, everything=True, settings=FAST)
+    assert [r.snapshot_id for r in rows(store)] == [1, 2, 3]
+    time.sleep(1.1)
+    assert api.prune(store, "1s")["snapshots"] == 1
+    assert [r.snapshot_id for r in rows(store)] == [1, 3]
+    assert len([e for e in api.history(store, source="s") if e.kind == "archive"]) == 3
 
 
 def test_the_cli_shows_and_sends(site: SiteServer, ia: FakeArchive, tmp_path: Path) -> None:
