@@ -36,7 +36,7 @@ from pipeline.vocab import ArchiveStatus
 CLAIM = dt.timedelta(minutes=10)  # how long a round holds the rows it works
 POLL_EVERY = dt.timedelta(seconds=20)  # between two status requests of a job
 GIVE_UP_POLLING = dt.timedelta(hours=2)  # a job pending this long is recorded as failed
-TIMEOUT = 60.0  # seconds per request to the archive
+TIMEOUT = 30.0  # seconds per request to the archive (connecting: 10)
 
 # The documented status_ext values that say "not now" rather than "never": the job is submitted
 # again after a backoff (still at most `retry.attempts` times). Any other error is permanent.
@@ -48,6 +48,8 @@ PASSING = frozenset({
     "error:service-unavailable", "error:soft-time-limit-exceeded", "error:too-many-requests",
     "error:user-session-limit",
 })
+# … of which these say the account is over its limits: the round stops there
+LIMITED = frozenset({"error:too-many-requests", "error:user-session-limit"})
 # the URL was captured too often today: tried again after midnight UTC
 DAILY_PER_URL = "error:too-many-daily-captures"
 
@@ -115,6 +117,7 @@ class _Answer:
     error: str | None = None
     message: str | None = None
     not_before: dt.datetime | None = None  # no retry before this (per-URL daily limit)
+    busy: bool = False  # the archive itself is down, busy or limiting us: the round stops
 
 
 def send(store: Store, config: Config, *, now: dt.datetime | None = None,
@@ -181,22 +184,31 @@ async def _work(store: Store, spec: Archive, submit: list[_Job], poll: list[_Job
     auth = secrets.expand(f"LOW {spec.access}:{spec.secret}")
     headers = {"Authorization": auth, "Accept": "application/json"}
     base = str(spec.endpoint).rstrip("/")
+    down: _Answer | None = None  # the archive is unreachable, busy or rate-limiting us
     try:
         async with Fetcher(settings, transport=transport) as fetcher:
             for job in submit:
+                if down is not None:  # the rest wait with it, without a try counted
+                    _hold(store, job, down, spec, now)
+                    continue
                 got = await fetcher.fetch(f"{base}/save", form={"url": job.url}, headers=headers,
                                           obey_robots=False)
                 answer = _submitted(got, now, hide)
+                _record(store, spec, job, answer, now, report)
                 if answer.status == ArchiveStatus.SUBMITTED and not answer.retry:
-                    _record(store, spec, job, answer, now, report)
-                    job = _Job(job.id, job.source, job.url, answer.job_id, job.attempts, now)
-                    poll.append(job)  # asked at once: a quick capture is known this round
-                else:
-                    _record(store, spec, job, answer, now, report)
+                    # asked at once: a quick capture is known this round
+                    poll.append(_Job(job.id, job.source, job.url, answer.job_id, job.attempts,
+                                     now))
+                down = answer if answer.busy else None
             for job in poll:
+                if down is not None:
+                    _hold(store, job, down, spec, now)
+                    continue
                 got = await fetcher.fetch(f"{base}/save/status/{job.job_id}", headers=headers,
                                           obey_robots=False)
-                _record(store, spec, job, _status(got, job, base, now, hide), now, report)
+                answer = _status(got, job, base, now, hide)
+                _record(store, spec, job, answer, now, report)
+                down = answer if answer.busy else None
     except BaseException:
         # a failure we live through gives the claims back (a dead process's run out after CLAIM)
         with store.session() as session:
@@ -204,6 +216,16 @@ async def _work(store: Store, spec: Archive, submit: list[_Job], poll: list[_Job
                 ArchiveRow.id.in_([j.id for j in [*submit, *poll]]),
                 ArchiveRow.next_attempt_at == now + CLAIM).values(next_attempt_at=now))
         raise
+
+
+def _hold(store: Store, job: _Job, down: _Answer, spec: Archive, now: dt.datetime) -> None:
+    """A row not tried this round because the archive was down or busy: it waits as long as
+    the failed one does, its tries untouched."""
+    with store.session() as session:
+        row = session.get(ArchiveRow, job.id)
+        assert row is not None
+        wait = max(spec.retry.first, down.wait or 0)
+        row.next_attempt_at = now + dt.timedelta(seconds=wait)
 
 
 def _body(got: FetchResult) -> dict[str, Any] | None:
@@ -221,7 +243,8 @@ def _failure(got: FetchResult, hide: secrets.Redactor, back_to: ArchiveStatus) -
     status = got.status
     if status is None or status in (401, 403, 408, 429) or status >= 500 or got.ok:
         wait = retry_after(got.headers) if status in (429, 503) else None
-        return _Answer(back_to, retry=True, wait=wait, error=error)
+        busy = status is None or status in (401, 403, 429) or status >= 500
+        return _Answer(back_to, retry=True, wait=wait, error=error, busy=busy)
     return _Answer(ArchiveStatus.FAILED, error=error)
 
 
@@ -235,7 +258,7 @@ def _refusal(data: dict[str, Any], hide: secrets.Redactor, back_to: ArchiveStatu
         return _Answer(ArchiveStatus.PENDING, retry=True, error=ext, message=message,
                        not_before=tomorrow)
     if ext in PASSING:
-        return _Answer(back_to, retry=True, error=ext, message=message)
+        return _Answer(back_to, retry=True, error=ext, message=message, busy=ext in LIMITED)
     return _Answer(ArchiveStatus.FAILED, error=ext, message=message)
 
 

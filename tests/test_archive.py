@@ -244,18 +244,35 @@ def test_a_passing_refusal_is_submitted_again_but_not_forever(store: Store, site
 def test_429_backs_off_for_retry_after_then_submits(store: Store, site: SiteServer,
                                                     ia: FakeArchive) -> None:
     ia.posts = [(429, {"Retry-After": "300"}, b"<html>Too Many Requests</html>")]
-    write(site, "s.html", page())
-    cfg = desk(site, ia)
+    for name in ("a", "b"):
+        write(site, f"{name}.html", page())
+    cfg = desk(site, ia, names=("a", "b"))
     report = api.check(store, cfg, everything=True, settings=FAST)
     assert report.archive is not None and report.archive.retrying == 1
-    assert report.archive.errors == ["s: HTTP 429 Too Many Requests"]
-    [row] = rows(store)
-    assert (row.status, row.attempts) == ("pending", 1)
-    assert row.next_attempt_at >= later(290)
+    [error] = report.archive.errors
+    assert error.endswith(": HTTP 429 Too Many Requests")
+    assert len(ia.posted()) == 1, "a 429 ends the round: the other version waits with it"
+    first, second = sorted(rows(store), key=lambda r: -r.attempts)
+    assert (first.status, first.attempts, second.status, second.attempts) == (
+        "pending", 1, "pending", 0)
+    assert first.next_attempt_at >= later(290) and second.next_attempt_at >= later(290)
     archive.send(store, cfg, now=later(200))
     assert len(ia.posted()) == 1, "Retry-After is respected"
     done = archive.send(store, cfg, now=later(310))
-    assert done.archived == 1 and len(ia.posted()) == 2
+    assert done.archived == 2 and len(ia.posted()) == 3
+
+
+def test_an_archive_that_is_down_holds_up_nothing(store: Store, site: SiteServer,
+                                                  ia: FakeArchive) -> None:
+    ia.server.shutdown()
+    ia.server.server_close()  # connection refused from now on
+    for name in ("a", "b"):
+        write(site, f"{name}.html", page())
+    report = api.check(store, desk(site, ia, names=("a", "b")), everything=True, settings=FAST)
+    assert [s.status for s in report.sources] == ["new", "new"]
+    assert report.archive is not None and report.archive.retrying == 1
+    assert sorted((r.status, r.attempts) for r in rows(store)) == [("pending", 0),
+                                                                   ("pending", 1)]
 
 
 def test_the_rate_and_the_daily_cap_hold(store: Store, site: SiteServer, ia: FakeArchive) -> None:
