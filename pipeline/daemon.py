@@ -174,12 +174,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stopping.set())
         now = dt.datetime.now(dt.UTC)
-        s = self.settings
-        jobs = [(self.deliver_alerts, s.deliver_every), (self.reload, s.reload_every),
-                (self.send_archive, s.archive_every)]
-        if s.audit_key is not None:
-            jobs.append((self.checkpoint, s.checkpoint_every))
-        for job, every in jobs:
+        for job, every in self.jobs():
             self.scheduler.add_job(self._guarded(job), "interval", seconds=every,
                                    next_run_time=now, id=job.__name__)
         self.scheduler.add_job(self.check_loop, next_run_time=now, id="check_loop")
@@ -189,6 +184,15 @@ class Daemon:
         while not self._stopping.wait(0.2):
             pass
         return self._stop()
+
+    def jobs(self) -> list[tuple[Callable[[], None], float]]:
+        """The periodic jobs beside the check loop, each with its interval (seconds)."""
+        s = self.settings
+        found = [(self.deliver_alerts, s.deliver_every), (self.reload, s.reload_every),
+                 (self.send_archive, s.archive_every)]
+        if s.audit_key is not None:
+            found.append((self.checkpoint, s.checkpoint_every))
+        return found
 
     def _stop(self) -> int:
         self.log("stopping", grace=self.settings.grace)

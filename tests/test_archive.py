@@ -8,6 +8,7 @@ rate and the daily cap hold; the link shows in the alert and the report; keys ar
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import threading
 import time
@@ -25,6 +26,8 @@ from alerts.message import alert_message
 from db import Store, open_store, utcnow
 from db.models import ArchiveRow, Base
 from pipeline import api, archive, config
+from pipeline import check as check_stage
+from pipeline.daemon import Daemon, Log, Settings
 from pipeline.demo.server import SiteServer
 from pipeline.errors import ConfigError
 from pipeline.fetch import FetchSettings
@@ -395,6 +398,26 @@ def test_a_pruned_snapshot_takes_its_archive_row_along(store: Store, site: SiteS
     assert api.prune(store, "1s")["snapshots"] == 1
     assert [r.snapshot_id for r in rows(store)] == [1, 3]
     assert len([e for e in api.history(store, source="s") if e.kind == "archive"]) == 3
+
+
+def test_the_daemon_sends_as_its_own_job(site: SiteServer, ia: FakeArchive,
+                                         tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(desk_yaml(site, ia))
+    write(site, "s.html", page())
+    db_url = f"sqlite:///{tmp_path / 'claimwatch.db'}"
+    store = open_store(db_url)
+    check_stage.run(store, api.load_config(tmp_path / "sources.yaml"), everything=True,
+                    settings=FAST)  # the check alone: no round after it
+    store.close()
+    out = io.StringIO()
+    daemon = Daemon(tmp_path / "sources.yaml", db_url, Settings(), Log(out, "json"))
+    assert "send_archive" in [job.__name__ for job, _every in daemon.jobs()]
+    daemon.send_archive()
+    daemon.store.close()
+    [line] = out.getvalue().splitlines()
+    assert json.loads(line) | {"ts": None} == {
+        "ts": None, "event": "archive", "submitted": 1, "archived": 1, "failed": 0,
+        "pending": 0, "held": None, "errors": None}
 
 
 def test_the_cli_shows_and_sends(site: SiteServer, ia: FakeArchive, tmp_path: Path) -> None:
