@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -31,6 +31,7 @@ from pipeline import secrets
 from pipeline.config import Archive, Config
 from pipeline.fetch import Fetcher, FetchResult, FetchSettings, retry_after
 from pipeline.records import ArchiveRecord
+from pipeline.source_fetch import fetch_settings
 from pipeline.vocab import ArchiveStatus
 
 CLAIM = dt.timedelta(minutes=10)  # how long a round holds the rows it works
@@ -129,7 +130,9 @@ def send(store: Store, config: Config, *, now: dt.datetime | None = None,
         now = now or utcnow()
         submit, poll, report.held = _claim(store, spec, now)
         if submit or poll:
-            asyncio.run(_work(store, spec, submit, poll, now, transport, report))
+            settings = replace(fetch_settings(config), timeout=TIMEOUT, retries=0, host_delay=0,
+                               max_bytes=1024 * 1024)
+            asyncio.run(_work(store, spec, settings, submit, poll, now, transport, report))
     with store.session() as session:
         report.pending = session.scalar(select(func.count()).select_from(ArchiveRow).where(
             ArchiveRow.status.in_([ArchiveStatus.PENDING, ArchiveStatus.SUBMITTED]))) or 0
@@ -175,11 +178,11 @@ def _jobs(session: Session, ids: list[int]) -> list[_Job]:
     return [_Job(r.id, slug, r.url, r.job_id, r.attempts, r.submitted_at) for r, slug in rows]
 
 
-async def _work(store: Store, spec: Archive, submit: list[_Job], poll: list[_Job],
-                now: dt.datetime, transport: httpx.AsyncBaseTransport | None,
+async def _work(store: Store, spec: Archive, settings: FetchSettings, submit: list[_Job],
+                poll: list[_Job], now: dt.datetime, transport: httpx.AsyncBaseTransport | None,
                 report: ArchiveReport) -> None:
-    settings = FetchSettings(timeout=TIMEOUT, retries=0, host_delay=0,
-                             max_bytes=1024 * 1024)
+    """The round's requests (the desk's User-Agent and address rules; no retries here: a
+    failure is the row's to back off), each answer recorded as it comes."""
     hide = secrets.redactor(f"{spec.access}:{spec.secret}")
     auth = secrets.expand(f"LOW {spec.access}:{spec.secret}")
     headers = {"Authorization": auth, "Accept": "application/json"}

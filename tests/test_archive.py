@@ -169,6 +169,7 @@ def test_a_new_version_is_submitted_once_and_its_capture_recorded(
     [post] = [r for r in ia.requests if r[0] == "POST"]
     assert post[1] == "/save" and post[3] == {"url": [site.url("s.html")]}
     assert post[2]["Accept"] == "application/json"
+    assert post[2]["User-Agent"].startswith("claimwatch/")
     assert "if_not_archived_within" not in json.dumps(ia.requests)
     [record] = api.archive_status(store)
     assert record.to_json() == {
