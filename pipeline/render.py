@@ -259,6 +259,11 @@ def print_status(out: Console, state: dict[str, Any]) -> None:
     out.print(f"flags: {flags['open']} open" + (f" ({by})" if by else ""))
     out.print(f"alerts: {alerts['pending']} pending, {alerts['failed']} given up, "
               f"{alerts['sent']} sent")
+    kept = state["archive"]
+    if any(kept.values()):
+        out.print(f"public archive: {kept['archived']} archived, "
+                  f"{kept['pending'] + kept['submitted']} waiting, {kept['failed']} not archived "
+                  "('claimwatch archive' lists them)")
     for line in state["attention"]:
         out.print(f"[bold yellow]needs attention:[/] {escape(line)}")
     if not state["attention"]:

@@ -185,6 +185,8 @@ def test_a_new_version_is_submitted_once_and_its_capture_recorded(
     write(site, "s.html", page(extra="Deputies patrol the whole county."))
     api.check(store, cfg, everything=True, settings=FAST)
     assert len(ia.posted()) == 2 and [r.status for r in rows(store)] == ["archived"] * 2
+    assert api.status(store, cfg)["archive"] == {"pending": 0, "submitted": 0, "archived": 2,
+                                                 "failed": 0}
     events = [e for e in api.history(store, source="s") if e.kind == "archive"]
     assert len(events) == 2 and f"{ia.url}/web/{STAMP}/" in events[0].text
 
