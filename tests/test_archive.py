@@ -360,12 +360,17 @@ def test_the_desks_flag_page_links_the_public_copy_beside_the_stored_snapshot(
         client = served.client("viewer")
         html = client.get(f"/flags/{flag.id}").text
         data = client.get(f"/api/v1/flags/{flag.id}").json()
+        snapshot_page = client.get("/snapshots/1").text
+        snapshot_json = client.get("/api/v1/snapshots/2").json()
     assert f'<a href="{link}" rel="noreferrer noopener" target="_blank">public archive copy</a>' \
         in html
     assert "public archive: failed (error:blocked-url)" in html
     assert data["baseline"]["archive"]["url"] == link
     assert data["snapshot"]["archive"] == {"status": "failed", "url": None, "captured_at": None,
                                            "error": "error:blocked-url"}
+    assert f'<a href="{link}" rel="noreferrer noopener" target="_blank">the archive\'s copy</a>' \
+        in snapshot_page
+    assert snapshot_json["archive"] == data["snapshot"]["archive"]
 
 
 def test_the_keys_are_never_stored(store: Store, site: SiteServer, ia: FakeArchive,
