@@ -23,8 +23,10 @@ from alerts.channels import Channel, channel, channel_keys
 from alerts.message import Message, alert_message, digest_message
 from db import Store, audit, leases, utcnow
 from db.models import AlertRow
+from pipeline import archive
 from pipeline.config import AlertChannel, Config, Retry
 from pipeline.errors import AlertError, NotFound, UsageError
+from pipeline.records import ArchiveRecord
 from pipeline.vocab import AlertStatus
 
 Sender = Callable[[Channel, Message], None]  # sends one message, or raises AlertError
@@ -121,7 +123,7 @@ def digest_id(alerts: list[Due]) -> str:
 
 def backoff(retry: Retry, attempts: int) -> int:
     """Seconds to wait after the `attempts`-th failed try: first, doubling, at most max."""
-    return min(retry.first << max(attempts - 1, 0), retry.max)  # first × 2^(attempts-1)
+    return retry.delay(attempts)
 
 
 def _send(target: Channel, message: Message) -> None:
@@ -137,8 +139,22 @@ def _due(store: Store, now: dt.datetime) -> list[Due]:
                                         AlertRow.next_attempt_at <= now)
         claimed = leases.claim_alerts(session, due, now=now, hold=CLAIM)
         rows = session.scalars(select(AlertRow).where(AlertRow.id.in_(claimed))
-                               .order_by(AlertRow.channel, AlertRow.id))
-        return [Due(r.id, r.alert_id, r.channel, r.payload, r.attempts) for r in rows]
+                               .order_by(AlertRow.channel, AlertRow.id)).all()
+        found = archive.links(session, [(r.payload.get(key) or {}).get("id") for r in rows
+                                        for key in ("baseline", "snapshot")])
+        return [Due(r.id, r.alert_id, r.channel, with_archive(r.payload, found), r.attempts)
+                for r in rows]
+
+
+def with_archive(payload: dict[str, Any], found: dict[int, ArchiveRecord]) -> dict[str, Any]:
+    """The payload as sent: its snapshots carry their public archive links as known now (the
+    new version's capture may still be under way; the baseline's is usually done)."""
+    out = dict(payload)
+    for key in ("baseline", "snapshot"):
+        snap = payload.get(key)
+        if snap and snap.get("id") in found:
+            out[key] = {**snap, "archive": found[snap["id"]].link_json()}
+    return out
 
 
 def _mark_sent(store: Store, alerts: list[Due], now: dt.datetime, digest: str | None) -> None:

@@ -120,7 +120,8 @@ def _summary(payload: dict[str, Any]) -> list[Part]:
             Field("Flag", f"{flag['id']} ({flag['severity']}, {flag['outcome']}), "
                           f"opened {flag['opened_at']}"),
             Field("Source", source["id"], source["url"]),
-            Field("Snapshots", f"{_snapshot(base)} → {_snapshot(snap)}")]
+            Field("Snapshots", f"{_snapshot(base)} → {_snapshot(snap)}"),
+            *_archived("Archived before", base), *_archived("Archived now", snap)]
 
 
 def _since(flag: dict[str, Any], snapshot: dict[str, Any] | None) -> str:
@@ -131,6 +132,17 @@ def _since(flag: dict[str, Any], snapshot: dict[str, Any] | None) -> str:
 
 def _snapshot(info: dict[str, Any] | None) -> str:
     return "none" if not info else f"{info['id']} ({info['fetched_at']})"
+
+
+def _archived(label: str, info: dict[str, Any] | None) -> list[Field]:
+    """A snapshot's public archive link (`pipeline.archive`), or where its capture stands."""
+    found = (info or {}).get("archive")
+    if not found:
+        return []
+    if found.get("url"):
+        return [Field(label, f"captured {found['captured_at']}", found["url"])]
+    why = f": {found['error']}" if found.get("error") else ""
+    return [Field(label, f"{found['status']}{why}")]
 
 
 def _message(alert_id: str, title: str, severity: str, parts: list[Part],

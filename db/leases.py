@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import AlertRow, HostRow, SourceRow
+from db.models import AlertRow, ArchiveRow, HostRow, SourceRow
 
 # pg_advisory_xact_lock key serializing claims (another key than the schema lock's)
 CLAIM_LOCK = 0x636C_6D77_636C
@@ -140,4 +140,19 @@ def claim_alerts(session: Session, due: Select[Any], *, now: dt.datetime,
     return list(session.scalars(
         update(AlertRow).where(AlertRow.id.in_(due.scalar_subquery()))
         .values(next_attempt_at=now + hold).returning(AlertRow.id)
+        .execution_options(synchronize_session=False)))
+
+
+def claim_archives(session: Session, due: Select[Any], *, now: dt.datetime,
+                   hold: dt.timedelta, tried: bool = False) -> list[int]:
+    """Claim the archive rows `due` selects, like `claim_alerts`; with `tried`, they are
+    submissions about to be made, stamped `tried_at` (what the archive's rate counts)."""
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    values: dict[str, Any] = {"next_attempt_at": now + hold}
+    if tried:
+        values["tried_at"] = now
+    return list(session.scalars(
+        update(ArchiveRow).where(ArchiveRow.id.in_(due.scalar_subquery()))
+        .values(**values).returning(ArchiveRow.id)
         .execution_options(synchronize_session=False)))

@@ -287,6 +287,31 @@ class AlertRow(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class ArchiveRow(Base):
+    """One new snapshot's submission to the public archive (`pipeline.archive`): the outbox row
+    written with the snapshot, then the archive's job, its answer and the capture's address.
+    No key is ever stored here: requests are signed from the environment."""
+
+    __tablename__ = "archive"
+    __table_args__ = (Index("ix_archive_status_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshot.id"), unique=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)  # what was submitted: the snapshot's URL
+    status: Mapped[str] = mapped_column(String(10))  # pending|submitted|archived|failed
+    job_id: Mapped[str | None] = mapped_column(String(100))
+    archived_url: Mapped[str | None] = mapped_column(Text)
+    captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # the capture's timestamp
+    error: Mapped[str | None] = mapped_column(Text)  # the archive's status_ext, or why not
+    message: Mapped[str | None] = mapped_column(Text)  # the archive's words about it
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    tried_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)  # last POST
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)  # job taken
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
 class AccountRow(Base):
     """A person on the desk (`claimwatch users`): a role, an Argon2 password hash, and a session
     epoch that, bumped, ends every session the account has (disabling, a new password)."""

@@ -42,6 +42,7 @@ from db.models import (
     SourceRow,
     by_id,
 )
+from pipeline import archive as archive_stage
 from pipeline import (
     archive_sources,
     factcheck_files,
@@ -59,6 +60,7 @@ from pipeline import queue as queue_stage
 from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
 from pipeline import timeline as timeline_stage
+from pipeline.archive import ArchiveReport
 from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
 from pipeline.crosscheck import DeepCheck, crosscheck
@@ -75,6 +77,7 @@ from pipeline.probe import probe as run_probe
 from pipeline.recorder import Archived
 from pipeline.records import (
     AlertRecord,
+    ArchiveRecord,
     CheckReport,
     FlagRecord,
     SnapshotRecord,
@@ -149,14 +152,19 @@ def db_current(url: str) -> SchemaState:
 
 @dataclass
 class RunReport(CheckReport):
-    """A check run and the alert delivery after it: SPEC §3's report plus an "alerts" key."""
+    """A check run and what followed it: SPEC §3's report plus an "alerts" key (the delivery)
+    and, with an `archive:` configured, an "archive" key (the round of submissions)."""
 
     alerts: DeliveryReport = field(default_factory=DeliveryReport)
     # the fact-checks backfilled before their first check (`defaults.backfill_from`)
     backfills: list[backfill_stage.BackfillReport] = field(default_factory=list)
+    archive: ArchiveReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "alerts": self.alerts.to_json()}
+        out = {**super().to_json(), "alerts": self.alerts.to_json()}
+        if self.archive is not None:
+            out["archive"] = self.archive.to_json()
+        return out
 
 
 def check(store: Store, config: Config, *, everything: bool = False, only: Iterable[str] = (),
@@ -164,10 +172,12 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
           settings: FetchSettings | None = None,
           on_progress: Callable[[SourceReport, int], None] | None = None
           ) -> RunReport:
-    """Check the due sources once (or `only` these, or `everything`), then send the alerts due
-    (a failing channel is recorded and retried later; it never fails the check). With
-    `defaults.backfill_from`, a fact-check with `published:` never checked before is first
-    backfilled from there (`backfill`), so its first check starts from its publication day."""
+    """Check the due sources once (or `only` these, or `everything`), then submit new versions
+    to the public archive (one round, with an `archive:` configured) and send the alerts due,
+    which carry the archive links known by then (a failing channel or archive is recorded and
+    retried later; it never fails the check). With `defaults.backfill_from`, a fact-check with
+    `published:` never checked before is first backfilled from there (`backfill`), so its first
+    check starts from its publication day."""
     backfills = []
     if config.defaults.backfill_from:
         backfills = [backfill(store, config, factcheck, where=config.defaults.backfill_from,
@@ -176,7 +186,30 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
                      for factcheck in backfill_stage.unchecked(store, config)]
     report = check_stage.run(store, config, everything=everything, only=only,
                              transport=transport, settings=settings, on_progress=on_progress)
-    return RunReport(**vars(report), alerts=deliver(store, config), backfills=backfills)
+    archived = archive_stage.send(store, config) if config.archive is not None else None
+    return RunReport(**vars(report), alerts=deliver(store, config), backfills=backfills,
+                     archive=archived)
+
+
+def archive_send(store: Store, config: Config) -> ArchiveReport:
+    """One round of public-archive submissions: new versions submitted as the desk's rate and
+    daily cap allow, submitted jobs polled (`archive:` in sources.yaml)."""
+    if config.archive is None:
+        raise UsageError("sources.yaml has no 'archive:' block: nothing is sent to a public "
+                         "archive", field="sources")
+    return archive_stage.send(store, config)
+
+
+def archive_status(store: Store, *, source: str | None = None,
+                   snapshot: int | None = None) -> list[ArchiveRecord]:
+    """Each snapshot's submission to the public archive (of one source, or one snapshot),
+    oldest first."""
+    with store.session() as session:
+        if source is not None and session.scalar(
+                select(SourceRow.id).where(SourceRow.slug == source)) is None:
+            raise NotFound(f"unknown source {source!r}", field="source")
+        return archive_stage.records(session, None if snapshot is None else [snapshot],
+                                     source=source)
 
 
 def alerts(store: Store, *, failed_only: bool = False) -> list[AlertRecord]:

@@ -559,6 +559,48 @@ def alerts_backfill(obj: dict[str, str]) -> None:
     _print_delivery(report)
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--source", "source_id", metavar="ID", help="Only this source's versions.")
+@click.option("--snapshot", "snapshot_id", type=int, metavar="N", help="Only this version.")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"archive\": [...]}.")
+@click.pass_context
+def archive(ctx: click.Context, source_id: str | None, snapshot_id: int | None,
+            as_json: bool) -> None:
+    """Each new version's submission to the public archive; `archive send` submits now."""
+    from pipeline import api
+    from pipeline.render import archive_line, console
+    if ctx.invoked_subcommand is not None:
+        return
+    with _store(ctx.obj) as store:
+        found = api.archive_status(store, source=source_id, snapshot=snapshot_id)
+    if as_json:
+        click.echo(json.dumps({"archive": [record.to_json() for record in found]}, indent=2))
+        return
+    out = console()
+    if not found:
+        out.print("no version has been sent to a public archive")
+    for record in found:
+        out.print(archive_line(record))
+
+
+@archive.command("send")
+@click.option("--json", "as_json", is_flag=True, help="Print the round's report as JSON.")
+@click.pass_obj
+def archive_send(obj: dict[str, str], as_json: bool) -> None:
+    """Submit the new versions waiting for the public archive (as the rate and the daily cap
+    allow) and ask after the captures under way."""
+    from pipeline import api
+    from pipeline.render import archive_report_lines, console
+    config = api.load_config(obj["sources"])
+    with _store(obj) as store:
+        report = api.archive_send(store, config)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    for line in archive_report_lines(report):
+        console().print(line)
+
+
 def _print_delivery(report: Any) -> None:
     from pipeline.render import console, delivery_lines
     lines = delivery_lines(report)

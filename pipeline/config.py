@@ -241,6 +241,7 @@ class Source(_Model):
     select: str | None = None
     main_content: bool = False
     obey_robots: bool = True  # false: the desk has decided this official source must be read
+    archive: bool = True  # false: its versions are not sent to the desk's public archive
     ignore: list[Regex] = Field(default_factory=list)
     every: Duration | None = None
     timeout: Duration | None = None
@@ -362,6 +363,10 @@ class Retry(_Model):
     max: Duration = 6 * 3600
     attempts: int = Field(default=12, ge=1)
 
+    def delay(self, attempts: int) -> int:
+        """Seconds to wait after the `attempts`-th failed try: first, doubling, at most max."""
+        return min(self.first << max(attempts - 1, 0), self.max)  # first × 2^(attempts-1)
+
     @model_validator(mode="after")
     def _first_within_max(self) -> Retry:
         if self.first > self.max:
@@ -390,12 +395,34 @@ class AlertChannel(_Model):
         return value
 
 
+class Archive(_Model):
+    """The public archive each new version of a source is submitted to (`pipeline.archive`):
+    the Internet Archive's Save Page Now 2 API. The keys are written `${NAME}` and kept so:
+    they are expanded only to sign a request, never stored."""
+
+    endpoint: HttpUrl = "https://web.archive.org"
+    access: str = Field(min_length=1)
+    secret: str = Field(min_length=1)
+    rate: int = Field(default=4, ge=1, le=60)  # captures started per minute, at most
+    daily: int = Field(default=500, ge=1)  # captures started per UTC day, at most
+    retry: Retry = Field(default_factory=lambda: Retry(first=120, max=6 * 3600, attempts=8))
+
+    @field_validator("access", "secret")
+    @classmethod
+    def _placeholder(cls, value: str) -> str:
+        if not _ENV.fullmatch(value):
+            raise ValueError("write the key as ${NAME} and set NAME in the environment: a key "
+                             "is never written in sources.yaml")
+        return value
+
+
 class Config(_Model):
     version: Literal[1]
     desk: Desk = Field(default_factory=Desk)
     defaults: Defaults = Field(default_factory=Defaults)
     sources: dict[Slug, Source] = Field(default_factory=dict)
     alerts: list[AlertChannel] = Field(default_factory=list)
+    archive: Archive | None = None
     factchecks: list[FactCheck] = Field(default_factory=list)
     # `sources_digest` of the files this was read from (`load`); None when made otherwise
     _files_digest: str | None = PrivateAttr(default=None)
@@ -426,7 +453,7 @@ class Config(_Model):
 
 # in a directory of files, only the desk's own file (desk.yaml, or the first holding these) may
 # set them; every file may hold `version`, `sources` and `factchecks`
-DESK_KEYS = ("desk", "defaults", "alerts")
+DESK_KEYS = ("desk", "defaults", "alerts", "archive")
 FILE_KEYS = ("version", "sources", "factchecks")
 DESK_FILE = "desk.yaml"
 
@@ -655,7 +682,8 @@ def _expand_env(value: Any, path: Path_, lines: dict[Path_, int],
         for name in _ENV.findall(value):
             if name not in os.environ:
                 problems.append((_line(lines, path), f"environment variable {name} is not set"))
-        if len(path) == 3 and path[0] == "sources" and path[2] == "url":
+        if len(path) == 3 and path[0] == "sources" and path[2] == "url" or \
+                path in (("archive", "access"), ("archive", "secret")):
             return value
         return secrets.expand(value)
     return value
@@ -744,7 +772,7 @@ def _known_keys(parent: Path_) -> list[str]:
     model: type[BaseModel] = Config
     nested = {"desk": Desk, "defaults": Defaults, "sources": Source, "factchecks": FactCheck,
               "claims": Claim, "evidence": Evidence, "table": TableSpec, "json": JsonSpec,
-              "alerts": AlertChannel, "retry": Retry}
+              "alerts": AlertChannel, "retry": Retry, "archive": Archive}
     for name in names:
         model = nested.get(name, model)
     return [f.alias or n for n, f in model.model_fields.items()]

@@ -1,8 +1,8 @@
-"""`claimwatch run`: the long-running service (issue 6). An APScheduler 3.x scheduler runs three
-jobs: check the due sources, deliver alerts from the outbox, and reload sources.yaml when it (or
-any file of its directory) changes (a broken edit is reported and the last good config keeps
-running); with a signing key, a fourth signs a checkpoint of the audit chain now and then
-(db/anchor.py).
+"""`claimwatch run`: the long-running service (issue 6). An APScheduler 3.x scheduler runs four
+jobs: check the due sources, deliver alerts from the outbox, send new versions to the public
+archive (with `archive:`; pipeline/archive.py), and reload sources.yaml when it (or any file of
+its directory) changes (a broken edit is reported and the last good config keeps running); with
+a signing key, a fifth signs a checkpoint of the audit chain now and then (db/anchor.py).
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.deliver import deliver
 from db import Store, anchor, open_store
-from pipeline import api
+from pipeline import api, archive
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline.errors import ConfigError
@@ -45,6 +45,7 @@ class Settings:
     tick: float = 1.0  # how often due sources are looked for, seconds
     lease: float = 60.0  # how long a claim on a source lasts unless renewed, seconds
     deliver_every: float = 10.0  # how often the outbox is delivered
+    archive_every: float = 30.0  # how often new versions go to the public archive (`archive:`)
     reload_every: float = 2.0  # how often sources.yaml is looked at
     grace: float = 30.0  # how long in-flight checks may finish after SIGTERM
     log_format: str = "text"  # text | json
@@ -94,7 +95,7 @@ class Daemon:
         quiet.addHandler(logging.NullHandler())
         quiet.propagate = False
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(4)},
+            executors={"default": ThreadPoolExecutor(5)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=dt.UTC)
 
@@ -133,6 +134,17 @@ class Daemon:
             self.log("alerts", sent=report.sent, failed=report.failed, pending=report.pending,
                      errors=report.errors or None)
 
+    def send_archive(self) -> None:
+        """A round of public-archive submissions, when sources.yaml has an `archive:` block:
+        its own job, so a slow archive never holds up checks or alerts."""
+        if self.config.archive is None:
+            return
+        report = archive.send(self.store, self.config)
+        if report.submitted or report.archived or report.failed or report.errors:
+            self.log("archive", submitted=report.submitted, archived=report.archived,
+                     failed=report.failed, pending=report.pending, held=report.held,
+                     errors=report.errors or None)
+
     def checkpoint(self) -> None:
         assert self.settings.audit_key is not None
         made = api.audit_checkpoint(self.store, self.settings.audit_key,
@@ -162,11 +174,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stopping.set())
         now = dt.datetime.now(dt.UTC)
-        s = self.settings
-        jobs = [(self.deliver_alerts, s.deliver_every), (self.reload, s.reload_every)]
-        if s.audit_key is not None:
-            jobs.append((self.checkpoint, s.checkpoint_every))
-        for job, every in jobs:
+        for job, every in self.jobs():
             self.scheduler.add_job(self._guarded(job), "interval", seconds=every,
                                    next_run_time=now, id=job.__name__)
         self.scheduler.add_job(self.check_loop, next_run_time=now, id="check_loop")
@@ -176,6 +184,15 @@ class Daemon:
         while not self._stopping.wait(0.2):
             pass
         return self._stop()
+
+    def jobs(self) -> list[tuple[Callable[[], None], float]]:
+        """The periodic jobs beside the check loop, each with its interval (seconds)."""
+        s = self.settings
+        found = [(self.deliver_alerts, s.deliver_every), (self.reload, s.reload_every),
+                 (self.send_archive, s.archive_every)]
+        if s.audit_key is not None:
+            found.append((self.checkpoint, s.checkpoint_every))
+        return found
 
     def _stop(self) -> int:
         self.log("stopping", grace=self.settings.grace)

@@ -217,8 +217,12 @@ class Fetcher:
         max_bytes: int | None = None,
         obey_robots: bool = True,
         source_url: str | None = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> FetchResult:
-        """GET `url`, conditionally if validators are given, retrying transient failures.
+        """GET `url`, conditionally if validators are given, retrying transient failures; with
+        `form`, POST it form-encoded instead (an API call: `pipeline.archive`). `headers` are
+        sent besides the usual ones and never recorded.
 
         With `obey_robots`, a URL the host's robots.txt forbids to claimwatch is not requested.
         Requests to one host start at least `host_delay` apart (robots.txt itself excepted).
@@ -240,17 +244,18 @@ class Fetcher:
                                (), disallowed=True)
         host_limit = self._per_host.setdefault(key, asyncio.Semaphore(self.settings.per_host_limit))
         spaced = parsed.path != "/robots.txt"  # the crawler's handshake goes first
-        headers: dict[str, bytes] = {}  # bytes: a validator echoed back may be non-ASCII
-        if etag:
-            headers["If-None-Match"] = etag.encode()
+        sent: dict[str, bytes] = {k: v.encode() for k, v in (headers or {}).items()}
+        if etag:  # bytes: a validator echoed back may be non-ASCII
+            sent["If-None-Match"] = etag.encode()
         if last_modified:
-            headers["If-Modified-Since"] = last_modified.encode()
+            sent["If-Modified-Since"] = last_modified.encode()
         limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout)
 
         attempts: list[Attempt] = []
         started = time.monotonic()
         async with self._client_for(key, policy) as client:
-            request = client.build_request("GET", parsed, headers=headers, timeout=limits)
+            request = client.build_request("GET" if form is None else "POST", parsed,
+                                           headers=sent, data=form, timeout=limits)
             for n in range(self.settings.retries + 1):
                 async with host_limit, self._global:  # host first: a queued host holds no slot
                     if spaced:
@@ -260,7 +265,7 @@ class Fetcher:
                 attempts += result.attempts
                 if not transient or n == self.settings.retries:
                     break
-                wait = _retry_after(result.headers) if result.status in (429, 503) else None
+                wait = retry_after(result.headers) if result.status in (429, 503) else None
                 if wait is not None and wait > self.settings.retry_after_max:
                     limit = f"{self.settings.retry_after_max:g}s"
                     note = f" (Retry-After {wait:.0f}s is longer than the {limit} limit)"
@@ -669,7 +674,7 @@ def _connect_failure(exc: Exception) -> tuple[str, bool]:
     return f"could not connect: {_line(causes[-1])}", True
 
 
-def _retry_after(headers: dict[str, str]) -> float | None:
+def retry_after(headers: dict[str, str]) -> float | None:
     """Seconds a Retry-After header (delta-seconds or HTTP-date) asks for; None if absent/bad."""
     value = headers.get("retry-after", "").strip()
     if value.isdigit():

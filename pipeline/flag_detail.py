@@ -7,7 +7,7 @@ now. Read-only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from db.models import (
     SourceRow,
     by_id,
 )
+from pipeline import archive
 from pipeline.config import Config, Evidence, Source
 from pipeline.describe import expectation_in_words
 from pipeline.errors import NotFound
@@ -31,7 +32,7 @@ from pipeline.evidence_change import EvidenceChange, QuoteChange, TableChange, c
 from pipeline.extract import Document
 from pipeline.flag_notes import Comment, comments
 from pipeline.queue import Seen
-from pipeline.records import FlagRecord, SnapshotRecord, flag_record
+from pipeline.records import ArchiveRecord, FlagRecord, SnapshotRecord, flag_record
 from pipeline.snapshots import DocumentCache, read
 from pipeline.vocab import Outcome, iso
 
@@ -66,6 +67,17 @@ class FlagDetail:
     seen: list[Seen]
     comments: list[Comment]
     proposal: Proposal | None
+    # snapshot id → its submission to the public archive (`pipeline.archive`), when it has one
+    archived: dict[int, ArchiveRecord] = field(default_factory=dict)
+
+    def archive_of(self, snapshot: SnapshotRecord | None) -> ArchiveRecord | None:
+        return None if snapshot is None else self.archived.get(snapshot.id)
+
+    def _snapshot_json(self, snapshot: SnapshotRecord | None) -> dict[str, Any] | None:
+        if snapshot is None:
+            return None
+        found = self.archive_of(snapshot)
+        return {**snapshot.to_json(), **({"archive": found.link_json()} if found else {})}
 
     def to_json(self) -> dict[str, Any]:
         return {"flag": self.flag.to_json(),
@@ -75,8 +87,8 @@ class FlagDetail:
                               "url": self.factcheck_url},
                 "source": {"id": self.flag.source, "url": self.source_url},
                 "expectation": self.expectation, "expectation_words": self.expectation_words,
-                "baseline": self.baseline.to_json() if self.baseline else None,
-                "snapshot": self.flagged.to_json() if self.flagged else None,
+                "baseline": self._snapshot_json(self.baseline),
+                "snapshot": self._snapshot_json(self.flagged),
                 "change": self.change.to_json() if self.change else None,
                 "change_problem": self.change_problem,
                 "seen": [{"by": s.name, "at": iso(s.at)} for s in self.seen],
@@ -111,7 +123,8 @@ def flag_detail(session: Session, config: Config, flag_id: int) -> FlagDetail:
         evidence.expectation, expectation_in_words(evidence.expectation),
         SnapshotRecord.from_row(baseline) if baseline else None,
         SnapshotRecord.from_row(flagged) if flagged else None, found, problem, seen,
-        comments(session, flag_id), proposal(item, record.outcome, found))
+        comments(session, flag_id), proposal(item, record.outcome, found),
+        archive.links(session, [flag.baseline_snapshot_id, flag.snapshot_id]))
 
 
 def flag_change(session: Session, source: Source | None, item: Evidence,

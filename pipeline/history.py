@@ -24,7 +24,7 @@ from pipeline.errors import NotFound, UsageError
 from pipeline.vocab import iso
 
 # events about a source that belong to the story of every claim reading it
-SOURCE_EVENTS = ("snapshot", "failure")
+SOURCE_EVENTS = ("snapshot", "failure", "archive")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,12 @@ def describe(event: Event) -> str:
             change = f" ({d['change']})" if d.get("change") else ""
             what = "first snapshot" if d.get("status") == "new" else f"changed{change}"
             return f"{when} {event.source} {what} → snapshot {d.get('snapshot')}"
+        case "archive":
+            if d.get("status") == "archived":
+                return (f"{when} {event.source} snapshot {d.get('snapshot')} archived: "
+                        f"{d.get('archived_url')}")
+            return (f"{when} {event.source} snapshot {d.get('snapshot')} not archived: "
+                    f"{d.get('error')}")
         case "failure":
             return (f"{when} {event.source} failed: {d.get('error')} "
                     f"({d.get('in_a_row')} in a row)")

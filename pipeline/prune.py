@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from db import audit
 from db import blobs as db_blobs
 from db.models import (
+    ArchiveRow,
     BlobRow,
     EvidenceRow,
     FetchRow,
@@ -45,7 +46,10 @@ def prune(session: Session, older_than: dt.timedelta, now: dt.datetime,
     old = session.scalars(select(SnapshotRow.id).where(SnapshotRow.fetched_at < cutoff)).all()
     doomed = [i for i in old if i not in needed_ids]
     for start in range(0, len(doomed), 500):
-        session.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(doomed[start:start + 500])))
+        chunk = doomed[start:start + 500]
+        # its public archive row goes with it (the capture's link stays in the audit log)
+        session.execute(delete(ArchiveRow).where(ArchiveRow.snapshot_id.in_(chunk)))
+        session.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(chunk)))
     # a blob no snapshot points at stays while a kept delta is compressed against it
     blobs = session.execute(delete(BlobRow).where(
         BlobRow.sha256.not_in(db_blobs.needed()))).rowcount

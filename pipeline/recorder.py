@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
-from pipeline import evaluate, flags, schedule
+from pipeline import archive, evaluate, flags, schedule
 from pipeline.archive_sources.base import Version
 from pipeline.config import Config, Evidence, Source
 from pipeline.extract import resolve_kind
@@ -304,6 +304,7 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
     if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
+        archive.enqueue(session, config, source, snapshot)
         audit.record(session, "snapshot", {
             "status": status, "snapshot": snapshot.id, "previous": previous,
             "sha256": snapshot.blob_sha256, "url": snapshot.url,

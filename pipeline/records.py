@@ -16,8 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AlertRow, ClaimRow, FactCheckRow, FlagRow, ReviewRow, SnapshotRow, SourceRow
-from pipeline.vocab import AlertStatus, CheckResult, FlagStatus, iso
+from db.models import (
+    AlertRow,
+    ArchiveRow,
+    ClaimRow,
+    FactCheckRow,
+    FlagRow,
+    ReviewRow,
+    SnapshotRow,
+    SourceRow,
+)
+from pipeline.vocab import AlertStatus, ArchiveStatus, CheckResult, FlagStatus, iso
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,44 @@ class SnapshotRecord:
     def to_json(self) -> dict[str, Any]:
         """What alerts and reports carry of a snapshot (SPEC §3: id and fetch time)."""
         return {"id": self.id, "fetched_at": iso(self.fetched_at), "url": self.url}
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """A snapshot's submission to the public archive (`claimwatch archive status --json`)."""
+
+    snapshot: int
+    source: str
+    url: str  # what was submitted
+    status: str  # an ArchiveStatus
+    job_id: str | None
+    archived_url: str | None
+    captured_at: dt.datetime | None
+    error: str | None
+    message: str | None
+    attempts: int
+    next_attempt_at: dt.datetime | None  # None once archived or failed
+    submitted_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: ArchiveRow, source: str) -> ArchiveRecord:
+        done = row.status in (ArchiveStatus.ARCHIVED, ArchiveStatus.FAILED)
+        return cls(row.snapshot_id, source, row.url, row.status, row.job_id, row.archived_url,
+                   row.captured_at, row.error, row.message, row.attempts,
+                   None if done else row.next_attempt_at, row.submitted_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"snapshot": self.snapshot, "source": self.source, "url": self.url,
+                "status": self.status, "job_id": self.job_id,
+                "archived_url": self.archived_url, "captured_at": iso(self.captured_at),
+                "error": self.error, "message": self.message, "attempts": self.attempts,
+                "next_attempt_at": iso(self.next_attempt_at),
+                "submitted_at": iso(self.submitted_at)}
+
+    def link_json(self) -> dict[str, Any]:
+        """What alerts and reports carry of it, beside the snapshot."""
+        return {"status": self.status, "url": self.archived_url,
+                "captured_at": iso(self.captured_at), "error": self.error}
 
 
 @dataclass

@@ -14,9 +14,10 @@ from rich.markup import escape
 
 from alerts.deliver import DeliveryReport
 from pipeline.api import AuditReport, SourceDiff
+from pipeline.archive import ArchiveReport
 from pipeline.config import describe_expectation
 from pipeline.probe import ProbeResult
-from pipeline.records import AlertRecord, FlagRecord
+from pipeline.records import AlertRecord, ArchiveRecord, FlagRecord
 from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, iso
 
@@ -183,6 +184,29 @@ def delivery_lines(report: DeliveryReport) -> list[str]:
     return lines + [f"[yellow]alert error[/] {escape(error)}" for error in report.errors]
 
 
+def archive_line(record: ArchiveRecord) -> str:
+    """One version's submission to the public archive: where it stands, and its link or why
+    not (the archive's words pass through `printable`)."""
+    head = f"{record.source} snapshot {record.snapshot} {record.status}"
+    if record.archived_url:
+        return f"{head} {escape(record.archived_url)} (captured {iso(record.captured_at)})"
+    tries = f"{record.attempts} attempt{'s' if record.attempts != 1 else ''}"
+    detail = f" {escape(printable(record.error))}" if record.error else ""
+    when = f", next try {iso(record.next_attempt_at)}" if record.next_attempt_at else ""
+    job = f" job {escape(record.job_id)}" if record.job_id else ""
+    return f"{head}{job}{detail} ({tries}{when})"
+
+
+def archive_report_lines(report: ArchiveReport) -> list[str]:
+    """What a round of archive submissions did."""
+    lines = [f"archive: {report.submitted} submitted, {report.archived} archived, "
+             f"{report.retrying} to retry, {report.failed} given up, {report.pending} waiting"]
+    if report.held:
+        lines.append(f"archive: held back: {report.held}")
+    return lines + [f"[yellow]archive error[/] {escape(printable(error))}"
+                    for error in report.errors]
+
+
 def audit_lines(result: AuditReport) -> list[str]:
     """What a passing `audit verify` checked (plain text)."""
     head = result.head
@@ -235,6 +259,11 @@ def print_status(out: Console, state: dict[str, Any]) -> None:
     out.print(f"flags: {flags['open']} open" + (f" ({by})" if by else ""))
     out.print(f"alerts: {alerts['pending']} pending, {alerts['failed']} given up, "
               f"{alerts['sent']} sent")
+    kept = state["archive"]
+    if any(kept.values()):
+        out.print(f"public archive: {kept['archived']} archived, "
+                  f"{kept['pending'] + kept['submitted']} waiting, {kept['failed']} not archived "
+                  "('claimwatch archive' lists them)")
     for line in state["attention"]:
         out.print(f"[bold yellow]needs attention:[/] {escape(line)}")
     if not state["attention"]:

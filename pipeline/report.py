@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, FlagRow, SnapshotRow
-from pipeline import timeline
+from pipeline import archive, timeline
 from pipeline.claim_detail import Item, VerdictChange, items, verdicts
 from pipeline.config import Config, Evidence
 from pipeline.describe import expectation_in_words
@@ -75,9 +75,11 @@ class SnapshotLink:
     id: int
     fetched_at: dt.datetime
     href: str | None
+    archived_url: str | None = None  # its capture in the public archive (`pipeline.archive`)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "fetched_at": iso(self.fetched_at), "href": self.href}
+        return {"id": self.id, "fetched_at": iso(self.fetched_at), "href": self.href,
+                "archived_url": self.archived_url}
 
 
 @dataclass(frozen=True)
@@ -302,13 +304,15 @@ def _stories(session: Session, config: Config | None, desk_url: str | None,
     wanted = {i for pair in compared.values() for i in pair if i is not None}
     snapshots = {s.id: s for s in session.scalars(
         select(SnapshotRow).where(SnapshotRow.id.in_(wanted)))} if wanted else {}
+    archived = archive.links(session, list(wanted))
 
     def link(snapshot_id: int | None) -> SnapshotLink | None:
         row = snapshots.get(snapshot_id or -1)
         if row is None:
             return None
         href = None if desk_url is None else f"{desk_url}/snapshots/{row.id}"
-        return SnapshotLink(row.id, row.fetched_at, href)
+        found = archived.get(row.id)
+        return SnapshotLink(row.id, row.fetched_at, href, found.archived_url if found else None)
 
     cache: DocumentCache = {}
     told = []
@@ -566,7 +570,8 @@ def _md_flag(story: FlagStory) -> list[str]:
 def _md_snapshot(link: SnapshotLink | None) -> str:
     if link is None:
         return "no snapshot"
-    return f"{_link(f'snapshot {link.id}', link.href)} ({when(link.fetched_at)})"
+    public = f", {_link('archived', link.archived_url)}" if link.archived_url else ""
+    return f"{_link(f'snapshot {link.id}', link.href)} ({when(link.fetched_at)}{public})"
 
 
 def _md_detail(change: EvidenceChange) -> list[str]:

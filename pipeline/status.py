@@ -17,11 +17,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from db.models import AlertRow, AuditEventRow, FetchRow, FlagRow
+from db.models import AlertRow, ArchiveRow, AuditEventRow, FetchRow, FlagRow
 from pipeline.config import Config, format_duration
 from pipeline.evaluate import FAILURES_BEFORE_UNREACHABLE
 from pipeline.source_health import health
-from pipeline.vocab import AlertStatus, FlagStatus, iso
+from pipeline.vocab import AlertStatus, ArchiveStatus, FlagStatus, iso
 
 
 def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]:
@@ -42,6 +42,8 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
         FlagRow.status == FlagStatus.OPEN).group_by(FlagRow.severity)).all())
     alerts = dict(session.execute(select(AlertRow.status, func.count()).group_by(
         AlertRow.status)).all())
+    archived = dict(session.execute(select(ArchiveRow.status, func.count()).group_by(
+        ArchiveRow.status)).all())
     last_run = session.scalars(select(AuditEventRow).where(AuditEventRow.kind == "run")
                                .order_by(AuditEventRow.seq.desc())).first()
     attention = []
@@ -70,6 +72,7 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
         "flags": {"open": sum(severities.values()), "by_severity": severities},
         "alerts": {"pending": alerts.get("pending", 0), "failed": alerts.get("failed", 0),
                    "sent": alerts.get("sent", 0)},
+        "archive": {status: archived.get(status, 0) for status in ArchiveStatus},
         "attention": attention,
     }
 

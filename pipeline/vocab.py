@@ -68,6 +68,15 @@ class AlertStatus(StrEnum):
     FAILED = "failed"  # given up after its last retry
 
 
+class ArchiveStatus(StrEnum):
+    """Where a snapshot stands with the public archive (`pipeline.archive`)."""
+
+    PENDING = "pending"  # waiting for its turn to be submitted (or to be submitted again)
+    SUBMITTED = "submitted"  # the archive took the job; its status is being polled
+    ARCHIVED = "archived"  # captured: `archived_url` opens it
+    FAILED = "failed"  # a permanent refusal, or given up after its last retry
+
+
 class CheckResult(StrEnum):
     """What one source check found (`check --json` sources[].status)."""
 

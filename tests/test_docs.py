@@ -187,7 +187,7 @@ MODEL_SECTIONS: dict[type[BaseModel], str] = {
     config.Config: "Top level", config.Desk: "`desk`", config.Defaults: "`defaults`",
     config.Source: "`sources`", config.AlertChannel: "`alerts`", config.Retry: "`retry`",
     config.FactCheck: "`factchecks`", config.Claim: "`claims`", config.Evidence: "`evidence`",
-    config.TableSpec: "`table`", config.JsonSpec: "`json`"}
+    config.TableSpec: "`table`", config.JsonSpec: "`json`", config.Archive: "`archive`"}
 
 
 def models(model: type[BaseModel] = config.Config) -> list[type[BaseModel]]:

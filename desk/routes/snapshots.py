@@ -28,8 +28,10 @@ def snapshot_page(request: Request, snapshot_id: SnapshotId, state: DeskDep,
     record, source = api.snapshot(state.store, snapshot_id)
     document = None if record.kind in FRAMED else api.snapshot_document(
         state.store, state.config(), snapshot_id)
+    kept = api.archive_status(state.store, snapshot=snapshot_id)
     return page(request, "snapshot.html", me, section="sources", s=record, source=source,
-                framed=record.kind in FRAMED, document=document)
+                framed=record.kind in FRAMED, document=document,
+                archived=kept[0] if kept else None)
 
 
 @pages.get("/snapshots/{snapshot_id}/raw")
@@ -51,8 +53,10 @@ def snapshot_download(snapshot_id: SnapshotId, state: DeskDep, me: Viewer) -> Re
 @rest.get("/snapshots/{snapshot_id}", summary="A snapshot's metadata")
 def snapshot_json(snapshot_id: SnapshotId, state: DeskDep, me: Viewer) -> dict[str, Any]:
     record, source = api.snapshot(state.store, snapshot_id)
+    kept = api.archive_status(state.store, snapshot=snapshot_id)
     return {**record.to_json(), "source": source, "content_type": record.content_type,
-            "kind": record.kind, "sha256": record.sha256}
+            "kind": record.kind, "sha256": record.sha256,
+            "archive": kept[0].link_json() if kept else None}
 
 
 @rest.get("/snapshots/{snapshot_id}/content", summary="The bytes as the publisher served them",
