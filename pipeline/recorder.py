@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
+from alerts.outbox import Excerpts
 from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import evaluate, flags, schedule
@@ -108,7 +109,8 @@ def _readings(store: Store, config: Config, full: list[Checked], workers: Worker
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
             jobs = {checked.plan.source_id: job for checked in full
-                    if (job := _job(session, checked, *loaded[checked.plan.source_id]))}
+                    if (job := _job(session, config, checked,
+                                    *loaded[checked.plan.source_id]))}
     except Exception:  # recording each check alone says what went wrong
         return {}
     if not jobs:
@@ -127,7 +129,7 @@ def _readings(store: Store, config: Config, full: list[Checked], workers: Worker
     return dict(zip(ids, found, strict=True))
 
 
-def _job(session: Session, checked: Checked, source: SourceRow,
+def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
          items: list[tuple[EvidenceRow, Evidence]]) -> Job | None:
     """What reading this check takes, if it has items to evaluate (as `_record` will find)."""
     plan, fetched = checked.plan, checked.fetched
@@ -159,7 +161,8 @@ def _job(session: Session, checked: Checked, source: SourceRow,
     previous = source.latest_snapshot_id if current_id is None else None
     baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
                  else None for base in bases}
-    return Job(plan.source, current, current_id, baselines, tuple(due), previous)
+    return Job(plan.source, current, current_id, baselines, tuple(due), previous,
+               excerpts=bool(config.alerts))
 
 
 def _stored(session: Session, snapshot: SnapshotRow) -> Body:
@@ -254,8 +257,11 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
     session.flush()
     error = None
     docs: DocumentCache = {}  # the documents read, for the flags' alerts to quote from
+    excerpts: Excerpts = {}  # and the changes they quote, summed up with them
     outcomes: list[Concluded] = []
     if isinstance(found, Reading):
+        excerpts = {(snapshot.id if base is None else base, snapshot.id): change
+                    for base, change in found.excerpts.items()}
         docs |= found.baselines
         docs[snapshot.id] = found.current
         error = found.current if isinstance(found.current, str) else None
@@ -275,7 +281,8 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             "sha256": snapshot.blob_sha256, "url": snapshot.url,
             "change": found.change if isinstance(found, Reading) else None},
             source=source.slug, at=now)
-    opened = _conclude(session, config, final, snapshot, outcomes, docs) if outcomes else []
+    opened = _conclude(session, config, final, snapshot, outcomes, docs, excerpts) \
+        if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
 
 
@@ -388,7 +395,8 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
 
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
-              outcomes: list[Concluded], docs: DocumentCache | None = None) -> list[FlagRecord]:
+              outcomes: list[Concluded], docs: DocumentCache | None = None,
+              excerpts: Excerpts | None = None) -> list[FlagRecord]:
     """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags."""
     opened = []
     docs = {} if docs is None else docs  # the documents the flags' alerts quote from
@@ -406,7 +414,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
         session.flush()  # the flags point at their outcomes
     for row, outcome, res, first, previous in written:
         flag = flags.follow_outcome(session, config, row, outcome, res, first=first,
-                                    previous=previous, docs=docs)
+                                    previous=previous, docs=docs, excerpts=excerpts)
         if flag is not None:
             opened.append(flag)
     return opened

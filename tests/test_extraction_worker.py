@@ -6,8 +6,12 @@ that spins a parser is not at hand."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -152,3 +156,28 @@ def test_workers_are_reused_and_a_timeout_costs_only_its_own_job(
         assert again[0] == read_job(job("three"))
     finally:
         workers.close()
+
+
+def test_an_alert_quotes_the_change_its_worker_summed_up(
+        store: Store, site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The excerpt an alert carries is a diff of the two versions: worked out in the worker,
+    under the limits, not in the recording transaction."""
+    from alerts import outbox
+    from tests.test_alerts import SENTENCES, break_claims, desk
+
+    cfg = desk(site, f'  - to: "file:{tmp_path / "alerts.jsonl"}"')
+    parent = os.getpid()
+    read_here: list[int] = []
+    read = outbox.read
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() == parent:
+            read_here.append(1)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "read", counted)
+    break_claims(store, site, cfg)
+    [line] = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert line["change"] == {"text": [f"-{s}" for s in SENTENCES]
+                              + ["+The page was rewritten."]}
+    assert read_here == [], "the parent read no document for the alert"
