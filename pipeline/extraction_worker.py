@@ -179,6 +179,19 @@ class Workers:
         waiting = deque(range(len(jobs)))
         busy: dict[Connection, tuple[_Process, int, float]] = {}
         beat = time.monotonic() + every
+        try:
+            self._run(jobs, limits, heartbeat, every, results, waiting, busy, beat)
+        except BaseException:  # no process could be started: none is left running a job
+            for process, _n, _deadline in busy.values():
+                process.kill(wait=False)
+            raise
+        return [r if r is not None else ReadingFailed("no reading came back") for r in results]
+
+    def _run(self, jobs: Sequence[Job], limits: Sequence[float],
+             heartbeat: Callable[[], None] | None, every: float,
+             results: list[Reading | str | ReadingFailed | None], waiting: deque[int],
+             busy: dict[Connection, tuple[_Process, int, float]], beat: float) -> None:
+        resent: set[int] = set()
         while waiting or busy:
             if heartbeat is not None and time.monotonic() >= beat:
                 heartbeat()
@@ -189,8 +202,12 @@ class Workers:
                 try:
                     process.conn.send(jobs[n])
                 except (OSError, ValueError):  # it died while idle: a fresh one takes the job
-                    process.kill()
-                    waiting.appendleft(n)
+                    ended = process.kill()
+                    if n in resent:  # and that one too: no worker can take this job
+                        results[n] = f"the extraction process ended unexpectedly ({ended})"
+                    else:
+                        resent.add(n)
+                        waiting.appendleft(n)
                     continue
                 busy[process.conn] = (process, n, time.monotonic() + limits[n])
             timeout = max(0.0, min([beat] + [deadline for _p, _n, deadline in busy.values()])
@@ -212,7 +229,6 @@ class Workers:
                     del busy[conn]
                     process.kill()
                     results[n] = took_too_long(limits[n])
-        return [r if r is not None else ReadingFailed("no reading came back") for r in results]
 
     def start(self) -> None:
         """Start the first process now, unless one was: a check run calls this while it fetches
