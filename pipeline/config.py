@@ -29,13 +29,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from pipeline import secrets, userregex, yamllines
+from pipeline import secrets, sources_digest, userregex, yamllines
 from pipeline.errors import ConfigError
 from pipeline.extract.html import compile_css
 from pipeline.yamllines import Path_
@@ -390,6 +391,12 @@ class Config(_Model):
     sources: dict[Slug, Source] = Field(default_factory=dict)
     alerts: list[AlertChannel] = Field(default_factory=list)
     factchecks: list[FactCheck] = Field(default_factory=list)
+    # `sources_digest` of the files this was read from (`load`); None when made otherwise
+    _files_digest: str | None = PrivateAttr(default=None)
+
+    @property
+    def files_digest(self) -> str | None:
+        return self._files_digest
 
     def every(self, source_id: str) -> int:
         return self.sources[source_id].every or self.defaults.every
@@ -420,21 +427,23 @@ DESK_FILE = "desk.yaml"
 
 def load(path: str | Path) -> Config:
     """Read and validate sources.yaml, or every `*.yaml` of a directory as one configuration;
-    raise ConfigError listing every problem."""
+    raise ConfigError listing every problem. The Config knows its files' digest
+    (`sources_digest`), from the very texts it was read from."""
     path = Path(path)
     if path.is_dir():
-        files = yaml_files(path)
-        if not files:
+        paths = yaml_files(path)
+        if not paths:
             raise ConfigError([f"{path}: no *.yaml file in this directory"])
-        return parse_files([(str(f), read_file(f)) for f in files])
-    return parse(read_file(path), str(path))
+        files = [(str(f), read_file(f)) for f in paths]
+        config = parse_files(files)
+    else:
+        files = [(str(path), read_file(path))]
+        config = parse(files[0][1], files[0][0])
+    config._files_digest = sources_digest.digest(files)
+    return config
 
 
-def yaml_files(directory: Path) -> list[Path]:
-    """The files a directory of sources is made of: its `*.yaml`, by name; hidden ones (an
-    editor's swap or lock files, claimwatch's own temporary files) are not."""
-    return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith(".")
-                  and p.is_file())
+yaml_files = sources_digest.yaml_files
 
 
 def stamp(path: str | Path) -> tuple[Any, ...] | None:

@@ -3,7 +3,11 @@ snapshots, outcomes, the source's schedule and health), with the flags it leads 
 `pipeline.flags`.
 
 The checks that finish together are written in ONE transaction, each whole or absent, so a
-crash leaves no half-written check and the next run redoes it. If recording one fails (a bug in
+crash leaves no half-written check and the next run redoes it. They are written side by side:
+each check's recording is a generator that yields where it needs the ids of the rows it added
+(its snapshot, its fetch rows, its outcomes), and the batch flushes once for all of them at each
+step, so each table gets one INSERT (and each kind of update one executemany) per batch rather
+than one per check. If recording one fails (a bug in
 claimwatch), the transaction rolls back and each is recorded alone: the failure costs that
 source's check and no other. An unchanged source (304, or the same bytes) on the quiet path
 costs its fetch row and nothing else: no parse, no diff (`QuietRows`). The others are read
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +45,9 @@ from pipeline.vocab import CheckResult, Outcome
 Found = Reading | str | ReadingFailed
 # an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
 Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
+# a check's recording: yields where the batch must flush (for the ids of the rows it added)
+Steps = Generator[None, None, Any]
+_HOLDS = "claimwatch.recorder.holds"  # session.info: `holds` outcomes, one INSERT per batch
 
 
 @dataclass
@@ -82,9 +89,10 @@ def _write(store: Store, config: Config, full: list[Checked],
     try:
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
-            reports = [_record(session, config, checked, *loaded[checked.plan.source_id],
-                               readings.get(checked.plan.source_id))
-                       for checked in full]
+            reports = _side_by_side(session, [
+                _record(session, config, checked, *loaded[checked.plan.source_id],
+                        readings.get(checked.plan.source_id))
+                for checked in full])
             quiet.write(session)
         quiet.clear()
         return reports
@@ -176,6 +184,27 @@ def _due(row: EvidenceRow, snapshot_id: int | None, reading: str) -> bool:
             or row.evaluated_options != reading or row.last_outcome == Outcome.UNREACHABLE)
 
 
+def _side_by_side(session: Session, recordings: list[Steps]) -> list[SourceReport]:
+    """Run the checks' recordings step by step together, one flush between steps."""
+    reports: list[SourceReport | None] = [None] * len(recordings)
+    going = list(enumerate(recordings))
+    while going:
+        waiting = []
+        for i, recording in going:
+            try:
+                next(recording)
+                waiting.append((i, recording))
+            except StopIteration as done:
+                reports[i] = done.value
+        if waiting:
+            session.flush()
+        going = waiting
+    holds = session.info.pop(_HOLDS, [])
+    if holds:
+        session.execute(insert(OutcomeRow), holds)
+    return [report for report in reports if report is not None]
+
+
 def record_quiet(store: Store, quiet: QuietRows) -> None:
     """Write the unchanged checks waiting in `quiet` in a transaction of their own."""
     if not quiet:
@@ -190,9 +219,9 @@ def record_quiet(store: Store, quiet: QuietRows) -> None:
 
 
 def _record(session: Session, config: Config, checked: Checked, source: SourceRow,
-            items: list[tuple[EvidenceRow, Evidence]], found: Found | None
-            ) -> SourceReport:
-    """Write one check; `found` is its reading (None: no item was due on what it fetched)."""
+            items: list[tuple[EvidenceRow, Evidence]], found: Found | None) -> Steps:
+    """Record one check; `found` is its reading (None: no item was due on what it
+    fetched); yields where the batch flushes (`_side_by_side`), returns its report."""
     plan, fetched = checked.plan, checked.fetched
     result = fetched.result
     if isinstance(found, ReadingFailed):  # a bug: this check is not recorded at all
@@ -216,10 +245,10 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         final.error = final.error or problem.reason
         source.consecutive_failures = 0
         _checked(session, source, rows, plan.owner, now, every)
-        session.flush()
-        opened = _conclude(session, config, final, None,
-                           [(row, ev, evaluate.error(problem.reason), False)
-                            for row, ev in items])
+        yield
+        opened = yield from _conclude(session, config, final, None,
+                                      [(row, ev, evaluate.error(problem.reason), False)
+                                       for row, ev in items])
         return SourceReport(source.slug, CheckResult.ERROR, None, result.status,
                             problem.reason, opened)
 
@@ -230,7 +259,7 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         source.consecutive_failures += 1
         _checked(session, source, rows, plan.owner, now,
                  schedule.interval(every, source.consecutive_failures))
-        session.flush()
+        yield
         audit.record(session, "failure", {"http_status": result.status, "error": error,
                                           "in_a_row": source.consecutive_failures},
                      source=source.slug)
@@ -239,14 +268,14 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             observed = {"http_status": result.status} if result.gone else {"error": error}
             why = (f"the source answers HTTP {result.status}" if result.gone else
                    f"the source failed {source.consecutive_failures} checks in a row: {error}")
-            opened = _conclude(session, config, final, None,
-                               [(row, ev, _unreachable(session, row, observed, why), False)
-                                for row, ev in items])
+            opened = yield from _conclude(
+                session, config, final, None,
+                [(row, ev, _unreachable(session, row, observed, why), False) for row, ev in items])
         return SourceReport(source.slug, CheckResult.ERROR, None, result.status, error, opened)
 
     previous = source.latest_snapshot_id
     # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
-    snapshot, status = _snapshot(session, source, checked, now)
+    snapshot, status = yield from _snapshot(session, source, checked, now)
     source.consecutive_failures = 0
     source.latest_snapshot_id = snapshot.id
     source.last_status = status
@@ -254,7 +283,7 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
     final.result = status
     final.snapshot_id = snapshot.id
     _checked(session, source, rows, plan.owner, now, every)
-    session.flush()
+    yield
     error = None
     docs: DocumentCache = {}  # the documents read, for the flags' alerts to quote from
     excerpts: Excerpts = {}  # and the changes they quote, summed up with them
@@ -281,7 +310,8 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             "sha256": snapshot.blob_sha256, "url": snapshot.url,
             "change": found.change if isinstance(found, Reading) else None},
             source=source.slug, at=now)
-    opened = _conclude(session, config, final, snapshot, outcomes, docs, excerpts) \
+    opened = (yield from _conclude(session, config, final, snapshot, outcomes, docs,
+                                   excerpts)) \
         if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
 
@@ -370,8 +400,9 @@ def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],
 
 
 def _snapshot(session: Session, source: SourceRow, checked: Checked,
-              now: dt.datetime) -> tuple[SnapshotRow, CheckResult]:
-    """The snapshot this check saw: the latest one when nothing changed, else a new one."""
+              now: dt.datetime) -> Generator[None, None, tuple[SnapshotRow, CheckResult]]:
+    """The snapshot this check saw: the latest one when nothing changed, else a new one
+    (yields for the flush that gives it its id)."""
     result = checked.fetched.result
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
@@ -383,35 +414,41 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
     sha = blobs.digest(body)
     if latest is not None and latest.blob_sha256 == sha:
         return latest, CheckResult.UNCHANGED
-    blobs.put(session, body)
+    # stored as a delta on the version before it where that is smaller (db/blobs.py)
+    blobs.put(session, body, base=latest.blob_sha256 if latest is not None else None)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset,
         kind=resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body),
         headers=dict(result.headers), fetched_at=now)
     session.add(snapshot)
-    session.flush()
+    yield
     return snapshot, CheckResult.CHANGED if latest is not None else CheckResult.NEW
 
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
               outcomes: list[Concluded], docs: DocumentCache | None = None,
-              excerpts: Excerpts | None = None) -> list[FlagRecord]:
-    """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags."""
+              excerpts: Excerpts | None = None) -> Generator[None, None, list[FlagRecord]]:
+    """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags
+    (yields for the flush that gives the outcomes their ids, when a flag may point at one)."""
     opened = []
     docs = {} if docs is None else docs  # the documents the flags' alerts quote from
     written = []
     for row, _ev, res, first in outcomes:
-        outcome = OutcomeRow(evidence_id=row.id, fetch_id=final.id,
-                             snapshot_id=snapshot.id if snapshot else None,
-                             baseline_snapshot_id=row.baseline_snapshot_id, status=res.status,
-                             observed=res.observed, reason=res.reason,
-                             created_at=final.started_at)
-        session.add(outcome)
+        values = {"evidence_id": row.id, "fetch_id": final.id,
+                  "snapshot_id": snapshot.id if snapshot else None,
+                  "baseline_snapshot_id": row.baseline_snapshot_id, "status": res.status,
+                  "observed": res.observed, "reason": res.reason,
+                  "created_at": final.started_at}
+        outcome = OutcomeRow(**values)
+        if res.status == Outcome.HOLDS:  # no flag points at it: the batch's one INSERT
+            session.info.setdefault(_HOLDS, []).append(values)
+        else:
+            session.add(outcome)
         written.append((row, outcome, res, first, row.last_outcome))
         row.last_outcome = res.status
     if any(res.status != Outcome.HOLDS for _row, _o, res, _f, _p in written):
-        session.flush()  # the flags point at their outcomes
+        yield  # the flags point at their outcomes
     for row, outcome, res, first, previous in written:
         flag = flags.follow_outcome(session, config, row, outcome, res, first=first,
                                     previous=previous, docs=docs, excerpts=excerpts)
