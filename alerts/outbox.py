@@ -24,10 +24,16 @@ EXCERPT_LINES = 10  # per kind of change (text lines, rows added, …)
 EXCERPT_CHARS = 300  # per line or cell
 
 
+# (baseline snapshot id, snapshot id) → the excerpt of that change, worked out beforehand
+Excerpts = dict[tuple[int, int], dict[str, Any]]
+
+
 def enqueue(session: Session, config: Config, flag: FlagRow, *,
-            cache: DocumentCache | None = None, skip: set[str] | None = None) -> list[AlertRow]:
+            cache: DocumentCache | None = None, skip: set[str] | None = None,
+            excerpts: Excerpts | None = None) -> list[AlertRow]:
     """Write the alerts for a flag just flushed (one per matching channel, but the channels in
-    `skip`); return them. `cache` holds Documents already read in this transaction.
+    `skip`); return them. `cache` holds Documents already read in this transaction, `excerpts`
+    changes already summed up (a check's, by its extraction worker).
     """
     claim = session.get(ClaimRow, flag.claim_id)
     assert claim is not None
@@ -38,7 +44,7 @@ def enqueue(session: Session, config: Config, flag: FlagRow, *,
               if wants(spec, flag.severity, factcheck.slug) and key not in (skip or set())]
     if not wanted:
         return []
-    payload = _payload(session, config, flag, claim, factcheck, cache)
+    payload = _payload(session, config, flag, claim, factcheck, cache, excerpts or {})
     now = utcnow()
     rows = []
     for key in wanted:
@@ -58,14 +64,17 @@ def wants(spec: AlertChannel, severity: str, factcheck: str) -> bool:
 
 
 def _payload(session: Session, config: Config, flag: FlagRow, claim: ClaimRow,
-             factcheck: FactCheckRow, cache: DocumentCache | None) -> dict[str, Any]:
+             factcheck: FactCheckRow, cache: DocumentCache | None, excerpts: Excerpts
+             ) -> dict[str, Any]:
     flag_json = flag_record(session, flag).spec_json()
     source = config.sources[flag_json["source"]]
     baseline = session.get(SnapshotRow, flag.baseline_snapshot_id) \
         if flag.baseline_snapshot_id else None
     snapshot = session.get(SnapshotRow, flag.snapshot_id) if flag.snapshot_id else None
     change = None
-    if baseline is not None and snapshot is not None:
+    if baseline is not None and snapshot is not None and (baseline.id, snapshot.id) in excerpts:
+        change = excerpts[baseline.id, snapshot.id]
+    elif baseline is not None and snapshot is not None:
         cache = {} if cache is None else cache
         before = read(session, baseline, source, cache)
         after = read(session, snapshot, source, cache)

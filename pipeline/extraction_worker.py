@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from alerts.outbox import excerpt
 from pipeline import evaluate
 from pipeline.config import Evidence, Source
 from pipeline.diff import diff
 from pipeline.errors import ExtractError
 from pipeline.extract import Document
 from pipeline.extract import read as read_body
+from pipeline.vocab import Outcome
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent thread ends
 
@@ -72,18 +74,22 @@ class Job:
     baselines: dict[int, Body | None]  # None: the snapshot is gone
     items: tuple[tuple[int, Evidence, int | None], ...]
     previous: int | None = None
+    excerpts: bool = False  # alerts are wanted: sum up each flagged item's change for them
 
 
 @dataclass(frozen=True)
 class Reading:
     """What a Job found: the Documents read (or why each could not be), each item's outcome and
     whether it starts from this snapshot (its first evaluation, or a baseline now unreadable),
-    and the change in a few words when the previous snapshot was read."""
+    the change in a few words when the previous snapshot was read, and for the alerts the
+    excerpt of each change an item may be flagged on (baseline snapshot id → excerpt, None: the
+    current snapshot is the item's baseline)."""
 
     current: Document | str
     baselines: dict[int, Document | str] = field(default_factory=dict)
     outcomes: dict[int, tuple[evaluate.Result, bool]] = field(default_factory=dict)
     change: str | None = None
+    excerpts: dict[int | None, dict[str, Any]] = field(default_factory=dict)
 
 
 class ReadingFailed(Exception):
@@ -109,6 +115,7 @@ def read_job(job: Job) -> Reading:
                                           for row_id, _ev, _base in job.items})
     baselines: dict[int, Document | str] = {}
     outcomes = {}
+    excerpts: dict[int | None, dict[str, Any]] = {}
     for row_id, ev, base_id in job.items:
         first = base_id is None
         baseline: Document | None = current
@@ -121,9 +128,12 @@ def read_job(job: Job) -> Reading:
             baseline = read_base if isinstance(read_base, Document) else None
             first = baseline is None
         outcomes[row_id] = (evaluate.evaluate(ev, current, None if first else baseline), first)
+        key = None if first or base_id == job.current_id else base_id
+        if job.excerpts and outcomes[row_id][0].status != Outcome.HOLDS and key not in excerpts:
+            excerpts[key] = excerpt(baseline or current, current)
     before = baselines.get(job.previous) if job.previous is not None else None
     change = diff(before, current).summary() if isinstance(before, Document) else None
-    return Reading(current, baselines, outcomes, change)
+    return Reading(current, baselines, outcomes, change, excerpts)
 
 
 def _read(body: Body, source: Source) -> Document | str:
@@ -169,6 +179,19 @@ class Workers:
         waiting = deque(range(len(jobs)))
         busy: dict[Connection, tuple[_Process, int, float]] = {}
         beat = time.monotonic() + every
+        try:
+            self._run(jobs, limits, heartbeat, every, results, waiting, busy, beat)
+        except BaseException:  # no process could be started: none is left running a job
+            for process, _n, _deadline in busy.values():
+                process.kill(wait=False)
+            raise
+        return [r if r is not None else ReadingFailed("no reading came back") for r in results]
+
+    def _run(self, jobs: Sequence[Job], limits: Sequence[float],
+             heartbeat: Callable[[], None] | None, every: float,
+             results: list[Reading | str | ReadingFailed | None], waiting: deque[int],
+             busy: dict[Connection, tuple[_Process, int, float]], beat: float) -> None:
+        resent: set[int] = set()
         while waiting or busy:
             if heartbeat is not None and time.monotonic() >= beat:
                 heartbeat()
@@ -179,8 +202,12 @@ class Workers:
                 try:
                     process.conn.send(jobs[n])
                 except (OSError, ValueError):  # it died while idle: a fresh one takes the job
-                    process.kill()
-                    waiting.appendleft(n)
+                    ended = process.kill()
+                    if n in resent:  # and that one too: no worker can take this job
+                        results[n] = f"the extraction process ended unexpectedly ({ended})"
+                    else:
+                        resent.add(n)
+                        waiting.appendleft(n)
                     continue
                 busy[process.conn] = (process, n, time.monotonic() + limits[n])
             timeout = max(0.0, min([beat] + [deadline for _p, _n, deadline in busy.values()])
@@ -202,7 +229,6 @@ class Workers:
                     del busy[conn]
                     process.kill()
                     results[n] = took_too_long(limits[n])
-        return [r if r is not None else ReadingFailed("no reading came back") for r in results]
 
     def start(self) -> None:
         """Start the first process now, unless one was: a check run calls this while it fetches

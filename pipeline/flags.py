@@ -44,7 +44,8 @@ from pipeline.vocab import SEVERITY_OF, Decision, FlagStatus, Outcome
 
 def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: OutcomeRow,
                    result: Result, *, first: bool, previous: str | None,
-                   docs: DocumentCache, at: dt.datetime | None = None) -> FlagRecord | None:
+                   docs: DocumentCache, excerpts: outbox.Excerpts | None = None,
+                   at: dt.datetime | None = None) -> FlagRecord | None:
     """Move the item's flags after its outcome `outcome` was written (flushed); return the flag
     opened, if one was (a re-opened flag is not new: it does not alert again).
 
@@ -84,7 +85,8 @@ def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: 
                    status=FlagStatus.OPEN)
     session.add(flag)
     session.flush()
-    outbox.enqueue(session, config, flag, cache=docs)  # its alerts: in this transaction
+    outbox.enqueue(session, config, flag, cache=docs,  # its alerts: in this transaction
+                   excerpts=excerpts)
     return _event(session, "flag", flag, {"snapshot": flag.snapshot_id,
                                           "baseline": flag.baseline_snapshot_id})
 

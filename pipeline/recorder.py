@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
+from alerts.outbox import Excerpts
 from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import archive, evaluate, flags, schedule
@@ -126,7 +127,8 @@ def _readings(store: Store, config: Config, full: list[Checked], workers: Worker
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
             jobs = {checked.plan.source_id: job for checked in full
-                    if (job := _job(session, checked, *loaded[checked.plan.source_id]))}
+                    if (job := _job(session, config, checked,
+                                    *loaded[checked.plan.source_id]))}
     except Exception:  # recording each check alone says what went wrong
         return {}
     if not jobs:
@@ -145,7 +147,7 @@ def _readings(store: Store, config: Config, full: list[Checked], workers: Worker
     return dict(zip(ids, found, strict=True))
 
 
-def _job(session: Session, checked: Checked, source: SourceRow,
+def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
          items: list[tuple[EvidenceRow, Evidence]]) -> Job | None:
     """What reading this check takes, if it has items to evaluate (as `_record` will find)."""
     plan, fetched = checked.plan, checked.fetched
@@ -177,7 +179,8 @@ def _job(session: Session, checked: Checked, source: SourceRow,
     previous = source.latest_snapshot_id if current_id is None else None
     baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
                  else None for base in bases}
-    return Job(plan.source, current, current_id, baselines, tuple(due), previous)
+    return Job(plan.source, current, current_id, baselines, tuple(due), previous,
+               excerpts=bool(config.alerts))
 
 
 def _stored(session: Session, snapshot: SnapshotRow) -> Body:
@@ -293,8 +296,11 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
     yield
     error = None
     docs: DocumentCache = {}  # the documents read, for the flags' alerts to quote from
+    excerpts: Excerpts = {}  # and the changes they quote, summed up with them
     outcomes: list[Concluded] = []
     if isinstance(found, Reading):
+        excerpts = {(snapshot.id if base is None else base, snapshot.id): change
+                    for base, change in found.excerpts.items()}
         docs |= found.baselines
         docs[snapshot.id] = found.current
         error = found.current if isinstance(found.current, str) else None
@@ -310,7 +316,8 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             "sha256": snapshot.blob_sha256, "url": snapshot.url,
             "change": found.change if isinstance(found, Reading) else None},
             source=source.slug, at=now)
-    opened = (yield from _conclude(session, config, final, snapshot, outcomes, docs)) \
+    opened = (yield from _conclude(session, config, final, snapshot, outcomes, docs,
+                                   excerpts)) \
         if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
 
@@ -539,7 +546,8 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
               outcomes: list[Concluded], docs: DocumentCache | None = None,
-              at: dt.datetime | None = None) -> Generator[None, None, list[FlagRecord]]:
+              excerpts: Excerpts | None = None, at: dt.datetime | None = None
+              ) -> Generator[None, None, list[FlagRecord]]:
     """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags
     (yields for the flush that gives the outcomes their ids, when a flag may point at one).
     `at`: when it happened, if not at this check (an archived version's capture time)."""
@@ -563,7 +571,7 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
         yield  # the flags point at their outcomes
     for row, outcome, res, first, previous in written:
         flag = flags.follow_outcome(session, config, row, outcome, res, first=first,
-                                    previous=previous, docs=docs, at=at)
+                                    previous=previous, docs=docs, excerpts=excerpts, at=at)
         if flag is not None:
             opened.append(flag)
     return opened

@@ -6,8 +6,13 @@ that spins a parser is not at hand."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -152,3 +157,49 @@ def test_workers_are_reused_and_a_timeout_costs_only_its_own_job(
         assert again[0] == read_job(job("three"))
     finally:
         workers.close()
+
+
+def test_an_alert_quotes_the_change_its_worker_summed_up(
+        store: Store, site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The excerpt an alert carries is a diff of the two versions: worked out in the worker,
+    under the limits, not in the recording transaction."""
+    from alerts import outbox
+    from tests.test_alerts import SENTENCES, break_claims, desk
+
+    cfg = desk(site, f'  - to: "file:{tmp_path / "alerts.jsonl"}"')
+    parent = os.getpid()
+    read_here: list[int] = []
+    read = outbox.read
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() == parent:
+            read_here.append(1)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "read", counted)
+    break_claims(store, site, cfg)
+    [line] = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert line["change"] == {"text": [f"-{s}" for s in SENTENCES]
+                              + ["+The page was rewritten."]}
+    assert read_here == [], "the parent read no document for the alert"
+
+
+def test_a_worker_that_dies_costs_only_its_own_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed under a parser (the kernel's OOM killer) is that source's recorded error."""
+    monkeypatch.setitem(EXTRACTORS, "html", spin_on(
+        b"crash-here", lambda: os.kill(os.getpid(), signal.SIGKILL)))
+    cfg = config.parse("version: 1\nsources: {s: {url: 'https://example.org/'}}\n")
+
+    def job(text: str) -> Job:
+        body = Body(PAGE.format(extra=f"<p>{text}</p>").encode(), "text/html",
+                    "https://example.org/", "utf-8")
+        return Job(cfg.sources["s"], body, None, {}, ())
+
+    workers = Workers(size=2)
+    try:
+        found = workers.run([job("one"), job("crash-here"), job("two")], [30] * 3)
+    finally:
+        workers.close()
+    assert found[1] == "the extraction process ended unexpectedly (signal 9)"
+    assert [r.current.blocks[-1] for r in (found[0], found[2])  # type: ignore[union-attr]
+            ] == ["one", "two"]
