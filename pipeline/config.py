@@ -214,6 +214,10 @@ class Defaults(_Model):
     every: Duration = 6 * 3600
     timeout: Duration = 30
     max_bytes: Size = 20 * 1024**2
+    # reading one source's body (extract, evaluate) may take this long and this much memory
+    # beyond what claimwatch has: past either it is a recorded error, and the run goes on
+    extract_timeout: Duration = 60
+    extract_memory: Size = 2 * 1024**3
     # a flag resolved by the source itself (the evidence came back) re-opens, rather than a new
     # flag and alert, when the same outcome recurs within this window (flip-flopping pages)
     reopen_within: Duration = 7 * 86400
@@ -235,6 +239,7 @@ class Source(_Model):
     every: Duration | None = None
     timeout: Duration | None = None
     max_bytes: Size | None = None
+    extract_timeout: Duration | None = None
 
     @field_validator("select")
     @classmethod
@@ -394,6 +399,9 @@ class Config(_Model):
 
     def max_bytes(self, source_id: str) -> int:
         return self.sources[source_id].max_bytes or self.defaults.max_bytes
+
+    def extract_timeout(self, source_id: str) -> int:
+        return self.sources[source_id].extract_timeout or self.defaults.extract_timeout
 
     def claims(self) -> Iterator[tuple[FactCheck, Claim]]:
         for factcheck in self.factchecks:

@@ -6,13 +6,16 @@ The checks that finish together are written in ONE transaction, each whole or ab
 crash leaves no half-written check and the next run redoes it. If recording one fails (a bug in
 claimwatch), the transaction rolls back and each is recorded alone: the failure costs that
 source's check and no other. An unchanged source (304, or the same bytes) on the quiet path
-costs its fetch row and nothing else: no parse, no diff (`QuietRows`).
+costs its fetch row and nothing else: no parse, no diff (`QuietRows`). The others are read
+(extracted and evaluated) before their transaction, outside it, by `extraction_worker`: each
+under its source's time and memory limits, past which that check is recorded as an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,16 +26,18 @@ from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import evaluate, flags, schedule
 from pipeline.config import Config, Evidence
-from pipeline.diff import diff
-from pipeline.extract import Document, resolve_kind
+from pipeline.extract import resolve_kind
+from pipeline.extraction_worker import Body, Job, Reading, ReadingFailed, Workers, read_safely
 from pipeline.fetch import Attempt
 from pipeline.plan import Plan, reading_key
 from pipeline.records import FlagRecord, SourceReport
 from pipeline.screen import NotEvidence, screen
-from pipeline.snapshots import DocumentCache, read
+from pipeline.snapshots import DocumentCache
 from pipeline.source_fetch import Fetched
 from pipeline.vocab import CheckResult, Outcome
 
+# a source's reading: what it found, why it has none (too long, too big), or a bug's failure
+Found = Reading | str | ReadingFailed
 # an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
 Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
 
@@ -45,11 +50,14 @@ class Checked:
     fetched: Fetched
 
 
-def record_batch(store: Store, config: Config, batch: list[Checked],
-                 quiet: QuietRows) -> list[SourceReport]:
+def record_batch(store: Store, config: Config, batch: list[Checked], quiet: QuietRows,
+                 workers: Workers | None = None, renew: Callable[[], None] | None = None,
+                 every: float = 20.0) -> list[SourceReport]:
     """Record the source checks that finished together.
 
-    Unchanged ones wait in `quiet` until it is due. The others are recorded in one
+    Unchanged ones wait in `quiet` until it is due. The others are read (extracted, evaluated)
+    by `workers`, each under its source's time limit (in this process without `workers`;
+    `renew` is called every `every` seconds while they are read), then recorded in one
     transaction, with whatever `quiet` holds, each check whole or absent.
     """
     now = utcnow()
@@ -64,24 +72,105 @@ def record_batch(store: Store, config: Config, batch: list[Checked],
         if quiet.due(now):
             record_quiet(store, quiet)
         return reports
+    found = _readings(store, config, full, workers, renew, every)
+    return reports + _write(store, config, full, found, quiet)
+
+
+def _write(store: Store, config: Config, full: list[Checked],
+           readings: dict[int, Found], quiet: QuietRows) -> list[SourceReport]:
     try:
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
-            reports += [_record(session, config, checked, *loaded[checked.plan.source_id])
-                        for checked in full]
+            reports = [_record(session, config, checked, *loaded[checked.plan.source_id],
+                               readings.get(checked.plan.source_id))
+                       for checked in full]
             quiet.write(session)
         quiet.clear()
         return reports
     except Exception as exc:
         if len(full) > 1 or quiet:
             record_quiet(store, quiet)
-            return reports + [report for checked in full
-                              for report in record_batch(store, config, [checked], quiet)]
+            return [report for checked in full
+                    for report in _write(store, config, [checked], readings, quiet)]
         checked = full[0]
         message = f"internal error while recording: {type(exc).__name__}: {exc}"
         print(f"claimwatch: {checked.plan.slug}: {message}", file=sys.stderr)
         return [SourceReport(checked.plan.slug, CheckResult.ERROR, None,
                              checked.fetched.result.status, message)]
+
+
+def _readings(store: Store, config: Config, full: list[Checked], workers: Workers | None,
+              renew: Callable[[], None] | None, every: float) -> dict[int, Found]:
+    """Each source's reading of what it fetched (source id → Reading, or why there is none),
+    for the checks that have items to evaluate: the jobs are gathered in a read-only session
+    and run outside any transaction."""
+    try:
+        with store.session() as session:
+            loaded = _load(session, [checked.plan for checked in full])
+            jobs = {checked.plan.source_id: job for checked in full
+                    if (job := _job(session, checked, *loaded[checked.plan.source_id]))}
+    except Exception:  # recording each check alone says what went wrong
+        return {}
+    if not jobs:
+        return {}
+    ids = list(jobs)
+    limits = {checked.plan.source_id: config.extract_timeout(checked.plan.slug)
+              for checked in full}
+    if workers is None:
+        return {source_id: read_safely(jobs[source_id]) for source_id in ids}
+    try:
+        found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids], renew, every)
+    except OSError as exc:  # no process can be started (a process limit): read them here
+        print(f"claimwatch: reading in this process, without a time limit: cannot start a "
+              f"worker process: {exc}", file=sys.stderr)
+        found = [read_safely(jobs[i]) for i in ids]
+    return dict(zip(ids, found, strict=True))
+
+
+def _job(session: Session, checked: Checked, source: SourceRow,
+         items: list[tuple[EvidenceRow, Evidence]]) -> Job | None:
+    """What reading this check takes, if it has items to evaluate (as `_record` will find)."""
+    plan, fetched = checked.plan, checked.fetched
+    result = fetched.result
+    if fetched.content_error or screen(result) is not None or not (result.ok
+                                                                   or result.not_modified):
+        return None
+    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
+        if source.latest_snapshot_id else None
+    if result.not_modified:
+        if latest is None:
+            return None
+        current = _stored(session, latest)
+        current_id: int | None = latest.id
+    else:
+        body = result.body or b""
+        if latest is not None and latest.blob_sha256 == blobs.digest(body):  # read as stored
+            current, current_id = Body(body, latest.content_type, latest.url, latest.charset), \
+                latest.id
+        else:
+            current = Body(body, result.content_type, result.final_url, result.charset)
+            current_id = None
+    reading = reading_key(plan.source)
+    due = [(row.id, ev, row.baseline_snapshot_id) for row, ev in items
+           if _due(row, current_id, reading)]
+    if not due:
+        return None
+    bases = {base for _id, _ev, base in due if base is not None and base != current_id}
+    previous = source.latest_snapshot_id if current_id is None else None
+    baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
+                 else None for base in bases}
+    return Job(plan.source, current, current_id, baselines, tuple(due), previous)
+
+
+def _stored(session: Session, snapshot: SnapshotRow) -> Body:
+    return Body(blobs.get(session, snapshot.blob_sha256), snapshot.content_type, snapshot.url,
+                snapshot.charset)
+
+
+def _due(row: EvidenceRow, snapshot_id: int | None, reading: str) -> bool:
+    """Is the item to be evaluated on this snapshot (None: new bytes)?"""
+    return (snapshot_id is None or row.evaluated_snapshot_id != snapshot_id
+            or row.evaluated_options != reading or row.last_outcome == Outcome.UNREACHABLE)
 
 
 def record_quiet(store: Store, quiet: QuietRows) -> None:
@@ -98,9 +187,13 @@ def record_quiet(store: Store, quiet: QuietRows) -> None:
 
 
 def _record(session: Session, config: Config, checked: Checked, source: SourceRow,
-            items: list[tuple[EvidenceRow, Evidence]]) -> SourceReport:
+            items: list[tuple[EvidenceRow, Evidence]], found: Found | None
+            ) -> SourceReport:
+    """Write one check; `found` is its reading (None: no item was due on what it fetched)."""
     plan, fetched = checked.plan, checked.fetched
     result = fetched.result
+    if isinstance(found, ReadingFailed):  # a bug: this check is not recorded at all
+        raise found
     now = utcnow()
     rows = [FetchRow(**_fetch_values(source.id, a)) for a in fetched.attempts]
     if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
@@ -111,6 +204,9 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
 
     problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
                else screen(result))
+    if problem is None and isinstance(found, str):
+        # reading it passed its time or memory limit: no snapshot, the items read as errors
+        problem = NotEvidence("blocked", found)
     if problem is not None and problem.kind == "blocked":
         # the site answered, but not with the evidence: the desk must decide how to read it
         final.result = source.last_status = CheckResult.ERROR
@@ -156,23 +252,28 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
     final.snapshot_id = snapshot.id
     _checked(session, source, rows, plan.owner, now, every)
     session.flush()
-    reading = reading_key(plan.source)
-    due = [(row, ev) for row, ev in items
-           if row.evaluated_snapshot_id != snapshot.id or row.evaluated_options != reading
-           or row.last_outcome == Outcome.UNREACHABLE]
     error = None
-    docs: DocumentCache = {}
+    docs: DocumentCache = {}  # the documents read, for the flags' alerts to quote from
     outcomes: list[Concluded] = []
-    if due:
-        outcomes, error = _evaluate(session, checked, snapshot, due, docs)
-        for row, _ev in due:
+    if isinstance(found, Reading):
+        docs |= found.baselines
+        docs[snapshot.id] = found.current
+        error = found.current if isinstance(found.current, str) else None
+        reading = reading_key(plan.source)
+        for row, ev in items:
+            if row.id not in found.outcomes:
+                continue
+            res, first = found.outcomes[row.id]
+            if first:
+                row.baseline_snapshot_id = snapshot.id
+            outcomes.append((row, ev, res, first))
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
     if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
         audit.record(session, "snapshot", {
             "status": status, "snapshot": snapshot.id, "previous": previous,
             "sha256": snapshot.blob_sha256, "url": snapshot.url,
-            "change": _change_summary(docs.get(previous or -1), docs.get(snapshot.id))},
+            "change": found.change if isinstance(found, Reading) else None},
             source=source.slug, at=now)
     opened = _conclude(session, config, final, snapshot, outcomes, docs) if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
@@ -187,13 +288,6 @@ def _checked(session: Session, source: SourceRow, rows: list[FetchRow], owner: s
     source.next_check_at = schedule.next_check(now, interval)
     if source.lease_owner == owner:
         source.lease_owner, source.lease_until = None, None
-
-
-def _change_summary(before: Document | str | None, after: Document | str | None) -> str | None:
-    """A few words on what changed, when both versions were read for this check anyway."""
-    if not isinstance(before, Document) or not isinstance(after, Document):
-        return None
-    return diff(before, after).summary()
 
 
 class QuietRows:
@@ -292,33 +386,6 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
     session.add(snapshot)
     session.flush()
     return snapshot, CheckResult.CHANGED if latest is not None else CheckResult.NEW
-
-
-def _evaluate(session: Session, checked: Checked, snapshot: SnapshotRow,
-              due: list[tuple[EvidenceRow, Evidence]], docs: DocumentCache
-              ) -> tuple[list[Concluded], str | None]:
-    """Evaluate the due items on `snapshot`, each against its own baseline (documents read
-    are left in `docs`)."""
-    source = checked.plan.source
-    current = read(session, snapshot, source, docs, body=checked.fetched.result.body)
-    if isinstance(current, str):
-        return [(row, ev, evaluate.error(current), False) for row, ev in due], current
-    outcomes = []
-    for row, ev in due:
-        first = row.baseline_snapshot_id is None
-        baseline: Document | None = current
-        if not first and row.baseline_snapshot_id != snapshot.id:
-            base_snapshot = session.get(SnapshotRow, row.baseline_snapshot_id)
-            read_base = read(session, base_snapshot, source, docs) if base_snapshot \
-                else "missing"
-            # a baseline the current reading cannot read: start again from this snapshot
-            baseline = read_base if isinstance(read_base, Document) else None
-            first = baseline is None
-        if first:
-            row.baseline_snapshot_id = snapshot.id
-            baseline = None
-        outcomes.append((row, ev, evaluate.evaluate(ev, current, baseline), first))
-    return outcomes, None
 
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
