@@ -10,9 +10,11 @@ not be much smaller (DELTA_AT_MOST), so reading any body back decodes at most CH
 
 The base is chosen by the writer (the recorder: the source's previous snapshot) and only among
 blobs already stored, so chains never loop. A blob shared by several sources or snapshots is
-still one row; whoever stores it first picks its base. `prune` keeps a base while a kept blob
-needs it (`needed`). Bodies read in a transaction are kept (LRU, up to CACHE_BYTES) until it
-ends, so reading consecutive versions of a source decodes one frame each.
+still one row; whoever stores it first picks its base. When `prune` removes the snapshot of a
+kept blob's base, it re-encodes that blob on its nearest kept ancestor, or whole (`unchain`),
+and keeps any base a kept blob still needs (`needed`). Bodies read in a transaction are kept
+(LRU, up to CACHE_BYTES) until it ends, so reading consecutive versions of a source decodes one
+frame each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections import OrderedDict
 from typing import Any
 
 import zstandard
-from sqlalchemy import Select, event, literal, select
+from sqlalchemy import Select, event, literal, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from db.models import BlobRow, SnapshotRow
@@ -38,7 +40,7 @@ LEVEL = 3
 # 3% when every sidebar changes too: bench/storage.py)
 CHAIN = 16
 # a delta only where it at most halves the whole frame: a page rewritten wholly is stored whole,
-# so no chain (which `prune` keeps whole while its newest version is kept) costs much
+# so a chain's dependencies always buy a real saving
 DELTA_AT_MOST = 0.5
 CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
 _CACHE = "claimwatch.blobs"  # the session.info key
@@ -147,6 +149,29 @@ def needed() -> Select[Any]:
     keep = keep.union(select(blob.c.base_sha256).join(keep, blob.c.sha256 == keep.c.sha256)
                       .where(blob.c.base_sha256.is_not(None)))
     return select(keep.c.sha256)
+
+
+def unchain(session: Session) -> int:
+    """Re-encode each blob a snapshot points at whose base no snapshot points at any more
+    (`prune` removed it): as a delta on its nearest ancestor a snapshot still points at (e.g.
+    the baseline), where that pays, else whole; return how many. The chain's blobs between them
+    are then needed by nothing."""
+    kept = select(SnapshotRow.blob_sha256)
+    orphans = session.scalars(select(BlobRow.sha256).where(
+        BlobRow.base_sha256.is_not(None), BlobRow.sha256.in_(kept),
+        BlobRow.base_sha256.not_in(kept)).order_by(BlobRow.depth)).all()
+    if not orphans:
+        return 0
+    pointed_at = set(session.scalars(kept.distinct()))
+    for sha in orphans:
+        rows = {row.sha256: row for row in session.execute(chain(sha))}
+        at = rows[sha].base_sha256
+        while at is not None and at in rows and at not in pointed_at:
+            at = rows[at].base_sha256
+        values = encode(session, get(session, sha), at if at in pointed_at else None, sha=sha)
+        session.execute(update(BlobRow).where(BlobRow.sha256 == sha).values(
+            {k: v for k, v in values.items() if k != "sha256"}))  # the same bytes: its digest holds
+    return len(orphans)
 
 
 def unpack(packed: bytes, size: int, base: bytes | None = None) -> bytes:

@@ -1,6 +1,6 @@
 """`claimwatch prune`: retention. Removes fetch attempts, outcomes and snapshots older than a
-cutoff, and blobs no snapshot needs any more (neither to read nor as the base of a delta
-another blob is stored as: `db.blobs.needed`), but never a baseline, the latest snapshot of a
+cutoff, and blobs no snapshot needs any more (a kept version stored as a delta on a removed
+one is stored whole first: `db.blobs.unchain`), but never a baseline, the latest snapshot of a
 source, anything a flag or a review points to, or an audit event (the chain still verifies:
 the prune itself is recorded as an event).
 """
@@ -50,7 +50,9 @@ def prune(session: Session, older_than: dt.timedelta, now: dt.datetime,
         # its public archive row goes with it (the capture's link stays in the audit log)
         session.execute(delete(ArchiveRow).where(ArchiveRow.snapshot_id.in_(chunk)))
         session.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(chunk)))
-    # a blob no snapshot points at stays while a kept delta is compressed against it
+    # a kept delta whose base goes is stored whole; a blob no snapshot points at still stays
+    # while a kept delta is compressed against it
+    db_blobs.unchain(session)
     blobs = session.execute(delete(BlobRow).where(
         BlobRow.sha256.not_in(db_blobs.needed()))).rowcount
     counts: dict[str, int | str] = {"older_than": label, "snapshots": len(doomed),

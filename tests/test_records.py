@@ -139,7 +139,8 @@ def test_prune_keeps_what_the_record_needs(history: Store, site: SiteServer) -> 
         stored = session.scalar(select(func.count()).select_from(BlobRow)) or 0
         needed = {s.blob_sha256 for s in session.scalars(select(SnapshotRow))}
     assert kept == before - counts["snapshots"]
-    assert stored >= len(needed) == kept and stored + int(counts["blobs"]) == stored_before
+    assert stored == len(needed) == kept and stored + int(counts["blobs"]) == stored_before, \
+        "a kept version stored on a pruned one was re-encoded: only what snapshots need stays"
     assert_every_snapshot_reads_back(history)
     assert api.audit_verify(history, deep=True).ok, "every blob, delta or whole, re-hashes"
     assert api.flags(history, include_closed=True) == flags_before
@@ -203,6 +204,13 @@ def test_a_prune_keeps_every_chain_readable(store: Store, site: SiteServer) -> N
     age(store)
     counts = api.prune(store, "90d")
     assert counts["snapshots"] >= 5, "the versions between baseline and latest go"
+    with store.session() as session:
+        kept = {s.blob_sha256 for s in session.scalars(select(SnapshotRow))}
+        rows = session.execute(select(BlobRow.sha256, BlobRow.base_sha256, BlobRow.depth)).all()
+    assert {r.sha256 for r in rows} == kept and int(counts["blobs"]) >= 5, "their blobs go too"
+    assert all(r.base_sha256 in kept for r in rows if r.base_sha256), \
+        "the latest version is a delta on a kept one (the baseline) again, not on a pruned one"
+    assert any(r.base_sha256 for r in rows)
     assert_every_snapshot_reads_back(store)
     assert api.audit_verify(store, deep=True).ok
     pages(store, site, 2)  # new versions, deltas on the kept latest one
