@@ -54,6 +54,11 @@ OWN = {  # claimwatch's modules, relative to the checkout
     "pipeline/screen.py": "check.py, sync, screen, alerts (own code)",
     "pipeline/api.py": "check.py, sync, screen, alerts (own code)",
     "pipeline/diff.py": "check.py, sync, screen, alerts (own code)",
+    "pipeline/recorder.py": "check.py, sync, screen, alerts (own code)",
+    "pipeline/flags.py": "check.py, sync, screen, alerts (own code)",
+    "pipeline/plan.py": "check.py, sync, screen, alerts (own code)",
+    "pipeline/source_fetch.py": "fetch",
+    "pipeline/snapshots.py": "extraction",
     "alerts/": "check.py, sync, screen, alerts (own code)",
 }
 IDLE = "network wait (event loop idle)"
@@ -200,7 +205,10 @@ def main() -> None:
 
     t_start = time.perf_counter()
     from pipeline import api
-    from pipeline.check import user_agent
+    try:
+        from pipeline.source_fetch import user_agent
+    except ImportError:  # a commit from before check.py was split (--code-ref)
+        from pipeline.check import user_agent  # type: ignore[attr-defined,no-redef]
     from pipeline.fetch import FetchSettings
 
     t_import = time.perf_counter()

@@ -20,6 +20,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -46,6 +47,7 @@ MIX = {"html": 0.85, "xlsx": 0.05, "json": 0.05, "feed": 0.05}
 PHASES = {"first": "(a) first check", "unchanged": "(b) unchanged re-check",
           "changed": "(c) 10% changed re-check"}
 MB = 1024 * 1024
+STARTS = 10  # start-up figures are the median of this many fresh processes
 CATEGORY_NAMES = {  # cw_phase.py's categories as the report prints them
     "fetch": "fetch (pipeline/fetch.py, httpx, httpcore, anyio)",
     "extraction": "extraction (extract/*, lxml, calamine, ...)",
@@ -204,7 +206,8 @@ class Bench:
             f"{os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{dt.datetime.now():%Y-%m-%d %H:%M}")
         self.data["code"] = snapshot_code(self.code, args.code_ref)
-        for helper in ("cw_phase.py", "rss_wrap.py"):  # as they are now, for the whole run
+        # as they are now, for the whole run
+        for helper in ("cw_phase.py", "rss_wrap.py", "cw_cli.py"):
             shutil.copy(BENCH / helper, self.code / helper)
         say(f"claimwatch code: {self.data['code']}")
         port = server.free_port(self.hosts)
@@ -224,6 +227,7 @@ class Bench:
         self.phase("unchanged", n)
         changed = self.mutate(sources)
         self.phase("changed", n, changed=changed)
+        self.startup()
         self.data["elapsed_s"] = round(time.monotonic() - started, 1)
         self.report(sources, changed)
 
@@ -383,10 +387,10 @@ class Bench:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [*path, *filter(None, [os.environ.get("PYTHONPATH")])])}
         with open(self.base / f"{tag}.log", "wb") as log:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), children_cpu()
             done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                   cwd=self.base)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, children_cpu() - c
         if done.returncode != 0:
             tail = (self.base / f"{tag}.log").read_text(errors="replace").strip()[-2000:]
             raise RuntimeError(f"claimwatch ({tag}) failed with exit {done.returncode}:\n{tail}")
@@ -394,7 +398,7 @@ class Bench:
         if Path(result["code"]) != self.code.resolve():
             raise RuntimeError(f"the claimwatch child imported {result['code']}, not the copy in "
                                f"{self.code}: is PYTHONPATH overridden?")
-        result["wall"] = wall
+        result["wall"], result["cpu"] = wall, cpu
         return result
 
     def urlwatch(self, name: str) -> dict[str, Any]:
@@ -409,9 +413,9 @@ class Bench:
                "--cache", str(uw / "cache.db"), "--hooks", str(uw / "hooks.py")]
         before = file_bytes(uw / "cache.db")
         with open(uw / f"report-{name}.txt", "wb") as log:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), children_cpu()
             done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=uw)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, children_cpu() - c
         report = (uw / f"report-{name}.txt").read_text(errors="replace")
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"urlwatch failed with exit {done.returncode}:\n{report[-2000:]}")
@@ -419,7 +423,8 @@ class Bench:
                          re.finditer(r"^\d+\. (NEW|CHANGED|ERROR|UNCHANGED)", report, re.M))
         summary = ", ".join(f"{v:,} {k.lower()}" for k, v in sorted(counts.items())) \
             or "nothing reported (all unchanged)"
-        return {**json.loads(out.read_text()), "wall": wall, "reported": dict(counts),
+        return {**json.loads(out.read_text()), "wall": wall, "cpu": cpu,
+                "reported": dict(counts),
                 "summary": summary, "cache_before": before, "cache_after":
                 file_bytes(uw / "cache.db")}
 
@@ -439,6 +444,55 @@ class Bench:
             problems.append(f"errors, e.g. {result['errors'][:2]}")
         for p in problems:
             self.say(f"  WARNING {PHASES[name]}: {p}")
+
+    # --- start-up ---
+
+    def startup(self) -> None:
+        """`--version` and a `check` with nothing due (every source was just checked, `every:
+        1h`), each a fresh process, median of STARTS after one warm-up; urlwatch's `--version`
+        and a run of an empty job list beside them."""
+        cw_env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(self.code), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        cli = [sys.executable, str(self.code / "cw_cli.py")]
+        where = ["--sources", str(self.base / "sources.yaml"), "--db", f"sqlite:///{self.db}"]
+        runs = {"version": [*cli, "--version"], "nothing_due": [*cli, *where, "check"]}
+        done = subprocess.run([*cli, *where, "check", "--json"], capture_output=True, text=True,
+                              env=cw_env, cwd=self.base)
+        checked = json.loads(done.stdout or "{}").get("checked") if done.returncode == 0 else None
+        if checked != 0:
+            self.say(f"  WARNING start-up: 'check' with nothing due checked {checked} sources "
+                     f"(exit {done.returncode}: {done.stderr.strip()[-300:]})")
+        cw = {name: timed(cmd, cw_env, self.base) for name, cmd in runs.items()}
+        for name, cmd in runs.items():  # once more, for the peak RSS (cw_cli.py records it)
+            out = self.base / f"startup-{name}.json"
+            subprocess.run(cmd, capture_output=True, cwd=self.base,
+                           env={**cw_env, "CW_RSS_OUT": str(out)})
+            cw[name]["peak_rss_kib"] = json.loads(out.read_text())["peak_rss_kib"]
+        self.data["startup"] = {"claimwatch": cw}
+        line = (f"start-up (median of {STARTS}, fresh processes): claimwatch --version "
+                f"{cw['version']['median']:.3f} s ({cw['version']['peak_rss_kib'] / 1024:.0f} MB), "
+                f"check with nothing due {cw['nothing_due']['median']:.3f} s "
+                f"({cw['nothing_due']['peak_rss_kib'] / 1024:.0f} MB)")
+        if self.urlwatch_python:
+            uw_dir = self.base / "urlwatch"
+            (uw_dir / "empty.yaml").write_text("")
+            home = uw_dir / "home"
+            env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+                   "XDG_CACHE_HOME": str(home / ".cache"), "PYTHONPATH": ""}
+            wrap = [self.urlwatch_python, str(self.code / "rss_wrap.py")]
+            files = ["--config", str(uw_dir / "urlwatch.yaml"), "--cache",
+                     str(uw_dir / "cache-empty.db"), "--hooks", str(uw_dir / "hooks.py")]
+            uw_runs = {"version": ["--version"],
+                       "nothing_due": ["--urls", str(uw_dir / "empty.yaml"), *files]}
+            uw = {}
+            for name, args in uw_runs.items():
+                out = uw_dir / f"startup-{name}.json"
+                uw[name] = timed([*wrap, str(out), "--", *args], env, uw_dir)
+                uw[name]["peak_rss_kib"] = json.loads(out.read_text())["peak_rss_kib"]
+            self.data["startup"]["urlwatch"] = uw
+            line += (f"; urlwatch --version {uw['version']['median']:.3f} s, an empty job list "
+                     f"{uw['nothing_due']['median']:.3f} s")
+        self.say(line)
 
     # --- the report ---
 
@@ -516,9 +570,65 @@ class Bench:
                 f"per unchanged check "
                 f"{ratio(per_unchanged, u_unch)}, per changed check {ratio(per_changed, u_ch)}")
 
+        self.report_summary(n)
         self.report_profiles()
         self.report_targets(n)
         say(f"\n(total benchmark time {d['elapsed_s']:.0f} s)")
+
+    def report_summary(self, n: int) -> None:
+        """Every headline figure in one table, with urlwatch's and the ratio."""
+        d, say = self.data, self.say
+        cw, uw, st, up = d["claimwatch"], d["urlwatch"], d["storage"], d["startup"]
+        rows: list[tuple[str, str, str, str]] = []
+
+        def secs(x: float) -> str:
+            return f"{x:.3f} s" if x < 1 else f"{x:.2f} s"
+
+        def seconds(label: str, mine: float, theirs: float | None) -> None:
+            rows.append((label, secs(mine), "" if theirs is None else secs(theirs),
+                         "" if theirs is None else f"{theirs / mine:.2f}x"))
+
+        for p in PHASES:
+            seconds(PHASES[p], cw[p]["wall"], uw[p]["wall"] if uw else None)
+        for p in PHASES:
+            seconds(f"{PHASES[p]}, CPU (user+sys)", cw[p]["cpu"], uw[p]["cpu"] if uw else None)
+        size = d["db"]["changed"]["after"]["bytes"]
+        uw_size = uw["changed"]["cache_after"] if uw else None
+        rows.append(("database on disk after (c)", f"{size / MB:.1f} MB",
+                     "" if uw_size is None else f"{uw_size / MB:.1f} MB",
+                     "" if not uw_size else f"{uw_size / size:.2f}x"))
+        share = st["per_changed"] / st["raw_per_changed"]
+        rows.append(("stored per changed page", f"{100 * share:.1f}% of raw", "", ""))
+        uws = up.get("urlwatch")
+        seconds(f"start-up: --version (median of {STARTS})", up["claimwatch"]["version"]["median"],
+                uws["version"]["median"] if uws else None)
+        seconds(f"start-up: check, nothing due (median of {STARTS})",
+                up["claimwatch"]["nothing_due"]["median"],
+                uws["nothing_due"]["median"] if uws else None)
+        seconds("start-up: --version, CPU", up["claimwatch"]["version"]["cpu"],
+                uws["version"]["cpu"] if uws else None)
+        seconds("start-up: check, nothing due, CPU", up["claimwatch"]["nothing_due"]["cpu"],
+                uws["nothing_due"]["cpu"] if uws else None)
+        peak = max(cw[p]["peak_rss_kib"] for p in PHASES)
+        uw_peak = max(uw[p]["peak_rss_kib"] for p in PHASES) if uw else None
+        rows.append(("peak RSS, max over the phases", f"{peak / 1024:.0f} MB",
+                     "" if uw_peak is None else f"{uw_peak / 1024:.0f} MB",
+                     "" if not uw_peak else f"{uw_peak / peak:.2f}x"))
+        rows.append(("peak RSS, --version / check nothing due",
+                     f"{up['claimwatch']['version']['peak_rss_kib'] / 1024:.0f} / "
+                     f"{up['claimwatch']['nothing_due']['peak_rss_kib'] / 1024:.0f} MB",
+                     "" if not uws else f"{uws['version']['peak_rss_kib'] / 1024:.0f} / "
+                     f"{uws['nothing_due']['peak_rss_kib'] / 1024:.0f} MB", ""))
+        d["summary"] = [dict(zip(("figure", "claimwatch", "urlwatch", "uw / cw"), r, strict=True))
+                        for r in rows]
+        say("")
+        load = os.getloadavg()[0]
+        say(f"summary at {n:,} sources (uw / cw above 1: claimwatch is faster or smaller; "
+            "urlwatch's 'nothing due' is a run of an empty job list; load average now "
+            f"{load:.1f} on {os.cpu_count()} cores: on a busy machine compare the CPU rows)")
+        say(f"  {'':<46}{'claimwatch':>16}{'urlwatch':>16}{'uw / cw':>10}")
+        for label, mine, theirs, r in rows:
+            say(f"  {label:<46}{mine:>16}{theirs:>16}{r:>10}")
 
     def report_profiles(self) -> None:
         prof = self.data["profile"]
@@ -569,6 +679,16 @@ class Bench:
                 got = uw[p]["wall"] / cw[p]["wall"]
                 rows.append((f"speed vs urlwatch, {PHASES[p]}", f"{got:.2f}x", f">= {want}x",
                              got >= want, ""))
+        if uw:
+            size, uw_size = d["db"]["changed"]["after"]["bytes"], uw["changed"]["cache_after"]
+            rows.append(("database on disk after (c), vs urlwatch",
+                         f"{size / uw_size:.2f}x", "<= 1x", size <= uw_size, ""))
+        up = d["startup"]["claimwatch"]
+        for name, label, want in (("version", "start-up, --version", 0.15),
+                                  ("nothing_due", "start-up, check with nothing due", 0.35)):
+            got = up[name]["median"]
+            rows.append((label, f"{got:.3f} s", f"<= {want} s", got <= want,
+                         f"  (median of {STARTS})"))
         rate = n / cw["unchanged"]["wall"]
         rows.append(("unchanged re-check rate", f"{rate:,.0f} sources/s", ">= 1,500/s",
                      rate >= 1500, note))
@@ -583,10 +703,33 @@ class Bench:
                      f"  (blob alone {100 * st['blob_per_changed'] / st['raw_per_changed']:.1f}%)"))
         d["targets"] = [{"target": r[0], "got": r[1], "want": r[2], "pass": r[3]} for r in rows]
         say("")
-        say("targets (issue 7)")
+        say("targets (issues 7 and 15)")
         for label, got, want, ok, extra in rows:
             verdict = "PASS" if ok else "MISS"
             say(f"  {verdict}  {label:<45}{got:>16}   target {want:<12}{extra}")
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """`cmd` run STARTS times after one warm-up, each a fresh process: wall times in seconds."""
+    walls, cpus = [], []
+    for i in range(STARTS + 1):
+        t, c = time.perf_counter(), children_cpu()
+        done = subprocess.run(cmd, capture_output=True, env=env, cwd=cwd)
+        if i:
+            walls.append(time.perf_counter() - t)
+            cpus.append(children_cpu() - c)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])} ... failed with exit {done.returncode}:\n"
+                               f"{done.stderr.decode(errors='replace')[-2000:]}")
+    return {"median": statistics.median(walls), "min": min(walls), "max": max(walls),
+            "cpu": statistics.median(cpus)}
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far: a figure the
+    other jobs of a busy machine move much less than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _generate_one(job: tuple[int, web.Source, str]) -> tuple[list[dict[str, Any]], str, int, int]:

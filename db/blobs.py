@@ -1,52 +1,187 @@
-"""Content-addressed bodies: sha256 names the bytes, zstd stores them, each body once."""
+"""Content-addressed bodies: sha256 names the bytes, zstd stores them, each body once.
+
+A body is stored whole (a zstd frame) or as a delta: a zstd frame compressed with another
+blob's bytes, its *base*, as a raw-content dictionary, so what the two share costs almost
+nothing (a news page that changed by a paragraph: ~3% of its size rather than ~23%). A blob
+row names its base and its *depth*, how many deltas lie between it and a whole body; a new
+body is stored whole when its base is already CHAIN - 1 deltas deep, or when the delta would
+not be much smaller (DELTA_AT_MOST), so reading any body back decodes at most CHAIN frames
+(one query fetches them).
+
+The base is chosen by the writer (the recorder: the source's previous snapshot) and only among
+blobs already stored, so chains never loop. A blob shared by several sources or snapshots is
+still one row; whoever stores it first picks its base. `prune` keeps a base while a kept blob
+needs it (`needed`). Bodies read in a transaction are kept (LRU, up to CACHE_BYTES) until it
+ends, so reading consecutive versions of a source decodes one frame each.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+from collections import OrderedDict
+from typing import Any
 
 import zstandard
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, event, literal, select
+from sqlalchemy.orm import Session, SessionTransaction
 
-from db.models import BlobRow
+from db.models import BlobRow, SnapshotRow
 
 # zstd's default: on news pages 23.6% of raw at 0.4 ms a page, where level 9 reaches 21.5% at
-# 1.6 ms (bench/README.md); a first check of thousands of pages spent a tenth of its time here
+# 1.6 ms (bench/README.md); a first check of thousands of pages spent a tenth of its time here.
+# Deltas too: level 9 saves a tenth of a delta's few KB for twice the time.
 LEVEL = 3
+# a whole body at least every CHAIN versions: reading one back decodes ≤ CHAIN frames (for an
+# 80 KB page 0.2 ms for the whole one, 0.02 ms per delta), while a whole body per CHAIN versions
+# costs ~23/16 ≈ 1.5% of raw per version on top of the deltas' (0.3% for a paragraph rewritten,
+# 3% when every sidebar changes too: bench/storage.py)
+CHAIN = 16
+# a delta only where it at most halves the whole frame: a page rewritten wholly is stored whole,
+# so no chain (which `prune` keeps whole while its newest version is kept) costs much
+DELTA_AT_MOST = 0.5
+CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
+_CACHE = "claimwatch.blobs"  # the session.info key
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def put(session: Session, data: bytes) -> str:
-    """Store `data` unless a blob with its digest exists; return the digest."""
+def put(session: Session, data: bytes, base: str | None = None) -> str:
+    """Store `data` unless a blob with its digest exists; return the digest. With `base` (the
+    digest of a stored blob, e.g. the same source's previous version), store it as a delta on
+    that blob where that is smaller and keeps the chain within CHAIN."""
     sha = digest(data)
     with session.no_autoflush:  # the caller's pending rows can wait for its own flush
         stored = session.scalar(select(BlobRow.size).where(BlobRow.sha256 == sha))
     if stored is None:
-        packed = pack(data)
+        values = encode(session, data, base, sha=sha)
         # another worker may store the same bytes at once: the first one's row stands (the
         # engine has imported its dialect already; importing both here cost 20 ms at start)
         dialect = importlib.import_module(f"sqlalchemy.dialects.{session.get_bind().dialect.name}")
-        session.execute(dialect.insert(BlobRow).values(sha256=sha, size=len(data), data=packed)
+        session.execute(dialect.insert(BlobRow).values(values)
                         .on_conflict_do_nothing(index_elements=["sha256"]))
     return sha
 
 
+def encode(session: Session, data: bytes, base: str | None,
+           sha: str | None = None) -> dict[str, Any]:
+    """The blob row that stores `data`: a delta on `base` when that pays, else whole."""
+    values: dict[str, Any] = {"sha256": sha or digest(data), "size": len(data),
+                              "data": pack(data), "base_sha256": None, "depth": 0}
+    if base is None or base == values["sha256"]:
+        return values
+    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
+        depth = session.scalar(select(BlobRow.depth).where(BlobRow.sha256 == base))
+        if depth is None or depth + 1 >= CHAIN:
+            return values
+        try:
+            previous = get(session, base)
+        except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
+            return values  # is no base for another
+    delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(previous)).compress(data)
+    if len(delta) <= len(values["data"]) * DELTA_AT_MOST:
+        values |= {"data": delta, "base_sha256": base, "depth": depth + 1}
+    return values
+
+
 def pack(data: bytes) -> bytes:
-    """`data` as a blob row stores it (also how bench/desk.py fills a database in bulk)."""
+    """`data` stored whole, as a blob row without a base holds it (also how bench/desk.py
+    fills a database in bulk)."""
     return zstandard.ZstdCompressor(level=LEVEL).compress(data)
 
 
 def get(session: Session, sha: str) -> bytes:
-    row = session.get(BlobRow, sha)
-    if row is None:
+    """The bytes of blob `sha`, its chain decoded (raises KeyError if it or a base is missing)."""
+    cache = _cache(session)
+    if sha in cache:
+        cache.move_to_end(sha)
+        return cache[sha]
+    rows = {row.sha256: row for row in session.execute(chain(sha))}
+    if sha not in rows:
         raise KeyError(f"blob {sha} is missing")
-    return unpack(row.data, row.size)
+    path, at = [], sha
+    while at not in cache:  # down to a body read already, or a whole one
+        row = rows.get(at)
+        if row is None:
+            raise KeyError(f"blob {at} is missing (the base of blob {path[-1].sha256})")
+        path.append(row)
+        if row.base_sha256 is None:
+            break
+        if len(path) > CHAIN:
+            raise KeyError(f"blob {sha}'s chain is longer than {CHAIN}: a base loops")
+        at = row.base_sha256
+    body = None
+    for row in reversed(path):
+        base = cache[row.base_sha256] if body is None and row.base_sha256 else body
+        body = unpack(row.data, row.size, base)
+        _remember(session, row.sha256, body)
+    return body if body is not None else cache[sha]
 
 
-def unpack(packed: bytes, size: int) -> bytes:
-    """A blob row's bytes as they were stored (raises zstandard.ZstdError on a broken frame)."""
-    return zstandard.ZstdDecompressor().decompress(packed, max_output_size=size)
+def decode(session: Session, sha: str, size: int, packed: bytes, base: str | None) -> bytes:
+    """A blob row's bytes from its stored fields (its base read as `get` reads it), kept for
+    the transaction like a body `get` read: blobs read in chain order decode one frame each."""
+    body = unpack(packed, size, None if base is None else get(session, base))
+    _remember(session, sha, body)
+    return body
+
+
+def chain(sha: str) -> Select[Any]:
+    """Blob `sha` and its bases, at most CHAIN rows, in one query (in no particular order)."""
+    blob = BlobRow.__table__
+    wanted = (blob.c.sha256, blob.c.base_sha256, blob.c.size, blob.c.data)
+    found = select(*wanted, literal(1).label("step")).where(blob.c.sha256 == sha) \
+        .cte("chain", recursive=True)
+    found = found.union_all(
+        select(*wanted, (found.c.step + 1).label("step"))
+        .join(found, blob.c.sha256 == found.c.base_sha256).where(found.c.step <= CHAIN))
+    return select(found.c.sha256, found.c.base_sha256, found.c.size, found.c.data)
+
+
+def needed() -> Select[Any]:
+    """Every blob a snapshot points at, and every base these need, to the whole body."""
+    blob = BlobRow.__table__
+    keep = select(SnapshotRow.blob_sha256.label("sha256")).cte("keep", recursive=True)
+    keep = keep.union(select(blob.c.base_sha256).join(keep, blob.c.sha256 == keep.c.sha256)
+                      .where(blob.c.base_sha256.is_not(None)))
+    return select(keep.c.sha256)
+
+
+def unpack(packed: bytes, size: int, base: bytes | None = None) -> bytes:
+    """A blob row's bytes as they were stored, given its base's bytes if it has a base (raises
+    zstandard.ZstdError on a broken frame, or a frame decoded on the wrong base)."""
+    if base is None:
+        return zstandard.ZstdDecompressor().decompress(packed, max_output_size=size)
+    return zstandard.ZstdDecompressor(dict_data=_dictionary(base)).decompress(
+        packed, max_output_size=size)
+
+
+def _dictionary(body: bytes) -> zstandard.ZstdCompressionDict:
+    return zstandard.ZstdCompressionDict(body, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+
+def _cache(session: Session) -> OrderedDict[str, bytes]:
+    cache: OrderedDict[str, bytes] | None = session.info.get(_CACHE)
+    if cache is None:
+        cache = session.info[_CACHE] = OrderedDict()
+    return cache
+
+
+def _remember(session: Session, sha: str, body: bytes) -> None:
+    cache = _cache(session)
+    if sha in cache:
+        return
+    cache[sha] = body
+    total = session.info.get(_CACHE + ".bytes", 0) + len(body)
+    while total > CACHE_BYTES and len(cache) > 1:
+        total -= len(cache.popitem(last=False)[1])
+    session.info[_CACHE + ".bytes"] = total
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CACHE, None)
+        session.info.pop(_CACHE + ".bytes", None)

@@ -118,10 +118,16 @@ class EvidenceRow(Base):
 
 
 class BlobRow(Base):
+    """A body, named by its sha256: a zstd frame, whole or a delta on its base (`db.blobs`)."""
+
     __tablename__ = "blob"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # zstd-compressed
+    # the blob whose bytes `data` was compressed against (a raw-content dictionary), or None
+    # for a whole body; no foreign key, so `db copy` may insert a chain in any order
+    base_sha256: Mapped[str | None] = mapped_column(String(64))
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # deltas to a whole
 
 
 class SnapshotRow(Base):
@@ -246,8 +252,10 @@ class AuditHeadRow(Base):
 
 
 class ConfigSyncRow(Base):
-    """The digest of the configuration last synced into the tables (one row): a check whose
-    sources.yaml (and claimwatch) is the same skips the sync and its reading of every row."""
+    """Row 1: the digest of the configuration last synced into the tables: a check whose
+    sources.yaml (and claimwatch) is the same skips the sync and its reading of every row.
+    Row 2: the digest of the files that configuration was read from (`sources_digest`), for
+    `pipeline.idle`; empty when it was not read from files."""
 
     __tablename__ = "config_sync"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -23,7 +23,6 @@ from alerts.deliver import DeliveryReport, deliver, requeue
 from db import (
     SchemaState,
     Store,
-    anchor,
     audit,
     blobs,
     open_store,
@@ -31,7 +30,6 @@ from db import (
     upgrade_schema,
     utcnow,
 )
-from db.anchor import Anchor, AnchorCheck
 from db.audit import Verification
 from db.copy import copy as copy_database
 from db.models import (
@@ -45,13 +43,10 @@ from db.models import (
     by_id,
 )
 from pipeline import (
-    accounts,
     archive_sources,
     factcheck_files,
     flag_notes,
     retirement,
-    review_edits,
-    wacz_export,
     warc,
 )
 from pipeline import backfill as backfill_stage
@@ -61,7 +56,6 @@ from pipeline import flags as flag_stage
 from pipeline import history as history_stage
 from pipeline import prune as prune_stage
 from pipeline import queue as queue_stage
-from pipeline import report as report_stage
 from pipeline import snapshots as snapshot_stage
 from pipeline import status as status_stage
 from pipeline import timeline as timeline_stage
@@ -87,7 +81,6 @@ from pipeline.records import (
     SourceReport,
     flag_records,
 )
-from pipeline.review_edits import Reviewed
 from pipeline.screen import screen
 from pipeline.snapshots import DocumentCache, read
 from pipeline.source_fetch import fetch_settings
@@ -95,12 +88,16 @@ from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.textnorm import printable
 from pipeline.timeline import Timeline
 from pipeline.vocab import AlertStatus, FlagStatus
-from pipeline.wacz_export import WaczSummary
 from pipeline.worddiff import RegionDiff
 from pipeline.worddiff import lines as region_lines
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what `check` does not need loads with the functions that need it
+    from db.anchor import Anchor, AnchorCheck
+    from pipeline import accounts
+    from pipeline import report as report_stage
     from pipeline.importer import Draft
+    from pipeline.review_edits import Reviewed
+    from pipeline.wacz_export import WaczSummary
 
 
 def load_config(path: str | Path) -> Config:
@@ -273,6 +270,8 @@ def audit_verify(store: Store, *, anchor_file: Path | None = None,
     compare it with the anchors of `anchor_file` and check checkpoint signatures with
     `public_keys`; with `deep`, re-hash every blob and match snapshot, flag and review rows with
     their events (the first `limit` mismatches)."""
+    from db import anchor
+
     keys = [anchor.load_public_key(path) for path in public_keys]
     anchors, unreadable = anchor.read(anchor_file) if anchor_file else ([], [])
     with store.session() as session:
@@ -284,6 +283,8 @@ def audit_verify(store: Store, *, anchor_file: Path | None = None,
 
 def audit_head(store: Store, *, append: Path | None = None) -> Anchor:
     """The audit chain's head (seq, hash, time), appended to the anchor file `append` too."""
+    from db import anchor
+
     with store.session() as session:
         head = anchor.current(session)
     if append is not None:
@@ -293,12 +294,16 @@ def audit_head(store: Store, *, append: Path | None = None) -> Anchor:
 
 def audit_keygen(path: Path) -> str:
     """Write a new signing key to `path` (mode 0600) and `path`.pub; return the public key."""
+    from db import anchor
+
     return anchor.keygen(path)
 
 
 def audit_checkpoint(store: Store, key: Path, *, append: Path | None = None) -> Anchor | None:
     """Sign the chain's head with the private key at `key` and record it in the chain (and in the
     anchor file `append`); None when nothing happened since the last checkpoint."""
+    from db import anchor
+
     private = anchor.load_private_key(key)
     with store.session() as session:
         made = anchor.checkpoint(session, private)
@@ -313,6 +318,8 @@ def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = 
     document; else the fragment a desk page embeds). `config` lets it read the before/after
     text from the stored snapshots; `desk_url` links snapshots and flags to the desk ("": links
     relative to the desk)."""
+    from pipeline import report as report_stage
+
     if fmt not in report_stage.FORMATS:  # before any work
         raise UsageError(f"{fmt!r} is not a report format: md or html", field="format")
     built = report_document(store, factcheck, config=config, desk_url=desk_url)
@@ -322,6 +329,8 @@ def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = 
 def report_document(store: Store, factcheck: str, *, config: Config | None = None,
                     desk_url: str | None = None) -> report_stage.Report:
     """The evidence report of a fact-check as data (see `report`)."""
+    from pipeline import report as report_stage
+
     with store.session() as session:
         return report_stage.build(session, factcheck, utcnow(), config=config,
                                   desk_url=desk_url)
@@ -357,6 +366,8 @@ def export_wacz(store: Store, out: Path, *, claim: str | None = None,
                 factcheck: str | None = None, source: str | None = None) -> WaczSummary:
     """Package the same snapshots as `export_warc` as a WACZ (index, pages, digests) that
     ReplayWeb.page opens and `wacz validate` accepts."""
+    from pipeline import wacz_export
+
     with store.session() as session:
         snapshots, names = _snapshots_of(session, claim, factcheck, source)
         kind = "claim" if claim else "fact-check" if factcheck else "source"
@@ -415,6 +426,9 @@ def review(store: Store, flag_id: int, *, decision: str, reviewer: str,
     made to sources.yaml. With `sources` (the file or directory), a `revised` verdict is
     written into it, and with `update_expectation` the item's expectation too (`config` is
     then needed); an edit that cannot be written is returned as the edit to make by hand."""
+    from pipeline import review_edits
+    from pipeline.review_edits import Reviewed
+
     if sources is None:
         if update_expectation:
             raise UsageError("updating the expectation needs the sources.yaml to edit",
@@ -550,12 +564,16 @@ def _snapshot(session: Any, source_row_id: int, snapshot_id: int | None) -> Snap
 def add_user(store: Store, name: str, role: str, password: str, *,
              display_name: str | None = None, by: str = "cli") -> accounts.Account:
     """A new desk account (the password is hashed with Argon2; never stored or logged)."""
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.add(session, name, role, password, display_name=display_name,
                             now=utcnow(), by=by)
 
 
 def users(store: Store) -> list[accounts.Account]:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.accounts(session)
 
@@ -563,17 +581,23 @@ def users(store: Store) -> list[accounts.Account]:
 def set_user_active(store: Store, name: str, active: bool, *, by: str = "cli"
                     ) -> accounts.Account:
     """Disable an account (its sessions end, its API tokens are revoked) or enable it again."""
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.set_active(session, name, active, now=utcnow(), by=by)
 
 
 def set_user_role(store: Store, name: str, role: str, *, by: str = "cli") -> accounts.Account:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.set_role(session, name, role, by=by)
 
 
 def set_user_password(store: Store, name: str, password: str, *, by: str = "cli"
                       ) -> accounts.Account:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.set_password(session, name, password, by=by)
 
@@ -581,22 +605,30 @@ def set_user_password(store: Store, name: str, password: str, *, by: str = "cli"
 def issue_token(store: Store, name: str, label: str, *, by: str = "cli"
                 ) -> tuple[str, accounts.Token]:
     """A new API token for the account; the token is in the return value and nowhere else."""
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.issue_token(session, name, label, now=utcnow(), by=by)
 
 
 def tokens(store: Store, name: str | None = None) -> list[accounts.Token]:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.tokens(session, name)
 
 
 def revoke_token(store: Store, token_id: int, *, by: str = "cli") -> accounts.Token:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.revoke_token(session, token_id, now=utcnow(), by=by)
 
 
 def login(store: Store, name: str, password: str) -> accounts.Account:
     """The account, or Unauthorized (failed logins slow the account down)."""
+    from pipeline import accounts
+
     with store.session() as session:
         try:
             return accounts.login(session, name, password, now=utcnow())
@@ -606,16 +638,22 @@ def login(store: Store, name: str, password: str) -> accounts.Account:
 
 
 def session_account(store: Store, account_id: int, epoch: int) -> accounts.Account | None:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.session_account(session, account_id, epoch)
 
 
 def token_account(store: Store, token: str) -> accounts.Account | None:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.token_account(session, token, now=utcnow())
 
 
 def session_key(store: Store) -> str:
+    from pipeline import accounts
+
     with store.session() as session:
         return accounts.session_key(session)
 

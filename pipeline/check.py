@@ -13,10 +13,12 @@ on, and in the daemon a source falling due meanwhile is claimed at the next tick
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -31,6 +33,7 @@ from db.models import SourceRow
 from pipeline import plan as planning
 from pipeline.config import Config
 from pipeline.errors import NotFound
+from pipeline.extraction_worker import Workers
 from pipeline.fetch import Fetcher, FetchResult, FetchSettings
 from pipeline.plan import Plan
 from pipeline.recorder import Checked, QuietRows, record_batch, record_quiet
@@ -123,11 +126,18 @@ class _Worker:
         self.finished: asyncio.Queue[Checked | None] = asyncio.Queue()
         self.quiet = QuietRows()
         self.held = 0
+        # the processes that read what was fetched, started when a batch first needs one
+        self.workers = Workers(memory=self.config.defaults.extract_memory)
+        self.starting: asyncio.Future[None] | None = None
         try:
             turns = self._turn if self.settings.host_delay > 0 else None
             async with Fetcher(self.settings, transport=transport, turns=turns) as self.fetcher:
                 await self._loop()
         finally:  # whatever was not recorded (skipped on stop, failed) is free for others again
+            if self.starting is not None:
+                with contextlib.suppress(Exception):  # no fork: `record_batch` says so
+                    await self.starting
+            self.workers.close()
             await self._db(self._end)
         return self.report
 
@@ -183,6 +193,10 @@ class _Worker:
         if self.synced is not self.config and self.config_source is not None:
             await self._db(self._sync)
         plans = await self._db(self._take, limit)
+        if self.starting is None and not all(plan.quiet for plan in plans):
+            # a source that is not on the quiet path will be read: its reading process starts
+            # (in a thread: the fork blocks no fetch) while the fetches go on
+            self.starting = asyncio.ensure_future(asyncio.to_thread(self.workers.start))
         self.claimed += len(plans)
         for plan in plans:
             asyncio.create_task(self._one(plan))
@@ -241,8 +255,11 @@ class _Worker:
             arrived.append(self.finished.get_nowait())
         self.held -= len(arrived)
         batch = [c for c in arrived if c is not None]  # None: not started (stopping)
+        # reading the batch may take up to a source's extract_timeout: the leases are renewed
+        # meanwhile (between reads, never during a write), so no other worker takes them
         try:
-            reports = await self._db(record_batch, self.store, self.config, batch, self.quiet)
+            reports = await self._db(record_batch, self.store, self.config, batch, self.quiet,
+                                     self.workers, self._renew_quietly, self.lease / 3)
         finally:
             for checked in batch:
                 checked.fetched.result = replace(checked.fetched.result, body=None)
@@ -281,6 +298,14 @@ class _Worker:
     def _take_turn(self, host: str) -> dt.datetime:
         with self.store.session() as session:
             return leases.take_turn(session, host, now=utcnow(), delay=self.settings.host_delay)
+
+    def _renew_quietly(self) -> None:
+        """Renew while a batch is read; a failure waits for the loop's next renewal."""
+        try:
+            self._renew()
+        except Exception as exc:
+            print(f"claimwatch: could not renew leases: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
 
     def _renew(self) -> None:
         with self.store.session() as session:

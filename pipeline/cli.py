@@ -70,13 +70,15 @@ def validate(obj: dict[str, str]) -> None:
 @click.pass_obj
 def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Check due sources once and exit (for cron)."""
-    from pipeline import api
-    from pipeline.render import console, delivery_lines
-    config = api.load_config(obj["sources"])
-    with _store(obj, create=True) as store, _progress(enabled=not as_json
-                                         and sys.stdout.isatty()) as advance:
-        report = api.check(store, config, everything=everything, only=only,
-                           on_progress=advance)
+    from pipeline import idle
+    report = idle.check(obj["sources"], obj["db"], everything=everything, only=only)
+    if report is None:  # something to do (or to say): the whole library
+        from pipeline import api
+        config = api.load_config(obj["sources"])
+        with _store(obj, create=True) as store, _progress(enabled=not as_json
+                                             and sys.stdout.isatty()) as advance:
+            report = api.check(store, config, everything=everything, only=only,
+                               on_progress=advance)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -86,8 +88,10 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
             click.echo(f"backfilled {done.factcheck} from {done.published}: {loaded} "
                        f"version(s), {dated} flag(s) dated when the evidence moved")
         _print_report(report)
-        for line in delivery_lines(report.alerts):
-            console().print(line)
+        if report.alerts.sent or report.alerts.retrying or report.alerts.failed:
+            from pipeline.render import console, delivery_lines
+            for line in delivery_lines(report.alerts):
+                console().print(line)
 
 
 @cli.command()
@@ -583,15 +587,16 @@ def demo(keep: str | None, serve_desk: bool, port: int) -> None:
 
 def _print_report(report: CheckReport) -> None:
     """Quiet for cron: a summary when there is something to say, or on a terminal."""
+    errors = [s for s in report.sources if s.error]
+    if not (report.flags or errors or sys.stdout.isatty()):
+        return
     from rich.markup import escape
 
     from pipeline.render import console, flag_line
     out = console()
-    errors = [s for s in report.sources if s.error]
-    if report.flags or errors or sys.stdout.isatty():
-        data = report.to_json()
-        out.print(f"checked {data['checked']} source(s): {data['changed']} changed, "
-                      f"{data['errors']} error(s), {len(report.flags)} new flag(s)")
+    data = report.to_json()
+    out.print(f"checked {data['checked']} source(s): {data['changed']} changed, "
+              f"{data['errors']} error(s), {len(report.flags)} new flag(s)")
     for source in errors:
         out.print(f"[yellow]error[/] {source.source}: {escape(source.error or '')}")
     for flag in report.flags:

@@ -29,13 +29,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from pipeline import secrets, userregex, yamllines
+from pipeline import secrets, sources_digest, userregex, yamllines
 from pipeline.archive_sources.base import CDX_URL
 from pipeline.errors import ConfigError
 from pipeline.extract.html import compile_css
@@ -215,6 +216,10 @@ class Defaults(_Model):
     every: Duration = 6 * 3600
     timeout: Duration = 30
     max_bytes: Size = 20 * 1024**2
+    # reading one source's body (extract, evaluate) may take this long and this much memory
+    # beyond what claimwatch has: past either it is a recorded error, and the run goes on
+    extract_timeout: Duration = 60
+    extract_memory: Size = 2 * 1024**3
     # a flag resolved by the source itself (the evidence came back) re-opens, rather than a new
     # flag and alert, when the same outcome recurs within this window (flip-flopping pages)
     reopen_within: Duration = 7 * 86400
@@ -240,6 +245,7 @@ class Source(_Model):
     every: Duration | None = None
     timeout: Duration | None = None
     max_bytes: Size | None = None
+    extract_timeout: Duration | None = None
 
     @field_validator("select")
     @classmethod
@@ -391,6 +397,12 @@ class Config(_Model):
     sources: dict[Slug, Source] = Field(default_factory=dict)
     alerts: list[AlertChannel] = Field(default_factory=list)
     factchecks: list[FactCheck] = Field(default_factory=list)
+    # `sources_digest` of the files this was read from (`load`); None when made otherwise
+    _files_digest: str | None = PrivateAttr(default=None)
+
+    @property
+    def files_digest(self) -> str | None:
+        return self._files_digest
 
     def every(self, source_id: str) -> int:
         return self.sources[source_id].every or self.defaults.every
@@ -400,6 +412,9 @@ class Config(_Model):
 
     def max_bytes(self, source_id: str) -> int:
         return self.sources[source_id].max_bytes or self.defaults.max_bytes
+
+    def extract_timeout(self, source_id: str) -> int:
+        return self.sources[source_id].extract_timeout or self.defaults.extract_timeout
 
     def claims(self) -> Iterator[tuple[FactCheck, Claim]]:
         for factcheck in self.factchecks:
@@ -418,21 +433,23 @@ DESK_FILE = "desk.yaml"
 
 def load(path: str | Path) -> Config:
     """Read and validate sources.yaml, or every `*.yaml` of a directory as one configuration;
-    raise ConfigError listing every problem."""
+    raise ConfigError listing every problem. The Config knows its files' digest
+    (`sources_digest`), from the very texts it was read from."""
     path = Path(path)
     if path.is_dir():
-        files = yaml_files(path)
-        if not files:
+        paths = yaml_files(path)
+        if not paths:
             raise ConfigError([f"{path}: no *.yaml file in this directory"])
-        return parse_files([(str(f), read_file(f)) for f in files])
-    return parse(read_file(path), str(path))
+        files = [(str(f), read_file(f)) for f in paths]
+        config = parse_files(files)
+    else:
+        files = [(str(path), read_file(path))]
+        config = parse(files[0][1], files[0][0])
+    config._files_digest = sources_digest.digest(files)
+    return config
 
 
-def yaml_files(directory: Path) -> list[Path]:
-    """The files a directory of sources is made of: its `*.yaml`, by name; hidden ones (an
-    editor's swap or lock files, claimwatch's own temporary files) are not."""
-    return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith(".")
-                  and p.is_file())
+yaml_files = sources_digest.yaml_files
 
 
 def stamp(path: str | Path) -> tuple[Any, ...] | None:

@@ -1,10 +1,9 @@
 """`audit verify --deep`: what the database serves, checked against what the audit chain says
-happened. Each blob is re-hashed (its key is the sha256 of its bytes); each snapshot row must
-point at the blob and URL its `snapshot` event recorded; each flag and review row must be what its
-events (flag, flag-resolved, flag-reopened, flag-retired, review: see pipeline/flags.py) left
-it as. Rows and
-events stream side by side, both ordered by the row's id, so memory stays flat however big the
-database is.
+happened. Each blob is re-hashed (its key is the sha256 of its bytes; a delta is decoded on its
+base first); each snapshot row must point at the blob and URL its `snapshot` event recorded; each
+flag and review row must be what its events (flag, flag-resolved, flag-reopened, flag-retired,
+review: see pipeline/flags.py) left it as. Rows and events stream side by side, both ordered by
+the row's id, so memory stays flat however big the database is.
 """
 
 from __future__ import annotations
@@ -70,12 +69,24 @@ def crosscheck(session: Session, limit: int = 20) -> DeepCheck:
 
 
 def _blobs(session: Session, result: DeepCheck) -> None:
-    query = select(BlobRow.sha256, BlobRow.size, BlobRow.data).execution_options(
-        yield_per=BLOB_BATCH)
-    for sha, size, packed in session.execute(query):
+    # in the order their sources stored them, so a delta's base was (almost always) decoded
+    # just before it: one frame each (blobs no snapshot points at, kept bases, come first or
+    # last, each decoding its chain)
+    first = select(SnapshotRow.blob_sha256.label("sha"),
+                   func.min(SnapshotRow.source_id).label("source"),
+                   func.min(SnapshotRow.id).label("snapshot")
+                   ).group_by(SnapshotRow.blob_sha256).subquery()
+    query = select(BlobRow.sha256, BlobRow.size, BlobRow.data, BlobRow.base_sha256
+                   ).outerjoin(first, first.c.sha == BlobRow.sha256).order_by(
+        first.c.source, first.c.snapshot, BlobRow.sha256).execution_options(yield_per=BLOB_BATCH)
+    for sha, size, packed, base in session.execute(query):
         result.blobs += 1
-        try:
-            body = blobs.unpack(packed, size)
+        try:  # a delta is decoded on its base's bytes (themselves checked as a blob of their own)
+            body = blobs.decode(session, sha, size, packed, base)
+        except KeyError:
+            result.add(f"blob {sha[:16]}… is stored as a delta on blob {base[:16]}…, which is "
+                       f"missing{_used_by(session, sha)}")
+            continue
         except zstandard.ZstdError:
             result.add(f"blob {sha[:16]}… does not decompress: its bytes were replaced"
                        f"{_used_by(session, sha)}")

@@ -2,13 +2,14 @@
 Document and the baseline Document.
 
 Each expectation kind has one observer that says whether it holds on a document and what it
-*observed* there (the matching passage, the matching rows, the value, the new items, the region's
-text). `evaluate` observes both the current and the baseline document and compares the two, so
-`changed` is scoped to the evidence, never to the page.
+*observed* there (the matching passage, the matching rows, the value, the new items, the digest
+of the region's text). `evaluate` observes both the current and the baseline document and
+compares the two, so `changed` is scoped to the evidence, never to the page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,11 +188,14 @@ def new_items(ev: Evidence, doc: Document, base: Document) -> tuple[list[Item], 
 
 
 def _changes(ev: Evidence, doc: Document, base: Document) -> Observation:
+    """Observes the region's text by its digest (and length): an outcome row keeps that, not
+    the text, which the snapshot it names gives back (the desk and report re-read it there)."""
     now = doc.text.folded
+    observed = {"sha256": hashlib.sha256(now.encode()).hexdigest(), "chars": len(now)}
     if now == base.text.folded:
-        return Observation(True, now, "the region's text is unchanged since the baseline")
-    return Observation(False, now, f"the region's text changed since the baseline "
-                                   f"({_line_delta(base.blocks, doc.blocks)})")
+        return Observation(True, observed, "the region's text is unchanged since the baseline")
+    return Observation(False, observed, f"the region's text changed since the baseline "
+                                        f"({_line_delta(base.blocks, doc.blocks)})")
 
 
 OBSERVERS: dict[str, Callable[[Evidence, Document, Document], Observation]] = {

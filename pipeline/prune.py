@@ -1,5 +1,6 @@
 """`claimwatch prune`: retention. Removes fetch attempts, outcomes and snapshots older than a
-cutoff, and blobs no snapshot needs any more, but never a baseline, the latest snapshot of a
+cutoff, and blobs no snapshot needs any more (neither to read nor as the base of a delta
+another blob is stored as: `db.blobs.needed`), but never a baseline, the latest snapshot of a
 source, anything a flag or a review points to, or an audit event (the chain still verifies:
 the prune itself is recorded as an event).
 """
@@ -12,6 +13,7 @@ from sqlalchemy import delete, func, select, union
 from sqlalchemy.orm import Session
 
 from db import audit
+from db import blobs as db_blobs
 from db.models import (
     BlobRow,
     EvidenceRow,
@@ -44,8 +46,9 @@ def prune(session: Session, older_than: dt.timedelta, now: dt.datetime,
     doomed = [i for i in old if i not in needed_ids]
     for start in range(0, len(doomed), 500):
         session.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(doomed[start:start + 500])))
+    # a blob no snapshot points at stays while a kept delta is compressed against it
     blobs = session.execute(delete(BlobRow).where(
-        BlobRow.sha256.not_in(select(SnapshotRow.blob_sha256)))).rowcount
+        BlobRow.sha256.not_in(db_blobs.needed()))).rowcount
     counts: dict[str, int | str] = {"older_than": label, "snapshots": len(doomed),
                                     "fetches": fetches, "outcomes": outcomes, "blobs": blobs,
                                     "snapshots_kept": session.scalar(

@@ -3,16 +3,23 @@ snapshots, outcomes, the source's schedule and health), with the flags it leads 
 `pipeline.flags`.
 
 The checks that finish together are written in ONE transaction, each whole or absent, so a
-crash leaves no half-written check and the next run redoes it. If recording one fails (a bug in
+crash leaves no half-written check and the next run redoes it. They are written side by side:
+each check's recording is a generator that yields where it needs the ids of the rows it added
+(its snapshot, its fetch rows, its outcomes), and the batch flushes once for all of them at each
+step, so each table gets one INSERT (and each kind of update one executemany) per batch rather
+than one per check. If recording one fails (a bug in
 claimwatch), the transaction rolls back and each is recorded alone: the failure costs that
 source's check and no other. An unchanged source (304, or the same bytes) on the quiet path
-costs its fetch row and nothing else: no parse, no diff (`QuietRows`).
+costs its fetch row and nothing else: no parse, no diff (`QuietRows`). The others are read
+(extracted and evaluated) before their transaction, outside it, by `extraction_worker`: each
+under its source's time and memory limits, past which that check is recorded as an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,19 +30,24 @@ from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import evaluate, flags, schedule
 from pipeline.archive_sources.base import Version
-from pipeline.config import Config, Evidence, Source
-from pipeline.diff import diff
-from pipeline.extract import Document, resolve_kind
+from pipeline.config import Config, Evidence
+from pipeline.extract import resolve_kind
+from pipeline.extraction_worker import Body, Job, Reading, ReadingFailed, Workers, read_safely
 from pipeline.fetch import Attempt
 from pipeline.plan import Plan, reading_key
 from pipeline.records import FlagRecord, SourceReport
 from pipeline.screen import NotEvidence, screen
-from pipeline.snapshots import DocumentCache, read
+from pipeline.snapshots import DocumentCache
 from pipeline.source_fetch import Fetched
 from pipeline.vocab import CheckResult, Outcome
 
+# a source's reading: what it found, why it has none (too long, too big), or a bug's failure
+Found = Reading | str | ReadingFailed
 # an evaluated item: its row, its sources.yaml entry, the outcome, and whether it had no baseline
 Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
+# a check's recording: yields where the batch must flush (for the ids of the rows it added)
+Steps = Generator[None, None, Any]
+_HOLDS = "claimwatch.recorder.holds"  # session.info: `holds` outcomes, one INSERT per batch
 
 
 @dataclass
@@ -46,11 +58,14 @@ class Checked:
     fetched: Fetched
 
 
-def record_batch(store: Store, config: Config, batch: list[Checked],
-                 quiet: QuietRows) -> list[SourceReport]:
+def record_batch(store: Store, config: Config, batch: list[Checked], quiet: QuietRows,
+                 workers: Workers | None = None, renew: Callable[[], None] | None = None,
+                 every: float = 20.0) -> list[SourceReport]:
     """Record the source checks that finished together.
 
-    Unchanged ones wait in `quiet` until it is due. The others are recorded in one
+    Unchanged ones wait in `quiet` until it is due. The others are read (extracted, evaluated)
+    by `workers`, each under its source's time limit (in this process without `workers`;
+    `renew` is called every `every` seconds while they are read), then recorded in one
     transaction, with whatever `quiet` holds, each check whole or absent.
     """
     now = utcnow()
@@ -65,19 +80,27 @@ def record_batch(store: Store, config: Config, batch: list[Checked],
         if quiet.due(now):
             record_quiet(store, quiet)
         return reports
+    found = _readings(store, config, full, workers, renew, every)
+    return reports + _write(store, config, full, found, quiet)
+
+
+def _write(store: Store, config: Config, full: list[Checked],
+           readings: dict[int, Found], quiet: QuietRows) -> list[SourceReport]:
     try:
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
-            reports += [_record(session, config, checked, *loaded[checked.plan.source_id])
-                        for checked in full]
+            reports = _side_by_side(session, [
+                _record(session, config, checked, *loaded[checked.plan.source_id],
+                        readings.get(checked.plan.source_id))
+                for checked in full])
             quiet.write(session)
         quiet.clear()
         return reports
     except Exception as exc:
         if len(full) > 1 or quiet:
             record_quiet(store, quiet)
-            return reports + [report for checked in full
-                              for report in record_batch(store, config, [checked], quiet)]
+            return [report for checked in full
+                    for report in _write(store, config, [checked], readings, quiet)]
         checked = full[0]
         message = f"internal error while recording: {type(exc).__name__}: {exc}"
         print(f"claimwatch: {checked.plan.slug}: {message}", file=sys.stderr)
@@ -85,99 +108,99 @@ def record_batch(store: Store, config: Config, batch: list[Checked],
                              checked.fetched.result.status, message)]
 
 
-def record_quiet(store: Store, quiet: QuietRows) -> None:
-    """Write the unchanged checks waiting in `quiet` in a transaction of their own."""
-    if not quiet:
-        return
+def _readings(store: Store, config: Config, full: list[Checked], workers: Workers | None,
+              renew: Callable[[], None] | None, every: float) -> dict[int, Found]:
+    """Each source's reading of what it fetched (source id → Reading, or why there is none),
+    for the checks that have items to evaluate: the jobs are gathered in a read-only session
+    and run outside any transaction."""
     try:
         with store.session() as session:
-            quiet.write(session)
-    except Exception as exc:  # they are checked again on the next run: nothing else is lost
-        print(f"claimwatch: could not record {len(quiet)} unchanged checks: "
-              f"{type(exc).__name__}: {exc}", file=sys.stderr)
-    quiet.clear()
+            loaded = _load(session, [checked.plan for checked in full])
+            jobs = {checked.plan.source_id: job for checked in full
+                    if (job := _job(session, checked, *loaded[checked.plan.source_id]))}
+    except Exception:  # recording each check alone says what went wrong
+        return {}
+    if not jobs:
+        return {}
+    ids = list(jobs)
+    limits = {checked.plan.source_id: config.extract_timeout(checked.plan.slug)
+              for checked in full}
+    if workers is None:
+        return {source_id: read_safely(jobs[source_id]) for source_id in ids}
+    try:
+        found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids], renew, every)
+    except OSError as exc:  # no process can be started (a process limit): read them here
+        print(f"claimwatch: reading in this process, without a time limit: cannot start a "
+              f"worker process: {exc}", file=sys.stderr)
+        found = [read_safely(jobs[i]) for i in ids]
+    return dict(zip(ids, found, strict=True))
 
 
-def _record(session: Session, config: Config, checked: Checked, source: SourceRow,
-            items: list[tuple[EvidenceRow, Evidence]]) -> SourceReport:
+def _job(session: Session, checked: Checked, source: SourceRow,
+         items: list[tuple[EvidenceRow, Evidence]]) -> Job | None:
+    """What reading this check takes, if it has items to evaluate (as `_record` will find)."""
     plan, fetched = checked.plan, checked.fetched
     result = fetched.result
-    now = utcnow()
-    rows = [FetchRow(**_fetch_values(source.id, a)) for a in fetched.attempts]
-    if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
-        rows = [FetchRow(source_id=source.id, started_at=now, duration_ms=0,
-                         url=result.url, status=None, bytes=0, error=result.error)]
-    final = rows[-1]
-    every = config.every(source.slug)
-
-    problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
-               else screen(result))
-    if problem is not None and problem.kind == "blocked":
-        # the site answered, but not with the evidence: the desk must decide how to read it
-        final.result = source.last_status = CheckResult.ERROR
-        final.error = final.error or problem.reason
-        source.consecutive_failures = 0
-        _checked(session, source, rows, plan.owner, now, every)
-        session.flush()
-        opened = _conclude(session, config, final, None,
-                           [(row, ev, evaluate.error(problem.reason), False)
-                            for row, ev in items])
-        return SourceReport(source.slug, CheckResult.ERROR, None, result.status,
-                            problem.reason, opened)
-
-    if problem is not None or not (result.ok or result.not_modified):
-        error = problem.reason if problem else result.error
-        final.result = source.last_status = CheckResult.ERROR
-        final.error = final.error or error
-        source.consecutive_failures += 1
-        _checked(session, source, rows, plan.owner, now,
-                 schedule.interval(every, source.consecutive_failures))
-        session.flush()
-        audit.record(session, "failure", {"http_status": result.status, "error": error,
-                                          "in_a_row": source.consecutive_failures},
-                     source=source.slug)
-        opened: list[FlagRecord] = []
-        if result.gone or source.consecutive_failures >= evaluate.FAILURES_BEFORE_UNREACHABLE:
-            observed = {"http_status": result.status} if result.gone else {"error": error}
-            why = (f"the source answers HTTP {result.status}" if result.gone else
-                   f"the source failed {source.consecutive_failures} checks in a row: {error}")
-            opened = _conclude(session, config, final, None,
-                               [(row, ev, _unreachable(session, row, observed, why), False)
-                                for row, ev in items])
-        return SourceReport(source.slug, CheckResult.ERROR, None, result.status, error, opened)
-
-    previous = source.latest_snapshot_id
-    # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
-    snapshot, status = _snapshot(session, source, checked, now)
-    source.consecutive_failures = 0
-    source.latest_snapshot_id = snapshot.id
-    source.last_status = status
-    source.validators = fetched.validators
-    final.result = status
-    final.snapshot_id = snapshot.id
-    _checked(session, source, rows, plan.owner, now, every)
-    session.flush()
+    if fetched.content_error or screen(result) is not None or not (result.ok
+                                                                   or result.not_modified):
+        return None
+    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
+        if source.latest_snapshot_id else None
+    if result.not_modified:
+        if latest is None:
+            return None
+        current = _stored(session, latest)
+        current_id: int | None = latest.id
+    else:
+        body = result.body or b""
+        if latest is not None and latest.blob_sha256 == blobs.digest(body):  # read as stored
+            current, current_id = Body(body, latest.content_type, latest.url, latest.charset), \
+                latest.id
+        else:
+            current = Body(body, result.content_type, result.final_url, result.charset)
+            current_id = None
     reading = reading_key(plan.source)
-    due = [(row, ev) for row, ev in items
-           if row.evaluated_snapshot_id != snapshot.id or row.evaluated_options != reading
-           or row.last_outcome == Outcome.UNREACHABLE]
-    error = None
-    docs: DocumentCache = {}
-    outcomes: list[Concluded] = []
-    if due:
-        outcomes, error = _evaluate(session, plan.source, snapshot, due, docs,
-                                    checked.fetched.result.body)
-        for row, _ev in due:
-            row.evaluated_snapshot_id = snapshot.id
-            row.evaluated_options = reading
-    if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
-        audit.record(session, "snapshot", {
-            "status": status, "snapshot": snapshot.id, "previous": previous,
-            "sha256": snapshot.blob_sha256, "url": snapshot.url,
-            "change": _change_summary(docs.get(previous or -1), docs.get(snapshot.id))},
-            source=source.slug, at=now)
-    opened = _conclude(session, config, final, snapshot, outcomes, docs) if outcomes else []
-    return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
+    due = [(row.id, ev, row.baseline_snapshot_id) for row, ev in items
+           if _due(row, current_id, reading)]
+    if not due:
+        return None
+    bases = {base for _id, _ev, base in due if base is not None and base != current_id}
+    previous = source.latest_snapshot_id if current_id is None else None
+    baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
+                 else None for base in bases}
+    return Job(plan.source, current, current_id, baselines, tuple(due), previous)
+
+
+def _stored(session: Session, snapshot: SnapshotRow) -> Body:
+    return Body(blobs.get(session, snapshot.blob_sha256), snapshot.content_type, snapshot.url,
+                snapshot.charset)
+
+
+def _due(row: EvidenceRow, snapshot_id: int | None, reading: str) -> bool:
+    """Is the item to be evaluated on this snapshot (None: new bytes)?"""
+    return (snapshot_id is None or row.evaluated_snapshot_id != snapshot_id
+            or row.evaluated_options != reading or row.last_outcome == Outcome.UNREACHABLE)
+
+
+def _side_by_side(session: Session, recordings: list[Steps]) -> list[SourceReport]:
+    """Run the checks' recordings step by step together, one flush between steps."""
+    reports: list[SourceReport | None] = [None] * len(recordings)
+    going = list(enumerate(recordings))
+    while going:
+        waiting = []
+        for i, recording in going:
+            try:
+                next(recording)
+                waiting.append((i, recording))
+            except StopIteration as done:
+                reports[i] = done.value
+        if waiting:
+            session.flush()
+        going = waiting
+    holds = session.info.pop(_HOLDS, [])
+    if holds:
+        session.execute(insert(OutcomeRow), holds)
+    return [report for report in reports if report is not None]
 
 
 @dataclass(frozen=True)
@@ -199,10 +222,11 @@ def record_archived(session: Session, config: Config, source: SourceRow,
                     items: list[tuple[EvidenceRow, Evidence]], version: Version, *,
                     baseline: bool) -> Archived:
     """Record a version loaded from where it was kept (`backfill`): a snapshot marked archived
-    (its capture time, the archive's address), each item evaluated on it as a live check would
-    (`baseline`: this version becomes the items' baseline), and the flags that follow, dated
-    when the version was captured. A version already loaded is left alone, so a re-run adds
-    nothing twice; live state (schedule, validators, failures) is not touched."""
+    (its capture time, the archive's address), each item read and evaluated on it as a live
+    check's are (`extraction_worker.read_job`, in this process; `baseline`: this version
+    becomes the items' baseline), and the flags that follow (`_conclude`), dated when the
+    version was captured. A version already loaded is left alone, so a re-run adds nothing
+    twice; live state (schedule, validators, failures) is not touched."""
     capture, now = version.capture, utcnow()
     fetch = FetchRow(source_id=source.id, started_at=now, duration_ms=version.duration_ms,
                      url=capture.archive_url, status=version.status, bytes=len(version.body),
@@ -221,9 +245,20 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         .order_by(SnapshotRow.fetched_at.desc(), SnapshotRow.id.desc()).limit(1)).first()
     if not baseline and before is not None and before.blob_sha256 == sha:
         return Archived(capture.captured_at, capture.archive_url, "same", before.id)
-    blobs.put(session, version.body)
     spec = config.sources[source.slug]
     url = version.document or capture.url  # with `follow`: the document's, as live
+    due = tuple((row.id, ev, None if baseline else row.baseline_snapshot_id)
+                for row, ev in items)
+    bases = {base for _id, _ev, base in due if base is not None}
+    if before is not None:
+        bases.add(before.id)
+    stored = {base: _stored(session, row) if (row := session.get(SnapshotRow, base)) else None
+              for base in bases}
+    found = read_safely(Job(spec, Body(version.body, version.content_type, url, None), None,
+                            stored, due, before.id if before else None))
+    if isinstance(found, ReadingFailed):
+        raise found
+    blobs.put(session, version.body)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=url,
         content_type=version.content_type, charset=None,
@@ -239,11 +274,18 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         if source.latest_snapshot_id else None
     if latest is None or latest.fetched_at < snapshot.fetched_at:
         source.latest_snapshot_id = snapshot.id
-    if baseline:
-        for row, _ev in items:
-            row.baseline_snapshot_id = None  # this version is the item's first evaluation
     docs: DocumentCache = {}
-    outcomes, _error = _evaluate(session, spec, snapshot, items, docs, version.body)
+    outcomes: list[Concluded] = []
+    if isinstance(found, str):  # too long or too big to read: an error outcome, as live
+        outcomes = [(row, ev, evaluate.error(found), False) for row, ev in items]
+    else:
+        docs |= found.baselines
+        docs[snapshot.id] = found.current
+        for row, ev in items:
+            res, first = found.outcomes[row.id]
+            if first:
+                row.baseline_snapshot_id = snapshot.id
+            outcomes.append((row, ev, res, first))
     for row, _ev in items:  # the next live check evaluates again, against this baseline
         row.evaluated_snapshot_id = None
     session.flush()
@@ -252,13 +294,119 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         "previous": before.id if before else None, "sha256": sha, "url": snapshot.url,
         "archived": {"captured_at": capture.captured_at.isoformat() + "Z",
                      "archive_url": capture.archive_url},
-        "change": _change_summary(docs.get(before.id) if before else None,
-                                  docs.get(snapshot.id))}, source=source.slug)
-    opened = _conclude(session, config, fetch, snapshot, outcomes, docs,
-                       at=capture.captured_at)
+        "change": found.change if isinstance(found, Reading) else None}, source=source.slug)
+    [opened] = _side_by_side(session, [_conclude(session, config, fetch, snapshot, outcomes,
+                                                 docs, at=capture.captured_at)])
     return Archived(capture.captured_at, capture.archive_url, "loaded", snapshot.id,
                     outcomes=tuple((row.id, res.status) for row, _ev, res, _f in outcomes),
                     flags=tuple(opened))
+
+
+def record_quiet(store: Store, quiet: QuietRows) -> None:
+    """Write the unchanged checks waiting in `quiet` in a transaction of their own."""
+    if not quiet:
+        return
+    try:
+        with store.session() as session:
+            quiet.write(session)
+    except Exception as exc:  # they are checked again on the next run: nothing else is lost
+        print(f"claimwatch: could not record {len(quiet)} unchanged checks: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    quiet.clear()
+
+
+def _record(session: Session, config: Config, checked: Checked, source: SourceRow,
+            items: list[tuple[EvidenceRow, Evidence]], found: Found | None) -> Steps:
+    """Record one check; `found` is its reading (None: no item was due on what it
+    fetched); yields where the batch flushes (`_side_by_side`), returns its report."""
+    plan, fetched = checked.plan, checked.fetched
+    result = fetched.result
+    if isinstance(found, ReadingFailed):  # a bug: this check is not recorded at all
+        raise found
+    now = utcnow()
+    rows = [FetchRow(**_fetch_values(source.id, a)) for a in fetched.attempts]
+    if not rows:  # nothing was requested (robots.txt disallows it, a bad URL): still a check
+        rows = [FetchRow(source_id=source.id, started_at=now, duration_ms=0,
+                         url=result.url, status=None, bytes=0, error=result.error)]
+    final = rows[-1]
+    every = config.every(source.slug)
+
+    problem = (NotEvidence("blocked", fetched.content_error) if fetched.content_error
+               else screen(result))
+    if problem is None and isinstance(found, str):
+        # reading it passed its time or memory limit: no snapshot, the items read as errors
+        problem = NotEvidence("blocked", found)
+    if problem is not None and problem.kind == "blocked":
+        # the site answered, but not with the evidence: the desk must decide how to read it
+        final.result = source.last_status = CheckResult.ERROR
+        final.error = final.error or problem.reason
+        source.consecutive_failures = 0
+        _checked(session, source, rows, plan.owner, now, every)
+        yield
+        opened = yield from _conclude(session, config, final, None,
+                                      [(row, ev, evaluate.error(problem.reason), False)
+                                       for row, ev in items])
+        return SourceReport(source.slug, CheckResult.ERROR, None, result.status,
+                            problem.reason, opened)
+
+    if problem is not None or not (result.ok or result.not_modified):
+        error = problem.reason if problem else result.error
+        final.result = source.last_status = CheckResult.ERROR
+        final.error = final.error or error
+        source.consecutive_failures += 1
+        _checked(session, source, rows, plan.owner, now,
+                 schedule.interval(every, source.consecutive_failures))
+        yield
+        audit.record(session, "failure", {"http_status": result.status, "error": error,
+                                          "in_a_row": source.consecutive_failures},
+                     source=source.slug)
+        opened: list[FlagRecord] = []
+        if result.gone or source.consecutive_failures >= evaluate.FAILURES_BEFORE_UNREACHABLE:
+            observed = {"http_status": result.status} if result.gone else {"error": error}
+            why = (f"the source answers HTTP {result.status}" if result.gone else
+                   f"the source failed {source.consecutive_failures} checks in a row: {error}")
+            opened = yield from _conclude(
+                session, config, final, None,
+                [(row, ev, _unreachable(session, row, observed, why), False) for row, ev in items])
+        return SourceReport(source.slug, CheckResult.ERROR, None, result.status, error, opened)
+
+    previous = source.latest_snapshot_id
+    # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
+    snapshot, status = yield from _snapshot(session, source, checked, now)
+    source.consecutive_failures = 0
+    source.latest_snapshot_id = snapshot.id
+    source.last_status = status
+    source.validators = fetched.validators
+    final.result = status
+    final.snapshot_id = snapshot.id
+    _checked(session, source, rows, plan.owner, now, every)
+    yield
+    error = None
+    docs: DocumentCache = {}  # the documents read, for the flags' alerts to quote from
+    outcomes: list[Concluded] = []
+    if isinstance(found, Reading):
+        docs |= found.baselines
+        docs[snapshot.id] = found.current
+        error = found.current if isinstance(found.current, str) else None
+        reading = reading_key(plan.source)
+        for row, ev in items:
+            if row.id not in found.outcomes:
+                continue
+            res, first = found.outcomes[row.id]
+            if first:
+                row.baseline_snapshot_id = snapshot.id
+            outcomes.append((row, ev, res, first))
+            row.evaluated_snapshot_id = snapshot.id
+            row.evaluated_options = reading
+    if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
+        audit.record(session, "snapshot", {
+            "status": status, "snapshot": snapshot.id, "previous": previous,
+            "sha256": snapshot.blob_sha256, "url": snapshot.url,
+            "change": found.change if isinstance(found, Reading) else None},
+            source=source.slug, at=now)
+    opened = (yield from _conclude(session, config, final, snapshot, outcomes, docs)) \
+        if outcomes else []
+    return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
 
 
 def _checked(session: Session, source: SourceRow, rows: list[FetchRow], owner: str,
@@ -270,13 +418,6 @@ def _checked(session: Session, source: SourceRow, rows: list[FetchRow], owner: s
     source.next_check_at = schedule.next_check(now, interval)
     if source.lease_owner == owner:
         source.lease_owner, source.lease_until = None, None
-
-
-def _change_summary(before: Document | str | None, after: Document | str | None) -> str | None:
-    """A few words on what changed, when both versions were read for this check anyway."""
-    if not isinstance(before, Document) or not isinstance(after, Document):
-        return None
-    return diff(before, after).summary()
 
 
 class QuietRows:
@@ -352,8 +493,9 @@ def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],
 
 
 def _snapshot(session: Session, source: SourceRow, checked: Checked,
-              now: dt.datetime) -> tuple[SnapshotRow, CheckResult]:
-    """The snapshot this check saw: the latest one when nothing changed, else a new one."""
+              now: dt.datetime) -> Generator[None, None, tuple[SnapshotRow, CheckResult]]:
+    """The snapshot this check saw: the latest one when nothing changed, else a new one
+    (yields for the flush that gives it its id)."""
     result = checked.fetched.result
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
@@ -365,62 +507,42 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
     sha = blobs.digest(body)
     if latest is not None and latest.blob_sha256 == sha:
         return latest, CheckResult.UNCHANGED
-    blobs.put(session, body)
+    # stored as a delta on the version before it where that is smaller (db/blobs.py)
+    blobs.put(session, body, base=latest.blob_sha256 if latest is not None else None)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset,
         kind=resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body),
         headers=dict(result.headers), fetched_at=now)
     session.add(snapshot)
-    session.flush()
+    yield
     return snapshot, CheckResult.CHANGED if latest is not None else CheckResult.NEW
-
-
-def _evaluate(session: Session, source: Source, snapshot: SnapshotRow,
-              due: list[tuple[EvidenceRow, Evidence]], docs: DocumentCache,
-              body: bytes | None) -> tuple[list[Concluded], str | None]:
-    """Evaluate the due items on `snapshot`, each against its own baseline (documents read
-    are left in `docs`; `body`: the snapshot's bytes, when at hand)."""
-    current = read(session, snapshot, source, docs, body=body)
-    if isinstance(current, str):
-        return [(row, ev, evaluate.error(current), False) for row, ev in due], current
-    outcomes = []
-    for row, ev in due:
-        first = row.baseline_snapshot_id is None
-        baseline: Document | None = current
-        if not first and row.baseline_snapshot_id != snapshot.id:
-            base_snapshot = session.get(SnapshotRow, row.baseline_snapshot_id)
-            read_base = read(session, base_snapshot, source, docs) if base_snapshot \
-                else "missing"
-            # a baseline the current reading cannot read: start again from this snapshot
-            baseline = read_base if isinstance(read_base, Document) else None
-            first = baseline is None
-        if first:
-            row.baseline_snapshot_id = snapshot.id
-            baseline = None
-        outcomes.append((row, ev, evaluate.evaluate(ev, current, baseline), first))
-    return outcomes, None
 
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
               outcomes: list[Concluded], docs: DocumentCache | None = None,
-              at: dt.datetime | None = None) -> list[FlagRecord]:
-    """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags.
+              at: dt.datetime | None = None) -> Generator[None, None, list[FlagRecord]]:
+    """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags
+    (yields for the flush that gives the outcomes their ids, when a flag may point at one).
     `at`: when it happened, if not at this check (an archived version's capture time)."""
     opened = []
     docs = {} if docs is None else docs  # the documents the flags' alerts quote from
     written = []
     for row, _ev, res, first in outcomes:
-        outcome = OutcomeRow(evidence_id=row.id, fetch_id=final.id,
-                             snapshot_id=snapshot.id if snapshot else None,
-                             baseline_snapshot_id=row.baseline_snapshot_id, status=res.status,
-                             observed=res.observed, reason=res.reason,
-                             created_at=at or final.started_at)
-        session.add(outcome)
+        values = {"evidence_id": row.id, "fetch_id": final.id,
+                  "snapshot_id": snapshot.id if snapshot else None,
+                  "baseline_snapshot_id": row.baseline_snapshot_id, "status": res.status,
+                  "observed": res.observed, "reason": res.reason,
+                  "created_at": at or final.started_at}
+        outcome = OutcomeRow(**values)
+        if res.status == Outcome.HOLDS:  # no flag points at it: the batch's one INSERT
+            session.info.setdefault(_HOLDS, []).append(values)
+        else:
+            session.add(outcome)
         written.append((row, outcome, res, first, row.last_outcome))
         row.last_outcome = res.status
     if any(res.status != Outcome.HOLDS for _row, _o, res, _f, _p in written):
-        session.flush()  # the flags point at their outcomes
+        yield  # the flags point at their outcomes
     for row, outcome, res, first, previous in written:
         flag = flags.follow_outcome(session, config, row, outcome, res, first=first,
                                     previous=previous, docs=docs, at=at)

@@ -25,8 +25,12 @@ from db.leases import host_of
 from db.models import ClaimRow, ConfigSyncRow, EvidenceRow, FactCheckRow, SourceRow, VerdictRow
 from pipeline import __version__, schedule
 from pipeline.config import Config
+from pipeline.idle import FILES_ROW
 
 CONFIG = "config"
+# config_sync's rows: the digest of the configuration last synced, and (FILES_ROW) of the files
+# it was read from; row 0 is only ever updated, for SQLite's write lock (`_lock`)
+CONFIG_ROW = 1
 SYNC_LOCK = 0x636C_6D77_7379  # pg_advisory_xact_lock key held while syncing
 
 
@@ -35,18 +39,28 @@ def sync_config(session: Session, config: Config) -> bool:
     configuration, read by the same claimwatch, was the last one synced): nothing is read.
 
     Syncs are serialized (two `check`s starting on a new database, a daemon reloading while a
-    cron run starts): the second waits for the first, then finds its work done."""
+    cron run starts): the second waits for the first, then finds its work done. The digest of
+    the files `config` was read from (when it was: `config.load`) is kept too, in row FILES,
+    so that a `check` of the same files knows the tables are in line without parsing them
+    (`pipeline.idle`); a configuration from elsewhere that changes the tables clears it."""
     digest = hashlib.sha256(f"{__version__}\n{config.model_dump_json()}".encode()).hexdigest()
     _lock(session)
-    state = session.get(ConfigSyncRow, 1)
-    if state is not None and state.digest == digest:
-        return False
-    _sync(session, config)
-    if state is None:
-        state = ConfigSyncRow(id=1)
-        session.add(state)
-    state.digest, state.synced_at = digest, utcnow()
-    return True
+    state = session.get(ConfigSyncRow, CONFIG_ROW)
+    changed = state is None or state.digest != digest
+    if changed:
+        _sync(session, config)
+        if state is None:
+            state = ConfigSyncRow(id=CONFIG_ROW)
+            session.add(state)
+        state.digest, state.synced_at = digest, utcnow()
+    files = session.get(ConfigSyncRow, FILES_ROW)
+    if config.files_digest is not None or (changed and files is not None):
+        if files is None:
+            files = ConfigSyncRow(id=FILES_ROW)
+            session.add(files)
+        if files.digest != (config.files_digest or ""):
+            files.digest, files.synced_at = config.files_digest or "", utcnow()
+    return changed
 
 
 def _lock(session: Session) -> None:
@@ -193,8 +207,9 @@ def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> dict[st
     if not rows:
         return {}
     session.flush()  # rows changed earlier reach the database first
-    inserted = session.execute(insert(model).returning(model.slug, model.id,
-                                                       sort_by_parameter_order=True), rows)
+    # the slug comes back with each id: in any order, so many rows go in one statement (with
+    # sort_by_parameter_order, SQLite got one INSERT per row)
+    inserted = session.execute(insert(model).returning(model.slug, model.id), rows)
     return {slug: row_id for slug, row_id in inserted}
 
 

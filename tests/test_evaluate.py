@@ -3,6 +3,7 @@ with `changed` scoped to the evidence's own passage, rows or value."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pipeline.config import Evidence
@@ -142,3 +143,16 @@ def test_changes_any_is_whitespace_and_quote_form_insensitive() -> None:
     edited = text("The policy as amended.", "Second block.")
     result = evaluate(ev, edited, before)
     assert result.status == "broken" and "changed" in result.reason
+
+
+def test_changes_any_observes_a_digest_not_the_regions_text() -> None:
+    """An outcome row keeps what was observed: for a whole region, its digest and length (the
+    text itself is in the snapshot the row names)."""
+    ev = item(changes="any")
+    before = text("The policy as adopted.", "Second block. " * 500)
+    edited = text("The policy as amended.", "Second block. " * 500)
+    result = evaluate(ev, edited, before)
+    assert result.status == "broken" and result.differs
+    assert set(result.observed) == {"sha256", "chars"} and result.observed["chars"] > 7000
+    assert len(json.dumps(result.observed)) < 100
+    assert evaluate(ev, before, before).observed == result.baseline_observed

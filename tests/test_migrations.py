@@ -17,21 +17,35 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, create_engine, event, func, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Integer,
+    MetaData,
+    column,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    table,
+    text,
+)
 
 from db import open_store, schema_state, upgrade_schema
 from db.engine import migrations_config, revisions
-from db.models import AuditHeadRow, Base, ClaimRow, EvidenceRow, SourceRow, VerdictRow
+from db.models import AuditHeadRow, Base, BlobRow, ClaimRow, EvidenceRow, SourceRow, VerdictRow
 from pipeline import api
 from pipeline.demo.server import SiteServer
 from pipeline.errors import ClaimwatchError, UsageError
 from pipeline.fetch import FetchSettings
 from tests.test_check import QUOTE, page, sources_yaml, write
 from tests.test_cli import claimwatch
+from tests.test_records import assert_every_snapshot_reads_back, pages
 
-SPINE, REVIEW, SYNC, HOSTS, DESK, HEAD = ("0001_spine", "0002_review_audit_alerts_leases",
-                                        "0003_config_sync", "0004_hosts", "0005_desk",
-                                        "0007_archived")
+SPINE, REVIEW, SYNC, HOSTS, DESK, DELTAS, HEAD = (
+    "0001_spine", "0002_review_audit_alerts_leases", "0003_config_sync", "0004_hosts",
+    "0005_desk", "0006_deltas", "0007_archived")
 FAST = FetchSettings(user_agent="t", retries=0, host_delay=0)
 OLD = (f"database schema is at revision {SPINE}; this claimwatch needs {HEAD}: "
        "run 'claimwatch db upgrade'")
@@ -61,7 +75,8 @@ def drift(url: str) -> list[Any]:
 def test_revision_files_are_named_after_a_linear_chain_of_ids() -> None:
     scripts = ScriptDirectory.from_config(migrations_config("sqlite://"))
     chain = list(reversed(list(scripts.walk_revisions())))
-    assert [s.revision for s in chain] == revisions() == [SPINE, REVIEW, SYNC, HOSTS, DESK, HEAD]
+    assert [s.revision for s in chain] == revisions() == [SPINE, REVIEW, SYNC, HOSTS, DESK,
+                                                          DELTAS, HEAD]
     assert [s.down_revision for s in chain] == [None, *revisions()[:-1]]
     assert all(Path(s.path).stem == s.revision and len(s.revision) <= 32 for s in chain), \
         "db.engine reads the head off the file names; alembic_version holds 32 characters"
@@ -129,6 +144,47 @@ def test_downgrades_come_back_to_the_models(db_url: str) -> None:
     assert schema_state(db_url).status == "empty"
     open_store(db_url).close()
     assert drift(db_url) == []
+
+
+def test_a_downgrade_stores_every_delta_whole_again(db_url: str, site: SiteServer) -> None:
+    """0005 knows no bases: going back to it first stores each body as a whole zstd frame."""
+    store = open_store(db_url)
+    write(site, "index.html", page())
+    pages(store, site, 4)
+    store.close()
+    engine = raw(db_url)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM blob WHERE depth > 0")).scalar()
+        command.downgrade(migrations_config(conn), DESK)
+        stored = conn.execute(text("SELECT sha256, size, data FROM blob")).all()
+    engine.dispose()
+    assert len(stored) == 4
+    for sha, size, data in stored:
+        body = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
+        assert hashlib.sha256(body).hexdigest() == sha
+
+
+def test_an_upgrade_keeps_a_digest_of_each_changes_any_observation(db_url: str,
+                                                                  site: SiteServer) -> None:
+    """Outcomes of `changes: any` items held the region's text; from 0006 on, its digest."""
+    write(site, "index.html", page())
+    config = sources_yaml(site.url("index.html"), QUOTE, "changes: any")
+    store = open_store(db_url)
+    api.check(store, config, everything=True, settings=FAST)
+    store.close()
+    outcome = table("outcome", column("id", Integer), column("observed", JSON))
+    engine = raw(db_url)
+    with engine.begin() as conn:
+        command.downgrade(migrations_config(conn), DESK)
+        rows = conn.execute(select(outcome.c.id, outcome.c.observed).order_by(outcome.c.id)).all()
+        conn.execute(outcome.update().where(outcome.c.id == rows[1][0])
+                     .values(observed="the region's whole text"))
+        command.upgrade(migrations_config(conn), HEAD)
+        after = conn.execute(select(outcome.c.observed).order_by(outcome.c.id)).scalars().all()
+    engine.dispose()
+    assert after[0] == rows[0][1], "a quote's passage stays"
+    assert after[1] == {"sha256": hashlib.sha256(b"the region's whole text").hexdigest(),
+                        "chars": len("the region's whole text")}
 
 
 def first_release(url: str, site: SiteServer) -> dict[str, Any]:
@@ -217,7 +273,10 @@ def test_a_first_release_database_upgrades_keeping_its_rows_and_checks_carry_on(
         assert evidence.id == 1, "the first release's evidence item carries on, baseline and all"
         assert [v.origin for v in session.scalars(select(VerdictRow).order_by(VerdictRow.id))] \
             == ["sources.yaml", "review"]
-    assert api.audit_verify(store).ok
+        old = session.get(BlobRow, scene["sha"])
+        assert old is not None and (old.base_sha256, old.depth) == (None, 0), "a whole body"
+    assert_every_snapshot_reads_back(store)  # the first release's blob, and the new version
+    assert api.audit_verify(store, deep=True).ok
     store.close()
 
 

@@ -67,7 +67,7 @@ def extract(kind: str, body: bytes, options: Options, ignore: Sequence[str] = ()
     """Read `body` as `kind` and drop the `ignore` matches from its text. Raises ExtractError."""
     try:
         doc = EXTRACTORS[kind](body, options)
-    except ExtractError:
+    except (ExtractError, MemoryError):  # out of memory: the caller's limit, said by the caller
         raise
     except Exception as exc:  # a parser's own failure on hostile input is a recorded error
         detail = (str(exc).splitlines() or [""])[0][:200]
