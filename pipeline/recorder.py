@@ -21,7 +21,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
@@ -30,9 +30,17 @@ from db import Store, audit, blobs, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import evaluate, flags, schedule
 from pipeline.archive_sources.base import Version
-from pipeline.config import Config, Evidence
+from pipeline.config import Config, Evidence, Source
 from pipeline.extract import resolve_kind
-from pipeline.extraction_worker import Body, Job, Reading, ReadingFailed, Workers, read_safely
+from pipeline.extraction_worker import (
+    Body,
+    Job,
+    Reading,
+    ReadingFailed,
+    Workers,
+    read_job,
+    read_safely,
+)
 from pipeline.fetch import Attempt
 from pipeline.plan import Plan, reading_key
 from pipeline.records import FlagRecord, SourceReport
@@ -47,6 +55,7 @@ Found = Reading | str | ReadingFailed
 Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
 # a check's recording: yields where the batch must flush (for the ids of the rows it added)
 Steps = Generator[None, None, Any]
+T = TypeVar("T")
 _HOLDS = "claimwatch.recorder.holds"  # session.info: `holds` outcomes, one INSERT per batch
 
 
@@ -182,9 +191,9 @@ def _due(row: EvidenceRow, snapshot_id: int | None, reading: str) -> bool:
             or row.evaluated_options != reading or row.last_outcome == Outcome.UNREACHABLE)
 
 
-def _side_by_side(session: Session, recordings: list[Steps]) -> list[SourceReport]:
+def _side_by_side(session: Session, recordings: list[Generator[None, None, T]]) -> list[T]:
     """Run the checks' recordings step by step together, one flush between steps."""
-    reports: list[SourceReport | None] = [None] * len(recordings)
+    reports: list[T | None] = [None] * len(recordings)
     going = list(enumerate(recordings))
     while going:
         waiting = []
@@ -201,105 +210,6 @@ def _side_by_side(session: Session, recordings: list[Steps]) -> list[SourceRepor
     if holds:
         session.execute(insert(OutcomeRow), holds)
     return [report for report in reports if report is not None]
-
-
-@dataclass(frozen=True)
-class Archived:
-    """One archived version, as `record_archived` took it: `loaded` (a new snapshot, its items
-    evaluated), `already` (loaded by an earlier backfill), `same` (the bytes of the version
-    before it) or `error` (it could not be read)."""
-
-    captured_at: dt.datetime
-    archive_url: str
-    status: str
-    snapshot: int | None = None
-    error: str | None = None
-    outcomes: tuple[tuple[int, str], ...] = ()  # (evidence id, outcome)
-    flags: tuple[FlagRecord, ...] = ()
-
-
-def record_archived(session: Session, config: Config, source: SourceRow,
-                    items: list[tuple[EvidenceRow, Evidence]], version: Version, *,
-                    baseline: bool) -> Archived:
-    """Record a version loaded from where it was kept (`backfill`): a snapshot marked archived
-    (its capture time, the archive's address), each item read and evaluated on it as a live
-    check's are (`extraction_worker.read_job`, in this process; `baseline`: this version
-    becomes the items' baseline), and the flags that follow (`_conclude`), dated when the
-    version was captured. A version already loaded is left alone, so a re-run adds nothing
-    twice; live state (schedule, validators, failures) is not touched."""
-    capture, now = version.capture, utcnow()
-    fetch = FetchRow(source_id=source.id, started_at=now, duration_ms=version.duration_ms,
-                     url=capture.archive_url, status=version.status, bytes=len(version.body),
-                     error=version.error)
-    if version.error is not None:
-        session.add(fetch)
-        return Archived(capture.captured_at, capture.archive_url, "error", error=version.error)
-    sha = blobs.digest(version.body)
-    kept = session.scalars(select(SnapshotRow).where(
-        SnapshotRow.source_id == source.id, SnapshotRow.fetched_at == capture.captured_at,
-        SnapshotRow.blob_sha256 == sha)).first()
-    if kept is not None:
-        return Archived(capture.captured_at, capture.archive_url, "already", kept.id)
-    before = session.scalars(select(SnapshotRow).where(
-        SnapshotRow.source_id == source.id, SnapshotRow.fetched_at < capture.captured_at)
-        .order_by(SnapshotRow.fetched_at.desc(), SnapshotRow.id.desc()).limit(1)).first()
-    if not baseline and before is not None and before.blob_sha256 == sha:
-        return Archived(capture.captured_at, capture.archive_url, "same", before.id)
-    spec = config.sources[source.slug]
-    url = version.document or capture.url  # with `follow`: the document's, as live
-    due = tuple((row.id, ev, None if baseline else row.baseline_snapshot_id)
-                for row, ev in items)
-    bases = {base for _id, _ev, base in due if base is not None}
-    if before is not None:
-        bases.add(before.id)
-    stored = {base: _stored(session, row) if (row := session.get(SnapshotRow, base)) else None
-              for base in bases}
-    found = read_safely(Job(spec, Body(version.body, version.content_type, url, None), None,
-                            stored, due, before.id if before else None))
-    if isinstance(found, ReadingFailed):
-        raise found
-    blobs.put(session, version.body)
-    snapshot = SnapshotRow(
-        source_id=source.id, blob_sha256=sha, url=url,
-        content_type=version.content_type, charset=None,
-        kind=resolve_kind(spec.kind, version.content_type, url, version.body),
-        headers={}, fetched_at=capture.captured_at, archived_at=now,
-        archive_url=capture.archive_url)
-    session.add(snapshot)
-    session.flush()
-    fetch.result = CheckResult.NEW if baseline else CheckResult.CHANGED
-    fetch.snapshot_id = snapshot.id
-    session.add(fetch)
-    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
-        if source.latest_snapshot_id else None
-    if latest is None or latest.fetched_at < snapshot.fetched_at:
-        source.latest_snapshot_id = snapshot.id
-    docs: DocumentCache = {}
-    outcomes: list[Concluded] = []
-    if isinstance(found, str):  # too long or too big to read: an error outcome, as live
-        outcomes = [(row, ev, evaluate.error(found), False) for row, ev in items]
-    else:
-        docs |= found.baselines
-        docs[snapshot.id] = found.current
-        for row, ev in items:
-            res, first = found.outcomes[row.id]
-            if first:
-                row.baseline_snapshot_id = snapshot.id
-            outcomes.append((row, ev, res, first))
-    for row, _ev in items:  # the next live check evaluates again, against this baseline
-        row.evaluated_snapshot_id = None
-    session.flush()
-    audit.record(session, "snapshot", {
-        "status": fetch.result, "snapshot": snapshot.id,
-        "previous": before.id if before else None, "sha256": sha, "url": snapshot.url,
-        "archived": {"captured_at": capture.captured_at.isoformat() + "Z",
-                     "archive_url": capture.archive_url},
-        "change": found.change if isinstance(found, Reading) else None}, source=source.slug)
-    [opened] = _side_by_side(session, [_conclude(session, config, fetch, snapshot, outcomes,
-                                                 docs, at=capture.captured_at)])
-    return Archived(capture.captured_at, capture.archive_url, "loaded", snapshot.id,
-                    outcomes=tuple((row.id, res.status) for row, _ev, res, _f in outcomes),
-                    flags=tuple(opened))
 
 
 def record_quiet(store: Store, quiet: QuietRows) -> None:
@@ -389,13 +299,8 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         docs[snapshot.id] = found.current
         error = found.current if isinstance(found.current, str) else None
         reading = reading_key(plan.source)
-        for row, ev in items:
-            if row.id not in found.outcomes:
-                continue
-            res, first = found.outcomes[row.id]
-            if first:
-                row.baseline_snapshot_id = snapshot.id
-            outcomes.append((row, ev, res, first))
+        outcomes = _concluded(items, found, snapshot)
+        for row, _ev, _res, _first in outcomes:
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
     if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
@@ -408,6 +313,118 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         if outcomes else []
     return SourceReport(source.slug, status, snapshot.id, result.status, error, opened)
 
+
+@dataclass(frozen=True)
+class Archived:
+    """One archived version, as `record_archived` took it: `loaded` (a new snapshot, its items
+    evaluated), `already` (loaded by an earlier backfill), `same` (the bytes of the version
+    before it) or `error` (it could not be read)."""
+
+    captured_at: dt.datetime
+    archive_url: str
+    status: str
+    snapshot: int | None = None
+    error: str | None = None
+    outcomes: tuple[tuple[int, str], ...] = ()  # (evidence id, outcome)
+    flags: tuple[FlagRecord, ...] = ()
+
+
+def record_archived(session: Session, config: Config, source: SourceRow,
+                    items: list[tuple[EvidenceRow, Evidence]], version: Version, *,
+                    baseline: bool) -> Archived:
+    """Record a version loaded from where it was kept (`backfill`): a snapshot marked archived
+    (its capture time, the archive's address), each item evaluated on it as a live check would
+    (`baseline`: this version becomes the items' baseline), and the flags that follow, dated
+    when the version was captured. A version already loaded is left alone, so a re-run adds
+    nothing twice; live state (schedule, validators, failures) is not touched."""
+    capture, now = version.capture, utcnow()
+    fetch = FetchRow(source_id=source.id, started_at=now, duration_ms=version.duration_ms,
+                     url=capture.archive_url, status=version.status, bytes=len(version.body),
+                     error=version.error)
+    if version.error is not None:
+        session.add(fetch)
+        return Archived(capture.captured_at, capture.archive_url, "error", error=version.error)
+    sha = blobs.digest(version.body)
+    kept = session.scalars(select(SnapshotRow).where(
+        SnapshotRow.source_id == source.id, SnapshotRow.fetched_at == capture.captured_at,
+        SnapshotRow.blob_sha256 == sha)).first()
+    if kept is not None:
+        return Archived(capture.captured_at, capture.archive_url, "already", kept.id)
+    before = session.scalars(select(SnapshotRow).where(
+        SnapshotRow.source_id == source.id, SnapshotRow.fetched_at < capture.captured_at)
+        .order_by(SnapshotRow.fetched_at.desc(), SnapshotRow.id.desc()).limit(1)).first()
+    if not baseline and before is not None and before.blob_sha256 == sha:
+        return Archived(capture.captured_at, capture.archive_url, "same", before.id)
+    blobs.put(session, version.body)
+    spec = config.sources[source.slug]
+    url = version.document or capture.url  # with `follow`: the document's, as live
+    snapshot = SnapshotRow(
+        source_id=source.id, blob_sha256=sha, url=url,
+        content_type=version.content_type, charset=None,
+        kind=resolve_kind(spec.kind, version.content_type, url, version.body),
+        headers={}, fetched_at=capture.captured_at, archived_at=now,
+        archive_url=capture.archive_url)
+    session.add(snapshot)
+    session.flush()
+    fetch.result = CheckResult.NEW if baseline else CheckResult.CHANGED
+    fetch.snapshot_id = snapshot.id
+    session.add(fetch)
+    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
+        if source.latest_snapshot_id else None
+    if latest is None or latest.fetched_at < snapshot.fetched_at:
+        source.latest_snapshot_id = snapshot.id
+    if baseline:
+        for row, _ev in items:
+            row.baseline_snapshot_id = None  # this version is the item's first evaluation
+    found = _read_here(session, spec, snapshot, items, version.body, before)
+    docs: DocumentCache = found.baselines | {snapshot.id: found.current}
+    outcomes = _concluded(items, found, snapshot)
+    for row, _ev in items:  # the next live check evaluates again, against this baseline
+        row.evaluated_snapshot_id = None
+    session.flush()
+    audit.record(session, "snapshot", {
+        "status": fetch.result, "snapshot": snapshot.id,
+        "previous": before.id if before else None, "sha256": sha, "url": snapshot.url,
+        "archived": {"captured_at": capture.captured_at.isoformat() + "Z",
+                     "archive_url": capture.archive_url},
+        "change": found.change}, source=source.slug)
+    opened = _side_by_side(session, [_conclude(session, config, fetch, snapshot, outcomes, docs,
+                                               at=capture.captured_at)])[0]
+    return Archived(capture.captured_at, capture.archive_url, "loaded", snapshot.id,
+                    outcomes=tuple((row.id, res.status) for row, _ev, res, _f in outcomes),
+                    flags=tuple(opened))
+
+
+
+def _read_here(session: Session, source: Source, snapshot: SnapshotRow,
+               items: list[tuple[EvidenceRow, Evidence]], body: bytes,
+               before: SnapshotRow | None) -> Reading:
+    """Read an archived version in this process (`backfill` loads one version at a time), as a
+    worker reads a live check's: its items against their baselines, the change from `before`."""
+    bases = {row.baseline_snapshot_id for row, _ev in items} - {None, snapshot.id}
+    if before is not None:
+        bases.add(before.id)
+    baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
+                 else None for base in bases if base is not None}
+    return read_job(Job(source, Body(body, snapshot.content_type, snapshot.url, snapshot.charset),
+                        snapshot.id, baselines,
+                        tuple((row.id, ev, row.baseline_snapshot_id) for row, ev in items),
+                        before.id if before else None))
+
+
+def _concluded(items: list[tuple[EvidenceRow, Evidence]], found: Reading,
+               snapshot: SnapshotRow) -> list[Concluded]:
+    """The items `found` evaluated, each with its outcome; an item evaluated for the first
+    time takes `snapshot` as its baseline."""
+    outcomes = []
+    for row, ev in items:
+        if row.id not in found.outcomes:
+            continue
+        res, first = found.outcomes[row.id]
+        if first:
+            row.baseline_snapshot_id = snapshot.id
+        outcomes.append((row, ev, res, first))
+    return outcomes
 
 def _checked(session: Session, source: SourceRow, rows: list[FetchRow], owner: str,
              now: dt.datetime, interval: float) -> None:
