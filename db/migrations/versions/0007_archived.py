@@ -3,7 +3,7 @@ where versions are kept (an archive, a directory of dated copies, a WARC), marke
 the time they were loaded and the archive's address (the capture time is `fetched_at`).
 
 Revision ID: 0007_archived
-Revises: 0005_desk
+Revises: 0006_deltas
 Create Date: 2026-11-27
 """
 
