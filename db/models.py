@@ -133,6 +133,11 @@ class SnapshotRow(Base):
     kind: Mapped[str] = mapped_column(String(20))
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     fetched_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # how it was fetched (a FetchMode): snapshots of one mode are never compared with another's
+    fetch_mode: Mapped[str] = mapped_column(String(10), default="http", server_default="http")
+    # `fetch: browser`: the response as served, before the browser ran its scripts (the blob
+    # is the rendered DOM); None for plain fetches
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class FetchRow(Base):

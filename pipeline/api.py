@@ -103,6 +103,13 @@ def load_config(path: str | Path) -> Config:
     return config_stage.load(path)
 
 
+def validate_config(path: str | Path) -> Config:
+    """`validate`: sources.yaml read as `load_config` reads it, and what it asks of this
+    machine (`fetch: browser` needs Playwright and Chromium) checked too."""
+    from pipeline.browser_fetch import config_problems
+    return config_stage.load(path, checks=[config_problems])
+
+
 def empty_config() -> Config:
     """The configuration of a desk with no sources.yaml (for probing a bare URL)."""
     return Config(version=1)

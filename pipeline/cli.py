@@ -55,7 +55,7 @@ def cli(ctx: click.Context, sources_path: str, db_url: str) -> None:
 def validate(obj: dict[str, str]) -> None:
     """Check sources.yaml; print FILE:LINE: message per problem (exit 2)."""
     from pipeline import api
-    config = api.load_config(obj["sources"])
+    config = api.validate_config(obj["sources"])
     n_claims = sum(1 for _ in config.claims())
     click.echo(f"{obj['sources']}: ok ({len(config.sources)} sources, "
                f"{len(config.factchecks)} fact-checks, {n_claims} claims)")

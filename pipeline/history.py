@@ -24,7 +24,7 @@ from pipeline.errors import NotFound, UsageError
 from pipeline.vocab import iso
 
 # events about a source that belong to the story of every claim reading it
-SOURCE_EVENTS = ("snapshot", "failure")
+SOURCE_EVENTS = ("snapshot", "failure", "fetch-mode")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,11 @@ def describe(event: Event) -> str:
             change = f" ({d['change']})" if d.get("change") else ""
             what = "first snapshot" if d.get("status") == "new" else f"changed{change}"
             return f"{when} {event.source} {what} → snapshot {d.get('snapshot')}"
+        case "fetch-mode":
+            return (f"{when} {event.source} read with fetch: {d.get('to')} (was "
+                    f"{d.get('from')}) from snapshot {d.get('snapshot')}: a new baseline for "
+                    f"{d.get('new_baselines')} item(s), never compared with snapshots read "
+                    "the other way")
         case "failure":
             return (f"{when} {event.source} failed: {d.get('error')} "
                     f"({d.get('in_a_row')} in a row)")

@@ -45,7 +45,9 @@ def prune(session: Session, older_than: dt.timedelta, now: dt.datetime,
     for start in range(0, len(doomed), 500):
         session.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(doomed[start:start + 500])))
     blobs = session.execute(delete(BlobRow).where(
-        BlobRow.sha256.not_in(select(SnapshotRow.blob_sha256)))).rowcount
+        BlobRow.sha256.not_in(select(SnapshotRow.blob_sha256)),
+        BlobRow.sha256.not_in(select(SnapshotRow.raw_sha256).where(
+            SnapshotRow.raw_sha256.is_not(None))))).rowcount
     counts: dict[str, int | str] = {"older_than": label, "snapshots": len(doomed),
                                     "fetches": fetches, "outcomes": outcomes, "blobs": blobs,
                                     "snapshots_kept": session.scalar(

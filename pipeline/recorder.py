@@ -146,6 +146,7 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         return SourceReport(source.slug, CheckResult.ERROR, None, result.status, error, opened)
 
     previous = source.latest_snapshot_id
+    was = session.get(SnapshotRow, previous) if previous else None
     # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
     snapshot, status = _snapshot(session, source, checked, now)
     source.consecutive_failures = 0
@@ -168,6 +169,12 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         for row, _ev in due:
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
+    if was is not None and was.fetch_mode != snapshot.fetch_mode:
+        # never compared across modes: each item's baseline started again on this snapshot
+        audit.record(session, "fetch-mode", {
+            "from": was.fetch_mode, "to": snapshot.fetch_mode, "snapshot": snapshot.id,
+            "previous": was.id, "new_baselines": sum(1 for *_x, first in outcomes if first)},
+            source=source.slug, at=now)
     if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
         audit.record(session, "snapshot", {
             "status": status, "snapshot": snapshot.id, "previous": previous,
@@ -271,7 +278,8 @@ def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],
 def _snapshot(session: Session, source: SourceRow, checked: Checked,
               now: dt.datetime) -> tuple[SnapshotRow, CheckResult]:
     """The snapshot this check saw: the latest one when nothing changed, else a new one."""
-    result = checked.fetched.result
+    result, raw = checked.fetched.result, checked.fetched.raw
+    mode = checked.plan.fetch_mode
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
     if result.not_modified:
@@ -280,14 +288,18 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
         return latest, CheckResult.UNCHANGED
     body = result.body or b""
     sha = blobs.digest(body)
-    if latest is not None and latest.blob_sha256 == sha:
+    if latest is not None and latest.blob_sha256 == sha and latest.fetch_mode == mode:
         return latest, CheckResult.UNCHANGED
     blobs.put(session, body)
+    raw_sha = None
+    if raw is not None and raw.body is not None:  # rendered: the response as served, for WARC
+        raw_sha = blobs.put(session, raw.body)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset,
         kind=resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body),
-        headers=dict(result.headers), fetched_at=now)
+        headers=dict(raw.headers if raw is not None else result.headers), fetched_at=now,
+        fetch_mode=mode, raw_sha256=raw_sha)
     session.add(snapshot)
     session.flush()
     return snapshot, CheckResult.CHANGED if latest is not None else CheckResult.NEW
@@ -308,8 +320,12 @@ def _evaluate(session: Session, checked: Checked, snapshot: SnapshotRow,
         baseline: Document | None = current
         if not first and row.baseline_snapshot_id != snapshot.id:
             base_snapshot = session.get(SnapshotRow, row.baseline_snapshot_id)
-            read_base = read(session, base_snapshot, source, docs) if base_snapshot \
-                else "missing"
+            if base_snapshot is None:
+                read_base: Document | str = "missing"
+            elif base_snapshot.fetch_mode != snapshot.fetch_mode:  # `fetch:` was switched
+                read_base = "fetched otherwise"  # a rendered DOM is not a served page's peer
+            else:
+                read_base = read(session, base_snapshot, source, docs)
             # a baseline the current reading cannot read: start again from this snapshot
             baseline = read_base if isinstance(read_base, Document) else None
             first = baseline is None

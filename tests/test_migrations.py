@@ -29,8 +29,9 @@ from pipeline.fetch import FetchSettings
 from tests.test_check import QUOTE, page, sources_yaml, write
 from tests.test_cli import claimwatch
 
-SPINE, REVIEW, SYNC, HOSTS, HEAD = ("0001_spine", "0002_review_audit_alerts_leases",
-                                  "0003_config_sync", "0004_hosts", "0005_desk")
+SPINE, REVIEW, SYNC, HOSTS, DESK, HEAD = (
+    "0001_spine", "0002_review_audit_alerts_leases", "0003_config_sync", "0004_hosts",
+    "0005_desk", "0009_fetch_mode")
 FAST = FetchSettings(user_agent="t", retries=0, host_delay=0)
 OLD = (f"database schema is at revision {SPINE}; this claimwatch needs {HEAD}: "
        "run 'claimwatch db upgrade'")
@@ -60,7 +61,7 @@ def drift(url: str) -> list[Any]:
 def test_revision_files_are_named_after_a_linear_chain_of_ids() -> None:
     scripts = ScriptDirectory.from_config(migrations_config("sqlite://"))
     chain = list(reversed(list(scripts.walk_revisions())))
-    assert [s.revision for s in chain] == revisions() == [SPINE, REVIEW, SYNC, HOSTS, HEAD]
+    assert [s.revision for s in chain] == revisions() == [SPINE, REVIEW, SYNC, HOSTS, DESK, HEAD]
     assert [s.down_revision for s in chain] == [None, *revisions()[:-1]]
     assert all(Path(s.path).stem == s.revision and len(s.revision) <= 32 for s in chain), \
         "db.engine reads the head off the file names; alembic_version holds 32 characters"
