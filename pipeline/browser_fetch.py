@@ -134,6 +134,7 @@ class Browser:
         self._root: int | None = None  # the browser's main process, when it can be found
         self._rendering = 0
         self._over: str | None = None  # why the watchdog killed the browser
+        self._stale = False  # killed: the next page launches another
         self._watch: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Browser:
@@ -253,7 +254,7 @@ class Browser:
 
     async def _launched(self) -> Any:
         async with self._lock:
-            if self._browser is not None and self._browser.is_connected():
+            if self._browser is not None and self._browser.is_connected() and not self._stale:
                 return self._browser
             if self._browser is not None:  # killed or crashed: the next one
                 with contextlib.suppress(Exception):
@@ -273,7 +274,7 @@ class Browser:
                 args=[*_FLAGS, f"--js-flags=--max-old-space-size={heap}",
                       f"--claimwatch-browser={marker}"])
             self.launches += 1
-            self._root, self._over = _find_root(marker), None
+            self._root, self._over, self._stale = _find_root(marker), None, False
             if self._watch is None or self._watch.done():
                 self._watch = asyncio.create_task(self._watchdog())
             return self._browser
@@ -295,6 +296,7 @@ class Browser:
         return sum(rss for _pid, rss in _tree(self._root)) if self._root else 0
 
     def _kill(self) -> None:
+        self._stale = True
         root, self._root = self._root, None
         if root is None:
             return

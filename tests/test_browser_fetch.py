@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from warcio.archiveiterator import ArchiveIterator
 
 from db import Store, blobs
 from db.models import AuditEventRow, FetchRow, FlagRow, SnapshotRow, SourceRow
 from pipeline import api, browser_fetch
 from pipeline.config import Source
 from pipeline.demo.server import SiteServer
+from pipeline.fetch import Fetcher, FetchResult
 from pipeline.source_fetch import Fetched, fetch_source
 from tests.conftest import Handler
 from tests.test_addresses import FAST as FAST_NET
@@ -93,6 +95,18 @@ def test_a_script_built_quote_holds_rendered_and_is_missing_served(
         assert snapshot.raw_sha256 is not None, "the response as served is kept, for WARC"
         assert blobs.get(session, snapshot.raw_sha256) == SCRIPTED.encode()
     assert [r.path for r in site.requests].count("/statement.json") == 1
+
+    # the WARC replays what the server sent, and carries what claimwatch read beside it
+    out = tmp_path / "evidence.warc.gz"
+    assert api.export_warc(other, out, source="s") == 3
+    with open(out, "rb") as stream:
+        records = [(r.rec_type, r.rec_headers, r.content_stream().read())
+                   for r in ArchiveIterator(stream)]
+    [(_, response, served_body)] = [r for r in records if r[0] == "response"]
+    [(_, conversion, dom)] = [r for r in records if r[0] == "conversion"]
+    assert served_body == SCRIPTED.encode() and SENTENCE.encode() in dom
+    assert conversion.get_header("WARC-Refers-To") == response.get_header("WARC-Record-ID")
+    assert conversion.get_header("Claimwatch-Fetch-Mode") == "browser"
 
 
 @needs_playwright
@@ -216,6 +230,30 @@ def test_a_page_that_never_finishes_loading_is_a_recorded_timeout(
         assert row is not None and row.result == "error" and row.error == source.error
         assert session.scalars(select(SourceRow)).one().consecutive_failures == 1
         assert session.scalars(select(SnapshotRow)).first() is None
+
+
+@needs_playwright
+@needs_chromium
+def test_a_browser_past_its_memory_limit_is_stopped_and_the_next_page_gets_another(
+        site: SiteServer) -> None:
+    url = scripted_site(site)
+
+    async def main() -> tuple[FetchResult, FetchResult, int]:
+        async with Fetcher(FAST) as fetcher, browser_fetch.Browser(
+                fetcher, browser_fetch.BrowserSettings(memory=1024**2)) as chromium:
+            served = await fetcher.fetch(url, obey_robots=False)
+            over = await chromium.render(served, source_url=url, timeout=10,
+                                         max_bytes=1024**2)
+            chromium.settings = browser_fetch.BrowserSettings()
+            fine = await chromium.render(served, source_url=url, timeout=10,
+                                         max_bytes=1024**2)
+            return over, fine, chromium.launches
+
+    over, fine, launches = asyncio.run(main())
+    assert over.body is None and over.error is not None
+    assert over.error.startswith("the browser used more than 1 MB rendering the page ("), \
+        over.error
+    assert fine.ok and SENTENCE.encode() in (fine.body or b"") and launches == 2
 
 
 @needs_playwright
