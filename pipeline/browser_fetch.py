@@ -12,8 +12,9 @@ never connect, service workers are blocked, downloads refused.
 One browser per process, launched at the first page to render and closed with the run (`async
 with Browser(...)`); a fresh context (no cookies, cache or storage) per page; at most
 `pages` pages at once; each rendering bounded by the source's timeout; the browser killed, and
-launched again for the next page, when its processes together pass `memory` (V8's heap is also
-capped with `--js-flags=--max-old-space-size`). Playwright is imported only to launch it.
+launched again for the next page, when its processes together pass `memory` (their proportional
+set sizes from /proc; V8's heap is also capped with `--js-flags=--max-old-space-size`).
+Playwright is imported only to launch it.
 """
 
 from __future__ import annotations
@@ -285,15 +286,11 @@ class Browser:
             await asyncio.sleep(WATCH_EVERY)
             if not self._rendering or self._root is None:
                 continue
-            used = sum(rss for _pid, rss in _tree(self._root))
+            used = footprint(self._root)
             if used > self.settings.memory:
                 self._over = (f"the browser used more than {self.settings.memory // _MB} MB "
                               f"rendering the page ({used // _MB} MB): it was stopped")
                 self._kill()
-
-    def peak(self) -> int:
-        """Bytes the browser's processes hold now (0 when it is not running)."""
-        return sum(rss for _pid, rss in _tree(self._root)) if self._root else 0
 
     def _kill(self) -> None:
         self._stale = True
@@ -347,6 +344,22 @@ def _pids() -> list[int]:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return []
+
+
+def footprint(root: int) -> int:
+    """The memory `root` and its processes cost together: the sum of their proportional set
+    sizes (shared pages counted once over the processes sharing them; Chromium's processes
+    share much: their resident sizes summed to 2.4x this), resident size where /proc does not
+    say."""
+    total = 0
+    for pid, rss in _tree(root):
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            total += next(int(line.split()[1]) * 1024 for line in rollup.splitlines()
+                          if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            total += rss
+    return total
 
 
 def _tree(root: int) -> list[tuple[int, int]]:
