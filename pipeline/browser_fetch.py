@@ -136,6 +136,7 @@ class Browser:
         self._rendering = 0
         self._over: str | None = None  # why the watchdog killed the browser
         self._stale = False  # killed: the next page launches another
+        self._stopped = asyncio.Event()  # set when this browser is killed
         self._watch: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Browser:
@@ -174,8 +175,8 @@ class Browser:
                 self._rendering += 1
                 try:
                     async with asyncio.timeout(timeout):
-                        html, final_url = await self._render(browser, page, source_url,
-                                                             started + timeout, max_bytes, noted)
+                        html, final_url = await self._unless_stopped(self._render(
+                            browser, page, source_url, started + timeout, max_bytes, noted))
                 finally:
                     self._rendering -= 1
             except TimeoutError:
@@ -197,6 +198,23 @@ class Browser:
         headers["content-type"] = "text/html; charset=utf-8"
         return replace(page, final_url=final_url, headers=headers, body=body, error=error,
                        attempts=(*noted, *before, last))
+
+    async def _unless_stopped(self, work: Any) -> Any:
+        """`work`'s result, unless the browser is stopped first (its memory): then the
+        watchdog's reason, without waiting for Playwright to notice."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if not task.done() or task.cancelled():
+            raise FetchError(self._over or "the browser was stopped")
+        return task.result()
 
     async def _render(self, browser: Any, page: FetchResult, source_url: str, deadline: float,
                       max_bytes: int, noted: list[Attempt]) -> tuple[str, str]:
@@ -276,6 +294,7 @@ class Browser:
                       f"--claimwatch-browser={marker}"])
             self.launches += 1
             self._root, self._over, self._stale = _find_root(marker), None, False
+            self._stopped = asyncio.Event()
             if self._watch is None or self._watch.done():
                 self._watch = asyncio.create_task(self._watchdog())
             return self._browser
@@ -294,6 +313,7 @@ class Browser:
 
     def _kill(self) -> None:
         self._stale = True
+        self._stopped.set()
         root, self._root = self._root, None
         if root is None:
             return
