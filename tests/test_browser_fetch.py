@@ -26,6 +26,7 @@ from db.models import AuditEventRow, FetchRow, FlagRow, SnapshotRow, SourceRow
 from pipeline import api, browser_fetch
 from pipeline.config import Source
 from pipeline.demo.server import SiteServer
+from pipeline.errors import UsageError
 from pipeline.fetch import Fetcher, FetchResult
 from pipeline.source_fetch import Fetched, fetch_source
 from tests.conftest import Handler
@@ -134,6 +135,12 @@ def test_switching_fetch_starts_a_new_baseline_with_an_event_and_no_flag(
     with store.session() as session:
         source = session.scalars(select(SourceRow)).one()
         assert source.validators == {}, "a rendered page is never asked for conditionally"
+
+    with pytest.raises(UsageError, match="a rendered page is never compared with a page as "
+                                         "served"):
+        api.source_diff(store, rendered, "s", from_id=first.sources[0].snapshot,
+                        to_id=switched.sources[0].snapshot)
+    assert api.source_diff(store, rendered, "s").before.id == switched.sources[0].snapshot
 
     again = api.check(store, rendered, everything=True, settings=FAST)
     assert again.flags == [] and again.sources[0].status in ("unchanged", "changed")
