@@ -136,11 +136,18 @@ class Browser:
         self._rendering = 0
         self._over: str | None = None  # why the watchdog killed the browser
         self._stale = False  # killed: the next page launches another
+        self._asked, self._unable = False, None  # `unable()`'s answer
         self._stopped = asyncio.Event()  # set when this browser is killed
         self._watch: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Browser:
         return self
+
+    def unable(self) -> str | None:
+        """Why this machine cannot render pages (`missing()`, asked once per run), or None."""
+        if not self._asked:
+            self._unable, self._asked = missing(), True
+        return self._unable
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()

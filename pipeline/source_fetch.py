@@ -51,6 +51,10 @@ async def fetch_source(fetcher: Fetcher, source: Source, *, url: str, timeout: i
     redacted."""
     hide = secrets.redactor(url)
     if browser is not None:
+        unable = browser.unable()
+        if unable is not None:  # nothing is requested: the desk must decide how to read it
+            return Fetched(FetchResult(url, url, None, {}, None, unable, ()), [], {},
+                           content_error=unable)
         validators = {}  # what scripts build can change while the page's bytes do not
     page_v = validators.get("page", {})
     doc_v = validators.get("doc", {})

@@ -290,6 +290,23 @@ def test_validate_says_when_this_machine_cannot_render_pages(tmp_path: Path) -> 
     assert done.stderr == f"{path}:6: {message} (2 sources use it)\n"
 
 
+def test_a_machine_that_cannot_render_makes_the_items_errors_and_requests_nothing(
+        store: Store, site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(browser_fetch.ENV, str(tmp_path / "no-chromium"))
+    url = scripted_site(site)
+    report = api.check(store, sources_yaml(url, QUOTE, source_opts=browser_opts()),
+                       everything=True, settings=FAST)
+    [source] = report.sources
+    assert source.status == "error" and source.error is not None
+    assert source.error.startswith("fetch: browser needs ")
+    [flag] = report.flags
+    assert (flag.outcome, flag.severity) == ("error", "medium"), \
+        "the desk must decide how to read it: not a page gone (unreachable, high)"
+    assert site.requests == []
+    with store.session() as session:
+        assert session.scalars(select(SourceRow)).one().consecutive_failures == 0
+
+
 CONFIG = """\
 version: 1
 sources:
