@@ -265,6 +265,31 @@ def test_a_browser_past_its_memory_limit_is_stopped_and_the_next_page_gets_anoth
 
 @needs_playwright
 @needs_chromium
+def test_rendered_pages_are_screened_for_soft_404s_and_challenges(store: Store,
+                                                                   site: SiteServer) -> None:
+    # served with 200 and a title, the page's script turns it into a "not found" page
+    write(site, "gone.html", """<html><head><title>Statement</title></head><body><main>
+<p>Loading</p></main><script>document.title = "Page not found";
+document.querySelector("main").textContent = "Sorry, we could not find that page.";
+</script></body></html>""")
+    write(site, "challenge.html", """<html><head><title>Just a moment...</title></head><body>
+<main><div id="cf-chl-widget">Checking your browser</div></main>
+<script>document.body.append("still checking")</script></body></html>""")
+    cfg = sources_yaml(site.url("gone.html"), QUOTE, source_opts=browser_opts())
+    [gone] = api.check(store, cfg, everything=True, settings=FAST).sources
+    assert gone.status == "error" and gone.error is not None
+    assert gone.error.startswith('a "page not found" page served with HTTP 200')
+    cfg = sources_yaml(site.url("challenge.html"), QUOTE, source_opts=browser_opts())
+    report = api.check(store, cfg, everything=True, settings=FAST)
+    assert report.sources[0].error is not None
+    assert report.sources[0].error.startswith("blocked by a bot challenge or firewall page")
+    assert [f.outcome for f in report.flags] == ["error"]
+    with store.session() as session:
+        assert session.scalars(select(SnapshotRow)).first() is None, "neither is evidence"
+
+
+@needs_playwright
+@needs_chromium
 def test_probe_renders_a_source_with_fetch_browser(site: SiteServer) -> None:
     url = scripted_site(site)
     cfg = sources_yaml(url, QUOTE, source_opts=browser_opts())
