@@ -23,10 +23,10 @@ from warcio.archiveiterator import ArchiveIterator
 
 from db import Store, blobs
 from db.models import AuditEventRow, FetchRow, FlagRow, SnapshotRow, SourceRow
-from pipeline import api, browser_fetch
+from pipeline import api, browser_fetch, config
 from pipeline.config import Source
 from pipeline.demo.server import SiteServer
-from pipeline.errors import UsageError
+from pipeline.errors import ConfigError, UsageError
 from pipeline.fetch import Fetcher, FetchResult
 from pipeline.source_fetch import Fetched, fetch_source
 from tests.conftest import Handler
@@ -330,6 +330,17 @@ def test_a_machine_that_cannot_render_makes_the_items_errors_and_requests_nothin
     assert site.requests == []
     with store.session() as session:
         assert session.scalars(select(SourceRow)).one().consecutive_failures == 0
+
+
+def test_fetch_is_http_or_browser_per_source_or_by_default() -> None:
+    cfg = config.parse(CONFIG.replace("version: 1\n", "version: 1\ndefaults: {fetch: browser}\n")
+                       .replace("    fetch: browser\n", "    fetch: http\n", 1))
+    assert [cfg.fetch_mode(s) for s in ("plain", "live", "blog")] == ["browser", "http",
+                                                                     "browser"]
+    with pytest.raises(ConfigError) as bad:
+        config.parse(CONFIG.replace("fetch: browser", "fetch: chrome", 1))
+    assert bad.value.problems == ["sources.yaml:6: sources.live.fetch: 'chrome' is not allowed: "
+                                  "input should be 'http' or 'browser'"]
 
 
 CONFIG = """\
