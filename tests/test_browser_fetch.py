@@ -290,12 +290,19 @@ document.querySelector("main").textContent = "Sorry, we could not find that page
 
 @needs_playwright
 @needs_chromium
-def test_probe_renders_a_source_with_fetch_browser(site: SiteServer) -> None:
+def test_probe_renders_a_source_with_fetch_browser(site: SiteServer, tmp_path: Path) -> None:
     url = scripted_site(site)
     cfg = sources_yaml(url, QUOTE, source_opts=browser_opts())
     result = api.probe(cfg, source_id="s")
     assert result.error is None
     assert [r.status for _ev, r in result.outcomes] == ["holds"]
+    for mode, outcome in (("browser", "holds"), ("http", "broken")):
+        done = subprocess.run(
+            [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
+             str(tmp_path / "none.yaml"), "probe", "--url", url, "--select", "main", "--fetch",
+             mode, "--expect", QUOTE, "--json"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert [o["outcome"] for o in json.loads(done.stdout)["expectations"]] == [outcome]
 
 
 def test_validate_says_when_this_machine_cannot_render_pages(tmp_path: Path) -> None:
