@@ -145,6 +145,11 @@ class SnapshotRow(Base):
     # when it was loaded, and where it came from
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     archive_url: Mapped[str | None] = mapped_column(Text)
+    # how it was fetched (a FetchMode): snapshots of one mode are never compared with another's
+    fetch_mode: Mapped[str] = mapped_column(String(10), default="http", server_default="http")
+    # `fetch: browser`: the response as served, before the browser ran its scripts (the blob
+    # is the rendered DOM); None for plain fetches
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class FetchRow(Base):

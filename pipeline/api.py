@@ -108,6 +108,13 @@ def load_config(path: str | Path) -> Config:
     return config_stage.load(path)
 
 
+def validate_config(path: str | Path) -> Config:
+    """`validate`: sources.yaml read as `load_config` reads it, and what it asks of this
+    machine (`fetch: browser` needs Playwright and Chromium) checked too."""
+    from pipeline.browser_fetch import config_problems
+    return config_stage.load(path, checks=[config_problems])
+
+
 def empty_config() -> Config:
     """The configuration of a desk with no sources.yaml (for probing a bare URL)."""
     return Config(version=1)
@@ -520,10 +527,17 @@ def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | 
             .where(EvidenceRow.source_id == row.id, EvidenceRow.active.is_(True),
                    EvidenceRow.baseline_snapshot_id.is_not(None))
             .order_by(EvidenceRow.baseline_snapshot_id)).first()
-        first = session.scalars(select(SnapshotRow.id).where(SnapshotRow.source_id == row.id)
-                                .order_by(SnapshotRow.id)).first()
-        snapshots = [_snapshot(session, row.id, from_id or baseline or first),
-                     _snapshot(session, row.id, to_id or row.latest_snapshot_id)]
+        after = _snapshot(session, row.id, to_id or row.latest_snapshot_id)
+        first = session.scalars(select(SnapshotRow.id).where(
+            SnapshotRow.source_id == row.id, SnapshotRow.fetch_mode == after.fetch_mode)
+            .order_by(SnapshotRow.id)).first()
+        snapshots = [_snapshot(session, row.id, from_id or baseline or first), after]
+        if snapshots[0].fetch_mode != after.fetch_mode:
+            raise UsageError(
+                f"snapshot {snapshots[0].id} was read with fetch: {snapshots[0].fetch_mode} and "
+                f"snapshot {after.id} with fetch: {after.fetch_mode}: a rendered page is never "
+                "compared with a page as served; compare two snapshots read the same way",
+                field="snapshot")
         cache: DocumentCache = {}
         docs = [read(session, s, source, cache) for s in snapshots]
     before, after = (SnapshotRecord.from_row(s) for s in snapshots)

@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, select
 from db import Store, audit, leases, utcnow
 from db.models import SourceRow
 from pipeline import plan as planning
+from pipeline.browser_fetch import Browser, browser_settings
 from pipeline.config import Config
 from pipeline.errors import NotFound
 from pipeline.extraction_worker import Workers
@@ -38,7 +39,7 @@ from pipeline.fetch import Fetcher, FetchResult, FetchSettings
 from pipeline.plan import Plan
 from pipeline.recorder import Checked, QuietRows, record_batch, record_quiet
 from pipeline.records import CheckReport, SourceReport
-from pipeline.source_fetch import Fetched, fetch_settings, fetch_source
+from pipeline.source_fetch import Fetched, browser_for, fetch_settings, fetch_source
 from pipeline.sync import sync_config
 from pipeline.vocab import CheckResult
 
@@ -131,7 +132,9 @@ class _Worker:
         self.starting: asyncio.Future[None] | None = None
         try:
             turns = self._turn if self.settings.host_delay > 0 else None
-            async with Fetcher(self.settings, transport=transport, turns=turns) as self.fetcher:
+            async with Fetcher(self.settings, transport=transport, turns=turns) as self.fetcher,\
+                    Browser(self.fetcher, browser_settings(self.config, self.settings.user_agent)
+                            ) as self.browser:  # launched by the first `fetch: browser` source
                 await self._loop()
         finally:  # whatever was not recorded (skipped on stop, failed) is free for others again
             if self.starting is not None:
@@ -241,7 +244,8 @@ class _Worker:
         try:
             fetched = await fetch_source(self.fetcher, plan.source, url=plan.url,
                                          timeout=plan.timeout, max_bytes=plan.max_bytes,
-                                         validators=plan.validators)
+                                         validators=plan.validators,
+                                         browser=browser_for(plan.fetch_mode, self.browser))
         except Exception as exc:  # a bug must not end the run: this source's check fails
             error = f"internal error while fetching: {type(exc).__name__}: {exc}"
             fetched = Fetched(FetchResult(plan.url, plan.url, None, {}, None, error, ()), [], {})
@@ -263,6 +267,7 @@ class _Worker:
         finally:
             for checked in batch:
                 checked.fetched.result = replace(checked.fetched.result, body=None)
+                checked.fetched.raw = None
                 self.gate.release()
         recorded = {r.source for r in reports if not r.error or "while recording" not in r.error}
         self.selection.unrecorded |= {c.plan.source_id for c in batch

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
            "note": "--note", "older_than": "--older-than", "expect": "--expect",
            "since": "--since", "until": "--until", "target": "--claim/--factcheck/--source",
-           "options": "--kind/--select/--follow/--ignore", "url": "--url", "db": "--db",
+           "options": "--kind/--select/--follow/--ignore/--fetch", "url": "--url", "db": "--db",
            "alert_id": "--id", "role": "ROLE", "name": "NAME", "password": "password",
            "page": "URL_OR_FILE", "id": "--id", "out": "-o", "from": "--from",
            "cdx_url": "--cdx-url"}
@@ -57,7 +57,7 @@ def cli(ctx: click.Context, sources_path: str, db_url: str) -> None:
 def validate(obj: dict[str, str]) -> None:
     """Check sources.yaml; print FILE:LINE: message per problem (exit 2)."""
     from pipeline import api
-    config = api.load_config(obj["sources"])
+    config = api.validate_config(obj["sources"])
     n_claims = sum(1 for _ in config.claims())
     click.echo(f"{obj['sources']}: ok ({len(config.sources)} sources, "
                f"{len(config.factchecks)} fact-checks, {n_claims} claims)")
@@ -480,6 +480,8 @@ def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | 
 @click.option("--select", help="With --url: CSS selector (JMESPath for JSON) of the region.")
 @click.option("--follow", help="With --url: CSS selector of the link to the document to watch.")
 @click.option("--ignore", multiple=True, metavar="REGEX", help="With --url: text to drop (repeat).")
+@click.option("--fetch", "fetch_mode", type=click.Choice(["http", "browser"]),
+              help="With --url: as served, or rendered in Chromium (default: defaults.fetch).")
 @click.option("--expect", multiple=True, metavar="YAML",
               help="An expectation to evaluate, e.g. 'quote: some words' (repeat).")
 @click.option("--lines", default=40, show_default=True, help="How many text lines/rows to show.")
@@ -487,7 +489,7 @@ def diff(obj: dict[str, str], source_id: str, from_id: int | None, to_id: int | 
 @click.pass_obj
 def probe(obj: dict[str, str], source_id: str | None, url: str | None, kind: str | None,
           select: str | None, follow: str | None, ignore: tuple[str, ...],
-          expect: tuple[str, ...], lines: int, as_json: bool) -> None:
+          fetch_mode: str | None, expect: tuple[str, ...], lines: int, as_json: bool) -> None:
     """Fetch a source now and show what claimwatch sees; stores nothing."""
     from pipeline import api
     from pipeline.render import console, print_probe, probe_json
@@ -496,7 +498,8 @@ def probe(obj: dict[str, str], source_id: str | None, url: str | None, kind: str
     config = api.load_config(obj["sources"]) if source_id or os.path.exists(obj["sources"]) \
         else api.empty_config()
     options = {k: v for k, v in {"kind": kind, "select": select, "follow": follow,
-                                 "ignore": list(ignore) or None}.items() if v is not None}
+                                 "ignore": list(ignore) or None, "fetch": fetch_mode}.items()
+               if v is not None}
     result = api.probe(config, source_id=source_id, url=url, options=options, expect=expect)
     if as_json:
         click.echo(json.dumps(probe_json(result), indent=2))

@@ -16,7 +16,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,6 +43,7 @@ from pipeline.extract.html import compile_css
 from pipeline.yamllines import Path_
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+FETCH_MODES = ("http", "browser")
 KINDS = ("auto", "html", "pdf", "xlsx", "csv", "json", "feed")
 EXPECTATIONS = ("quote", "absent", "table", "json", "new_items", "changes")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -232,6 +233,10 @@ class Defaults(_Model):
     # directory, a WARC/WACZ file; `backfill --from`); off when not given
     backfill_from: str | None = None
     cdx_url: HttpUrl = CDX_URL  # the CDX server `backfill_from: cdx` asks
+    # how sources are fetched: the response as served, or the page rendered in Chromium
+    fetch: Literal["http", "browser"] = "http"
+    browser_pages: int = Field(default=2, ge=1, le=32)  # pages rendered at once per process
+    browser_memory: Size = 1024**3  # the browser is killed when its processes pass this
 
 
 class Source(_Model):
@@ -242,6 +247,7 @@ class Source(_Model):
     main_content: bool = False
     obey_robots: bool = True  # false: the desk has decided this official source must be read
     archive: bool = True  # false: its versions are not sent to the desk's public archive
+    fetch: Literal["http", "browser"] | None = None  # default: defaults.fetch
     ignore: list[Regex] = Field(default_factory=list)
     every: Duration | None = None
     timeout: Duration | None = None
@@ -443,6 +449,10 @@ class Config(_Model):
     def extract_timeout(self, source_id: str) -> int:
         return self.sources[source_id].extract_timeout or self.defaults.extract_timeout
 
+    def fetch_mode(self, source_id: str) -> str:
+        """`http` or `browser` (a `FetchMode`): the source's own `fetch`, else the default."""
+        return self.sources[source_id].fetch or self.defaults.fetch
+
     def claims(self) -> Iterator[tuple[FactCheck, Claim]]:
         for factcheck in self.factchecks:
             for claim in factcheck.claims:
@@ -458,23 +468,27 @@ FILE_KEYS = ("version", "sources", "factchecks")
 DESK_FILE = "desk.yaml"
 
 
-def load(path: str | Path) -> Config:
+# a check of a valid Config that needs more than the file (`validate`: can this machine do
+# what it asks?): each problem at the path of the key at fault
+Check = Callable[["Config"], list[tuple[Path_, str]]]
+
+
+def load(path: str | Path, *, checks: Sequence[Check] = ()) -> Config:
     """Read and validate sources.yaml, or every `*.yaml` of a directory as one configuration;
-    raise ConfigError listing every problem. The Config knows its files' digest
-    (`sources_digest`), from the very texts it was read from."""
+    raise ConfigError listing every problem (`checks`' too, once the file itself is valid). The
+    Config knows its files' digest (`sources_digest`), from the very texts it was read from."""
     path = Path(path)
     if path.is_dir():
         paths = yaml_files(path)
         if not paths:
             raise ConfigError([f"{path}: no *.yaml file in this directory"])
         files = [(str(f), read_file(f)) for f in paths]
-        config = parse_files(files)
+        config = parse_files(files, checks=checks)
     else:
         files = [(str(path), read_file(path))]
-        config = parse(files[0][1], files[0][0])
+        config = parse(files[0][1], files[0][0], checks=checks)
     config._files_digest = sources_digest.digest(files)
     return config
-
 
 yaml_files = sources_digest.yaml_files
 
@@ -528,7 +542,7 @@ class _Places:
                             sorted(set(problems))])
 
 
-def parse(text: str, filename: str = "sources.yaml") -> Config:
+def parse(text: str, filename: str = "sources.yaml", *, checks: Sequence[Check] = ()) -> Config:
     places = _Places()
     places.add(filename, text)
     problems: list[tuple[int, str]] = []
@@ -538,10 +552,10 @@ def parse(text: str, filename: str = "sources.yaml") -> Config:
     if not isinstance(data, dict):
         raise places.error([(1, "expected a mapping with 'version', 'sources' and "
                                 "'factchecks'")])
-    return _validate(data, lines, problems, places)
+    return _validate(data, lines, problems, places, checks)
 
 
-def parse_files(files: list[tuple[str, str]]) -> Config:
+def parse_files(files: list[tuple[str, str]], *, checks: Sequence[Check] = ()) -> Config:
     """Several files (name, text), e.g. a directory's, as one Config: the desk's file
     (`desk.yaml`, else the first file holding `desk`, `defaults` or `alerts`) holds those; every
     file may declare sources and fact-checks. A source id is declared once across the files
@@ -606,7 +620,7 @@ def parse_files(files: list[tuple[str, str]]) -> Config:
             elif path[:1] == ("sources",) and len(path) > 1 and path[1] in skipped:
                 continue
             lines.setdefault(path, offset + line)
-    return _validate(merged, lines, problems, places)
+    return _validate(merged, lines, problems, places, checks)
 
 
 def _redeclared(sid: str, source: Any, earlier: Any, where: str) -> str:
@@ -638,7 +652,7 @@ def _read_yaml(text: str, offset: int, problems: list[tuple[int, str]]
 
 
 def _validate(data: dict[str, Any], lines: dict[Path_, int], problems: list[tuple[int, str]],
-              places: _Places) -> Config:
+              places: _Places, checks: Sequence[Check] = ()) -> Config:
     data = _expand_env(data, (), lines, problems)
     problems += _cross_reference(data, lines)
     config: Config | None = None
@@ -646,6 +660,9 @@ def _validate(data: dict[str, Any], lines: dict[Path_, int], problems: list[tupl
         config = Config.model_validate(data)
     except ValidationError as exc:
         problems += [_describe(err, lines) for err in exc.errors()]
+    if config is not None and not problems:
+        problems += [(_line(lines, path), message) for check in checks
+                     for path, message in check(config)]
     if problems or config is None:
         raise places.error(problems)
     return config

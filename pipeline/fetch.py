@@ -128,6 +128,16 @@ class FetchResult:
         return None
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """A response to a request made on a rendered page's behalf (`Fetcher.forward`)."""
+
+    status: int
+    headers: list[tuple[str, str]]  # lower-cased names, repeated ones kept
+    body: bytes  # decoded
+    final_url: str
+
+
 class Fetcher:
     """Fetches URLs within global and per-host concurrency limits, over one httpx client per
     host (the most recently used few stay open): httpcore scans every connection of its pool on
@@ -277,6 +287,38 @@ class Fetcher:
             result = replace(result, error=f"{result.error} ({len(attempts)} attempts over "
                                            f"{spent})")
         return replace(result, attempts=tuple(attempts))
+
+    async def forward(self, method: str, url: str, *, headers: dict[str, str],
+                      content: bytes | None, source_url: str, timeout: float,
+                      max_bytes: int) -> Forwarded:
+        """One request on a rendered page's behalf (`pipeline.browser_fetch`): sent under the
+        source's address policy like its own fetch, redirects followed and checked hop by hop,
+        the body bounded and decoded. No robots.txt, spacing or retries: a browser fetching a
+        page's scripts does neither. Raises FetchError with one line."""
+        parsed = _parse_url(url)
+        policy = await self._policy(source_url)
+        key = f"{parsed.host}:{parsed.port or _DEFAULT_PORTS[parsed.scheme]}"
+        host_limit = self._per_host.setdefault(key, asyncio.Semaphore(self.settings.per_host_limit))
+        limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout)
+        body = bytearray()
+        async with self._client_for(key, policy) as client:
+            request = client.build_request(method, parsed, headers=headers, content=content,
+                                           timeout=limits)
+            async with host_limit, self._global:
+                try:
+                    async with asyncio.timeout(self._deadline(timeout)):
+                        response = await self._send(client, request, policy)
+                        try:
+                            if response.next_request is not None:
+                                raise FetchError(f"more than {self.settings.max_redirects} "
+                                                 "redirects")
+                            await self._read_body(response, body, max_bytes)
+                        finally:
+                            await response.aclose()
+                except _REMOTE_FAILURES as exc:
+                    raise FetchError(self._describe(exc, timeout)[0]) from None
+        return Forwarded(response.status_code, list(response.headers.multi_items()),
+                         bytes(body), str(response.url))
 
     async def _policy(self, source: str | httpx.URL) -> AddressPolicy | None:
         """What fetches for the source configured at `source` may reach; None with a caller's

@@ -24,7 +24,7 @@ from pipeline.errors import NotFound, UsageError
 from pipeline.vocab import iso
 
 # events about a source that belong to the story of every claim reading it
-SOURCE_EVENTS = ("snapshot", "failure", "archive")
+SOURCE_EVENTS = ("snapshot", "failure", "archive", "fetch-mode")
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,11 @@ def describe(event: Event) -> str:
                         f"{d.get('archived_url')}")
             return (f"{when} {event.source} snapshot {d.get('snapshot')} not archived: "
                     f"{d.get('error')}")
+        case "fetch-mode":
+            return (f"{when} {event.source} read with fetch: {d.get('to')} (was "
+                    f"{d.get('from')}) from snapshot {d.get('snapshot')}: a new baseline for "
+                    f"{d.get('new_baselines')} item(s), never compared with snapshots read "
+                    "the other way")
         case "failure":
             return (f"{when} {event.source} failed: {d.get('error')} "
                     f"({d.get('in_a_row')} in a row)")

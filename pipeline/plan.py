@@ -34,6 +34,7 @@ class Plan:
     latest_snapshot_id: int | None = None
     latest_sha: str | None = None  # the bytes of the latest snapshot, if any
     quiet: bool = False  # healthy, and every item evaluated on the latest snapshot as read now
+    fetch_mode: str = "http"  # a FetchMode: `fetch` in sources.yaml
 
 
 def plans(session: Session, config: Config, rows: list[SourceRow], owner: str) -> list[Plan]:
@@ -43,9 +44,12 @@ def plans(session: Session, config: Config, rows: list[SourceRow], owner: str) -
         for ev in claim.evidence:
             items[ev.source][(claim.id, ev.identity())] = ev
     rows = [row for row in rows if row.slug in config.sources]
-    shas = dict(session.execute(select(SnapshotRow.id, SnapshotRow.blob_sha256).where(
-        SnapshotRow.id.in_([r.latest_snapshot_id for r in rows if r.latest_snapshot_id]))
-    ).all())
+    shas: dict[int, str] = {}
+    modes: dict[int, str] = {}  # the latest snapshots' fetch modes
+    for snapshot_id, sha, mode in session.execute(select(
+            SnapshotRow.id, SnapshotRow.blob_sha256, SnapshotRow.fetch_mode).where(
+            SnapshotRow.id.in_([r.latest_snapshot_id for r in rows if r.latest_snapshot_id]))):
+        shas[snapshot_id], modes[snapshot_id] = sha, mode
     evaluated: dict[int, list[tuple[int | None, str | None, str | None]]] = {}
     for source_id, snapshot_id, reading, outcome in session.execute(select(
             EvidenceRow.source_id, EvidenceRow.evaluated_snapshot_id,
@@ -57,6 +61,7 @@ def plans(session: Session, config: Config, rows: list[SourceRow], owner: str) -
     for row in rows:
         source = config.sources[row.slug]
         reading = reading_key(source)
+        mode = config.fetch_mode(row.slug)
         settled = all(snapshot_id == row.latest_snapshot_id and key == reading
                       and outcome != Outcome.UNREACHABLE
                       for snapshot_id, key, outcome in evaluated.get(row.id, []))
@@ -68,7 +73,7 @@ def plans(session: Session, config: Config, rows: list[SourceRow], owner: str) -
             latest_snapshot_id=row.latest_snapshot_id,
             latest_sha=shas.get(row.latest_snapshot_id or -1),
             quiet=row.consecutive_failures == 0 and row.latest_snapshot_id is not None
-            and settled))
+            and settled and modes.get(row.latest_snapshot_id) == mode, fetch_mode=mode))
     return found
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from pipeline.browser_fetch import Browser, browser_settings
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError
 from pipeline.evaluate import Result, evaluate
 from pipeline.extract import Document, read, resolve_kind
 from pipeline.fetch import Fetcher, FetchResult
 from pipeline.screen import screen
-from pipeline.source_fetch import Fetched, fetch_settings, fetch_source
+from pipeline.source_fetch import Fetched, browser_for, fetch_settings, fetch_source
 
 
 @dataclass
@@ -35,13 +36,17 @@ class ProbeResult:
 def probe(config: Config, source: Source, evidence: list[Evidence], *,
           timeout: int = 30, max_bytes: int = 20 * 1024**2,
           transport: httpx.AsyncBaseTransport | None = None) -> ProbeResult:
-    """Fetch `source` once and evaluate `evidence` on it; nothing is written anywhere."""
+    """Fetch `source` once and evaluate `evidence` on it; nothing is written anywhere. With
+    `fetch: browser` (the source's, else the default) the page is rendered as a check would."""
     settings = fetch_settings(config)
+    mode = source.fetch or config.defaults.fetch
 
     async def fetch() -> Fetched:
-        async with Fetcher(settings, transport=transport) as fetcher:
+        async with Fetcher(settings, transport=transport) as fetcher, \
+                Browser(fetcher, browser_settings(config, settings.user_agent)) as browser:
             return await fetch_source(fetcher, source, url=source.url, timeout=timeout,
-                                      max_bytes=max_bytes, validators={})
+                                      max_bytes=max_bytes, validators={},
+                                      browser=browser_for(mode, browser))
 
     fetched = asyncio.run(fetch())
     return examine(source, fetched.result, evidence, content_error=fetched.content_error)

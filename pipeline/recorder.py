@@ -164,7 +164,8 @@ def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
         current_id: int | None = latest.id
     else:
         body = result.body or b""
-        if latest is not None and latest.blob_sha256 == blobs.digest(body):  # read as stored
+        if latest is not None and latest.blob_sha256 == blobs.digest(body) \
+                and latest.fetch_mode == plan.fetch_mode:  # read as stored
             current, current_id = Body(body, latest.content_type, latest.url, latest.charset), \
                 latest.id
         else:
@@ -177,8 +178,9 @@ def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
         return None
     bases = {base for _id, _ev, base in due if base is not None and base != current_id}
     previous = source.latest_snapshot_id if current_id is None else None
+    # a baseline fetched the other way (`fetch:` was switched) is no peer: the item starts again
     baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
-                 else None for base in bases}
+                 and row.fetch_mode == plan.fetch_mode else None for base in bases}
     return Job(plan.source, current, current_id, baselines, tuple(due), previous,
                excerpts=bool(config.alerts))
 
@@ -284,6 +286,7 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         return SourceReport(source.slug, CheckResult.ERROR, None, result.status, error, opened)
 
     previous = source.latest_snapshot_id
+    was = session.get(SnapshotRow, previous) if previous else None
     # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
     snapshot, status = yield from _snapshot(session, source, checked, now)
     source.consecutive_failures = 0
@@ -309,6 +312,12 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         for row, _ev, _res, _first in outcomes:
             row.evaluated_snapshot_id = snapshot.id
             row.evaluated_options = reading
+    if was is not None and was.fetch_mode != snapshot.fetch_mode:
+        # never compared across modes: each item's baseline started again on this snapshot
+        audit.record(session, "fetch-mode", {
+            "from": was.fetch_mode, "to": snapshot.fetch_mode, "snapshot": snapshot.id,
+            "previous": was.id, "new_baselines": sum(1 for *_x, first in outcomes if first)},
+            source=source.slug, at=now)
     if status != CheckResult.UNCHANGED:  # before the flags it leads to: history reads in order
         archive.enqueue(session, config, source, snapshot)
         audit.record(session, "snapshot", {
@@ -413,7 +422,8 @@ def _read_here(session: Session, source: Source, snapshot: SnapshotRow,
     if before is not None:
         bases.add(before.id)
     baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
-                 else None for base in bases if base is not None}
+                 and row.fetch_mode == snapshot.fetch_mode else None
+                 for base in bases if base is not None}
     return read_job(Job(source, Body(body, snapshot.content_type, snapshot.url, snapshot.charset),
                         snapshot.id, baselines,
                         tuple((row.id, ev, row.baseline_snapshot_id) for row, ev in items),
@@ -521,7 +531,8 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
               now: dt.datetime) -> Generator[None, None, tuple[SnapshotRow, CheckResult]]:
     """The snapshot this check saw: the latest one when nothing changed, else a new one
     (yields for the flush that gives it its id)."""
-    result = checked.fetched.result
+    result, raw = checked.fetched.result, checked.fetched.raw
+    mode = checked.plan.fetch_mode
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
     if result.not_modified:
@@ -530,15 +541,20 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
         return latest, CheckResult.UNCHANGED
     body = result.body or b""
     sha = blobs.digest(body)
-    if latest is not None and latest.blob_sha256 == sha:
+    if latest is not None and latest.blob_sha256 == sha and latest.fetch_mode == mode:
         return latest, CheckResult.UNCHANGED
     # stored as a delta on the version before it where that is smaller (db/blobs.py)
     blobs.put(session, body, base=latest.blob_sha256 if latest is not None else None)
+    raw_sha = None
+    if raw is not None and raw.body is not None:  # rendered: the response as served, for WARC
+        raw_sha = blobs.put(session, raw.body,
+                            base=latest.raw_sha256 if latest is not None else None)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset,
         kind=resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body),
-        headers=dict(result.headers), fetched_at=now)
+        headers=dict(raw.headers if raw is not None else result.headers), fetched_at=now,
+        fetch_mode=mode, raw_sha256=raw_sha)
     session.add(snapshot)
     yield
     return snapshot, CheckResult.CHANGED if latest is not None else CheckResult.NEW

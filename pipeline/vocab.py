@@ -47,6 +47,14 @@ def rank(severity: str) -> int:
     return Severity(severity).rank
 
 
+class FetchMode(StrEnum):
+    """How a source is fetched (`fetch:` in sources.yaml), stored with each snapshot: snapshots
+    of one mode are never compared with the other's."""
+
+    HTTP = "http"  # the response as served
+    BROWSER = "browser"  # the page rendered in headless Chromium, its DOM after scripts ran
+
+
 class FlagStatus(StrEnum):
     OPEN = "open"
     REVIEWED = "reviewed"  # an editor recorded a decision

@@ -4,6 +4,10 @@ ReplayWeb.page) can open the evidence.
 
 Bodies are stored decoded, so the transfer headers that described the wire form
 (Content-Encoding, Transfer-Encoding, Content-Length) are replaced by the stored body's length.
+
+A page read with `fetch: browser` is written as what the server sent (the response record,
+which replays) followed by the DOM claimwatch read after the page's scripts ran, as a
+`conversion` record referring to it (WARC 1.1 §6.8).
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ def export(session: Session, snapshots: list[SnapshotRow], out: Path) -> int:
             "description": "Snapshots of the sources a fact-check cites"}))
         slugs = dict(session.execute(select(SourceRow.id, SourceRow.slug).where(
             SourceRow.id.in_({s.source_id for s in snapshots}))).all())
+        written = 1
         for snapshot in sorted(snapshots, key=lambda s: (s.fetched_at, s.id)):
-            body = blobs.get(session, snapshot.blob_sha256)
+            rendered = snapshot.raw_sha256 is not None
+            body = blobs.get(session, snapshot.raw_sha256 if rendered else snapshot.blob_sha256)
             status = session.scalars(select(FetchRow.status).where(
                 FetchRow.snapshot_id == snapshot.id).order_by(FetchRow.id)).first() or 200
             headers = [(name, value) for name, value in snapshot.headers.items()
@@ -54,4 +60,15 @@ def export(session: Session, snapshots: list[SnapshotRow], out: Path) -> int:
                     # which source it is a version of (`backfill --from` reads it back)
                     "Claimwatch-Source": slugs.get(snapshot.source_id, "")})
             writer.write_record(record)
-    return len(snapshots) + 1
+            written += 1
+            if rendered:
+                dom = blobs.get(session, snapshot.blob_sha256)
+                writer.write_record(writer.create_warc_record(
+                    snapshot.url, "conversion", payload=io.BytesIO(dom), length=len(dom),
+                    warc_content_type="text/html; charset=utf-8", warc_headers_dict={
+                        "WARC-Date": iso(snapshot.fetched_at),
+                        "WARC-Refers-To": record.rec_headers.get_header("WARC-Record-ID"),
+                        "Claimwatch-Snapshot": str(snapshot.id),
+                        "Claimwatch-Fetch-Mode": snapshot.fetch_mode}))
+                written += 1
+    return written

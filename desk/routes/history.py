@@ -80,9 +80,10 @@ def history_json(state: DeskDep, me: Viewer, claim: str = "", source: str = "",
     return {"events": [e.to_json() for e in events]}
 
 
-KINDS = ("snapshot", "failure", "flag", "flag-resolved", "flag-reopened", "flag-retired",
-         "review", "comment", "alert", "run", "config", "source-retired", "source-restored",
-         "check-requested", "sources-edit", "sources-file", "account", "checkpoint", "prune")
+KINDS = ("snapshot", "fetch-mode", "failure", "flag", "flag-resolved", "flag-reopened",
+         "flag-retired", "review", "comment", "alert", "run", "config", "source-retired",
+         "source-restored", "check-requested", "sources-edit", "sources-file", "account",
+         "checkpoint", "prune")
 
 
 def _spreadsheet_safe(text: str) -> str:
