@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,11 +35,19 @@ REAL = ROOT.parent / "shared" / "real" / "ice-287g"
 DEMO = ROOT / "pipeline" / "demo" / "real" / "ice-287g"
 
 
-def cdx_server(files: list[Path]) -> CdxServer:
-    """The workbooks as captures of a loopback stand-in for the Internet Archive."""
+def cdx_server(files: list[Path], page: str) -> CdxServer:
+    """The workbooks as a loopback stand-in for the Internet Archive holds ICE's: captures of
+    the program page (`page`), each linking the workbook of its day, archived at that time."""
     kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return CdxServer({f"{stamp_of(f.name):%Y%m%d%H%M%S}": (200, f.read_bytes(), kind)
-                      for f in files})
+    captures: dict[str, tuple[int, bytes, str]] = {}
+    for f in files:
+        stamp = f"{stamp_of(f.name):%Y%m%d%H%M%S}"
+        name = f.name.partition("-")[2]
+        captures[stamp] = (200, f'<a href="/sites/default/files/{name}">list</a>'.encode(),
+                           "text/html")
+        captures[f"{stamp} {urljoin(page, '/sites/default/files/' + name)}"] = (
+            200, f.read_bytes(), kind)
+    return CdxServer(captures)
 
 
 def one(db_url: str, where: str, cfg: config.Config, **kw: object) -> tuple[float, float, int]:
@@ -60,7 +69,7 @@ def main() -> None:
     folder = REAL if REAL.is_dir() else DEMO
     files = sorted(folder.glob("*.xlsx"))
     cfg = config.parse(replay_sources(api.load_config(ROOT / "sources.yaml")))
-    server = cdx_server(files)
+    server = cdx_server(files, cfg.sources["ice-287g"].url)
     cdx_url = server.cdx_url
     fast = FetchSettings(user_agent="claimwatch-bench", retries=0, host_delay=0)
     print(f"{len(files)} workbooks from {folder.name} ({sum(f.stat().st_size for f in files):,} "
@@ -91,6 +100,9 @@ def main() -> None:
                 agains.append(again)
                 del started
             med = statistics.median(firsts)
+            if not versions:
+                print(f"{name:15} nothing loaded")
+                continue
             print(f"{name:15} {versions} versions: {med:.2f} s ({med / versions:.3f} s a "
                   f"version); re-run {statistics.median(agains):.2f} s (nothing added)")
     server.close()
