@@ -43,7 +43,8 @@ def problems_of(path: Path) -> list[str]:
 
 def test_a_directory_loads_into_the_same_config_as_one_file(tmp_path: Path) -> None:
     directory = split_seed(tmp_path / "sources.d")
-    assert config.load(directory) == config.load(ROOT / "sources.yaml")
+    # the same configuration (its files differ, and so does their digest)
+    assert config.load(directory).model_dump() == config.load(ROOT / "sources.yaml").model_dump()
     ok = CliRunner().invoke(cli, ["--sources", str(directory), "validate"])
     assert ok.exit_code == 0, ok.output
     assert ok.output == f"{directory}: ok (11 sources, 1 fact-checks, 8 claims)\n"
