@@ -51,11 +51,19 @@ sources:
 
 def start(tmp_path: Path, db_url: str, *args: str, log: str = "daemon.log") -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
-    return subprocess.Popen(
+    logged = tmp_path / log
+    before = logged.read_text().count("started") if logged.exists() else 0
+    process = subprocess.Popen(
         [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
          str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--tick", "0.2s", *args],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / log, "a"))  # noqa: SIM115 (the process owns it)
+        stderr=open(logged, "a"))  # noqa: SIM115 (the process owns it)
+    # the test's clock starts once the daemon runs (a loaded machine takes seconds to start it)
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline and (
+            not logged.exists() or logged.read_text().count("started") <= before):
+        time.sleep(0.05)
+    return process
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> int:
@@ -87,23 +95,26 @@ def pages(site: SiteServer) -> SiteServer:
 
 def test_keeps_schedule_across_a_restart_and_stops_cleanly(tmp_path: Path, db_url: str,
                                                            pages: SiteServer) -> None:
-    write_sources(tmp_path / "sources.yaml", pages, ["a", "b"], every="4s")
+    every = 8
+    write_sources(tmp_path / "sources.yaml", pages, ["a", "b"], every=f"{every}s")
     daemon = start(tmp_path, db_url)
-    time.sleep(2.5)
+    time.sleep(1.5)
     assert stop(daemon) == 0
     first = checks(db_url)
     assert {k: len(v) for k, v in first.items()} == {"a": 1, "b": 1}
     restarted = start(tmp_path, db_url)
-    time.sleep(1.0)
+    time.sleep(0.5)
     assert {k: len(v) for k, v in checks(db_url).items()} == {"a": 1, "b": 1}, \
         "a restart resumes the schedule: nothing is due yet"
-    time.sleep(3.5)
+    deadline = time.monotonic() + every * 2
+    while time.monotonic() < deadline and any(len(v) < 2 for v in checks(db_url).values()):
+        time.sleep(0.2)
     assert stop(restarted) == 0
     again = checks(db_url)
     for name in ("a", "b"):
         assert len(again[name]) == 2
         gap = (again[name][1] - again[name][0]).total_seconds()
-        assert 4 * 0.9 - 0.3 <= gap <= 4 * 1.1 + 1.5, gap
+        assert every * 0.9 - 0.3 <= gap <= every * 1.1 + 1.5, gap
     log = (tmp_path / "daemon.log").read_text().splitlines()
     assert any(" started " in line for line in log) and log[-1].endswith("stopped")
     assert "Traceback" not in "\n".join(log)
