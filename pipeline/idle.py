@@ -47,6 +47,7 @@ class IdleReport:
     sources: list[Any] = field(default_factory=list)
     flags: list[Any] = field(default_factory=list)
     alerts: NoDelivery = field(default_factory=NoDelivery)
+    backfills: list[Any] = field(default_factory=list)  # none: `backfill_from` is never idle
 
     def to_json(self) -> dict[str, Any]:
         return {"checked": 0, "changed": 0, "errors": 0, "sources": [], "flags": [],

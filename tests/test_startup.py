@@ -131,3 +131,24 @@ def test_anything_to_do_takes_the_whole_run(desk: Path, site: SiteServer) -> Non
                    "'pending', 0, '2100-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000'")
     report, loaded = _probe(["check", "--json"], desk, DESK_TITLE="Two")
     assert report["alerts"]["pending"] == 1 and "sqlalchemy" in loaded
+
+
+def test_a_desk_that_archives_or_backfills_always_takes_the_whole_run(desk: Path) -> None:
+    sources = desk / "sources.yaml"
+    text = sources.read_text()
+    # a round of public-archive submissions follows every check: never an idle answer
+    sources.write_text(text.replace("factchecks:", "archive:\n  endpoint: http://127.0.0.1:9\n"
+                                    "  access: ${IA_ACCESS}\n  secret: ${IA_SECRET}\n"
+                                    "factchecks:"))
+    keys = {"IA_ACCESS": "a", "IA_SECRET": "s"}
+    for _ in range(2):
+        report, loaded = _probe(["check", "--json"], desk, **keys)
+        assert report["checked"] == 0 and "archive" in report and "sqlalchemy" in loaded
+    # nor with backfill_from (a new dated fact-check is backfilled before its first check)
+    sources.write_text(text.replace("  every: 1h\n", f"  every: 1h\n  backfill_from: {desk}\n"))
+    for _ in range(2):
+        assert "sqlalchemy" in _probe(["check", "--json"], desk)[1]
+    # back to a plain desk: idle again after one sync
+    sources.write_text(text)
+    _probe(["check", "--json"], desk)
+    assert "sqlalchemy" not in _probe(["check", "--json"], desk)[1]
