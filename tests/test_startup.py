@@ -90,6 +90,12 @@ def test_a_check_with_nothing_due_loads_no_library(desk: Path) -> None:
                       "alerts": {"sent": 0, "failed": 0, "pending": 0, "errors": []}}
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
     assert "yaml" not in loaded
+    # and as cron runs it, without --json: quiet, exit 0
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    plain = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()",
+                            "check"], capture_output=True, text=True, timeout=120, cwd=desk,
+                           env=environ)
+    assert (plain.returncode, plain.stdout, plain.stderr) == (0, "", "")
 
 
 def test_the_quick_answer_is_the_libraries_answer(desk: Path) -> None:
