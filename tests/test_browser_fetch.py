@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from warcio.archiveiterator import ArchiveIterator
 
 from db import Store, blobs
@@ -108,6 +108,42 @@ def test_a_script_built_quote_holds_rendered_and_is_missing_served(
     assert served_body == SCRIPTED.encode() and SENTENCE.encode() in dom
     assert conversion.get_header("WARC-Refers-To") == response.get_header("WARC-Record-ID")
     assert conversion.get_header("Claimwatch-Fetch-Mode") == "browser"
+
+
+@needs_playwright
+@needs_chromium
+def test_audit_verify_deep_re_hashes_the_kept_response_as_served(store: Store,
+                                                                 site: SiteServer) -> None:
+    url = scripted_site(site)
+    api.check(store, sources_yaml(url, QUOTE, source_opts=browser_opts()), everything=True,
+              settings=FAST)
+    [event] = events(store, "snapshot")
+    with store.session() as session:
+        snapshot = session.scalars(select(SnapshotRow)).one()
+        snapshot_id, dom, raw = snapshot.id, snapshot.blob_sha256, snapshot.raw_sha256
+        assert raw is not None and event.data["raw_sha256"] == raw
+        forged = blobs.put(session, b"<p>forged</p>")
+    clean = api.audit_verify(store, deep=True)
+    assert clean.ok, clean.problems
+    assert clean.deep is not None and clean.deep.blobs == 3, "the DOM, the response, the forgery"
+
+    with store.engine.begin() as conn:  # the served bytes replaced, as an intruder would
+        conn.execute(text("UPDATE blob SET data = :data, size = :size WHERE sha256 = :sha"),
+                     {"data": blobs.pack(b"<p>forged</p>"), "size": 13, "sha": raw})
+    [problem] = api.audit_verify(store, deep=True).problems
+    assert problem.startswith(f"blob {raw[:16]}… holds 13 bytes hashing to ")
+    assert problem.endswith(f"(snapshots: {snapshot_id} of s (its response as served))")
+
+    with store.engine.begin() as conn:  # the snapshot pointed at other served bytes
+        conn.execute(text("UPDATE snapshot SET raw_sha256 = :forged"), {"forged": forged})
+    problems = api.audit_verify(store, deep=True).problems
+    assert f"snapshot {snapshot_id}: raw blob is '{forged}' in the database but '{raw}' in the " \
+           f"audit log (seq {event.seq})" in problems
+    with store.engine.begin() as conn:  # or at none stored
+        conn.execute(text("DELETE FROM blob WHERE sha256 = :forged"), {"forged": forged})
+    assert f"snapshot {snapshot_id} of s: the blob of its response as served {forged[:16]}… " \
+           "is missing" in api.audit_verify(store, deep=True).problems
+    assert dom != raw
 
 
 @needs_playwright
