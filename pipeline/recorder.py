@@ -325,7 +325,8 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
             "sha256": snapshot.blob_sha256, "url": snapshot.url,
             "change": found.change if isinstance(found, Reading) else None}
             # rendered: the response as served, kept too (audit verify --deep checks both)
-            | ({"raw_sha256": snapshot.raw_sha256} if snapshot.raw_sha256 else {}),
+            | ({"fetch_mode": snapshot.fetch_mode, "raw_sha256": snapshot.raw_sha256}
+               if snapshot.raw_sha256 else {}),
             source=source.slug, at=now)
     opened = (yield from _conclude(session, config, final, snapshot, outcomes, docs,
                                    excerpts)) \

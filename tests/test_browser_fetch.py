@@ -122,6 +122,11 @@ def test_audit_verify_deep_re_hashes_the_kept_response_as_served(store: Store,
         snapshot = session.scalars(select(SnapshotRow)).one()
         snapshot_id, dom, raw = snapshot.id, snapshot.blob_sha256, snapshot.raw_sha256
         assert raw is not None and event.data["raw_sha256"] == raw
+        assert event.data["fetch_mode"] == "browser"
+    assert any(e.kind == "snapshot" and e.text.endswith(f"→ snapshot {snapshot_id} (rendered "
+                                                        "in a browser)")
+               for e in api.history(store, source="s"))
+    with store.session() as session:
         forged = blobs.put(session, b"<p>forged</p>")
     clean = api.audit_verify(store, deep=True)
     assert clean.ok, clean.problems
