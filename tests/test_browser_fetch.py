@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select, text
 from warcio.archiveiterator import ArchiveIterator
 
@@ -149,6 +150,33 @@ def test_audit_verify_deep_re_hashes_the_kept_response_as_served(store: Store,
     assert f"snapshot {snapshot_id} of s: the blob of its response as served {forged[:16]}… " \
            "is missing" in api.audit_verify(store, deep=True).problems
     assert dom != raw
+
+
+@needs_playwright
+@needs_chromium
+def test_import_reads_a_cited_source_declared_fetch_browser_rendered(site: SiteServer,
+                                                                      tmp_path: Path) -> None:
+    cited = scripted_site(site).replace("127.0.0.1", "localhost")  # another site than the check
+    write(site, "check.html", f"""<html><body><article><h1>Does the sheriff work with ICE?</h1>
+        <h2>1. The Sheriff's Office does not work with any agency on civil immigration
+        enforcement</h2><p>The Sheriff's Office does not work with any agency on civil
+        immigration enforcement, <a href="{cited}">its statement says</a>.</p>
+        </article></body></html>""")
+    drafts = {}
+    for mode in ("http", "browser"):
+        desk = tmp_path / mode
+        desk.mkdir()
+        (desk / "desk.yaml").write_text("version: 1\ndefaults: {host_delay: 0s}\nsources:\n"
+                                        f"  statement: {{url: '{cited}', select: main, "
+                                        f"fetch: {mode}}}\n")
+        drafts[mode] = api.import_factcheck(site.url("check.html"), sources=desk).text
+    quotes = {}
+    for mode, draft in drafts.items():
+        assert "- source: statement" in draft and "\n  statement:" not in draft
+        [claim] = yaml.safe_load(draft)["factchecks"][0]["claims"]
+        quotes[mode] = [e.get("quote") for e in claim["evidence"]]
+    assert quotes["browser"] == [SENTENCE], "the quote is proposed from the rendered page"
+    assert SENTENCE not in quotes["http"], "as served, the page says only 'Loading…'"
 
 
 @needs_playwright
