@@ -1,12 +1,17 @@
 """`claimwatch audit verify --deep` on a big database, measured (issue 14).
 
-    python bench/audit_deep.py [--snapshots 10000] [--db URL]
+    python bench/audit_deep.py [--snapshots 10000] [--versions 1] [--whole] [--rendered]
+                               [--db URL]
 
 Fills a new database (default: SQLite in a temporary directory) with N snapshots of the
 benchmark's pages (bench/web.py: 85% news-like HTML of 40-100 KB, XLSX lists, JSON, feeds), each
 with its blob and its `snapshot` event, and one flag per 100 snapshots with its `flag` event, as
-checks would write them. Then runs `audit verify` and `audit verify --deep` each in a fresh
-process and prints their time (also per 10,000 snapshots) and peak RSS.
+checks would write them. With `--versions V`, N / V sources of V versions each, every version
+stored as a delta on the one before as the recorder stores it (`db/blobs.py`), or whole with
+`--whole` (how every body was stored before deltas); with `--rendered`, every HTML snapshot also
+keeps a served response (`raw_sha256`, a delta on the previous one), as `fetch: browser` does.
+Then runs `audit verify` and `audit verify --deep` each in a fresh process and prints their time
+(also per 10,000 snapshots) and peak RSS.
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ print(took, peak, result.ok, result.events, result.deep.blobs if result.deep els
 """
 
 
-def fill(url: str, n: int) -> None:
+def fill(url: str, n: int, versions: int = 1, whole: bool = False,
+         rendered: bool = False) -> None:
     store = open_store(url)
     now = utcnow()
     with store.session() as session:
@@ -62,28 +68,43 @@ def fill(url: str, n: int) -> None:
         session.add(claim)
         session.flush()
         claim_id = claim.id
-    sources = web.plan(n, ["127.0.0.1"], MIX)
-    for start in range(0, n, BATCH):
+    sources = web.plan(max(1, n // versions), ["127.0.0.1"], MIX)
+    per_batch = max(1, BATCH // versions)
+    for start in range(0, len(sources), per_batch):
         with store.session() as session:
             events = []
-            for src in sources[start:start + BATCH]:
-                body = web.render(1, src, 1)
+            for src in sources[start:start + per_batch]:
                 row = SourceRow(slug=src.slug, url=src.url(80), options={})
                 session.add(row)
                 session.flush()
-                sha = blobs.put(session, body)
-                snapshot = SnapshotRow(source_id=row.id, blob_sha256=sha, url=row.url,
-                                       content_type="text/html", charset="utf-8", kind=src.kind,
-                                       headers={}, fetched_at=now)
-                session.add(snapshot)
-                session.flush()
-                events.append(audit.Event("snapshot", {
-                    "status": "new", "snapshot": snapshot.id, "previous": None, "sha256": sha,
-                    "url": row.url, "change": None}, source=src.slug))
-                if src.index % 100 == 0:
+                sha = raw = previous = None
+                for version in range(1, versions + 1):
+                    body = web.render(1, src, version)
+                    sha = blobs.put(session, body, base=None if whole else sha)
+                    served = None
+                    if rendered and src.kind == "html":  # the response before scripts ran
+                        served = body.replace(b"<body", b"<body data-served", 1)
+                        raw = blobs.put(session, served, base=None if whole else raw)
+                    snapshot = SnapshotRow(
+                        source_id=row.id, blob_sha256=sha, url=row.url, content_type="text/html",
+                        charset="utf-8", kind=src.kind, headers={}, fetched_at=now,
+                        fetch_mode="browser" if served else "http",
+                        raw_sha256=raw if served else None)
+                    session.add(snapshot)
+                    session.flush()
+                    events.append(audit.Event("snapshot", {
+                        "status": "new" if previous is None else "changed",
+                        "snapshot": snapshot.id, "previous": previous, "sha256": sha,
+                        "url": row.url, "change": None}
+                        | ({"fetch_mode": "browser", "raw_sha256": raw} if served else {}),
+                        source=src.slug))
+                    previous = snapshot.id
+                row.latest_snapshot_id = previous
+                if src.index % max(1, 100 // versions) == 0:
                     events.append(_flag(session, claim_id, row, snapshot, now))
             audit.record_many(session, events)
-        print(f"\r{min(start + BATCH, n)}/{n} snapshots", end="", file=sys.stderr, flush=True)
+        done = min(start + per_batch, len(sources)) * versions
+        print(f"\r{done}/{n} snapshots", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     store.close()
 
@@ -122,12 +143,17 @@ def measure(url: str, mode: str) -> tuple[float, int, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=int, default=10_000)
+    parser.add_argument("--versions", type=int, default=1, help="versions per source")
+    parser.add_argument("--whole", action="store_true",
+                        help="store every version whole, not as a delta (as before deltas)")
+    parser.add_argument("--rendered", action="store_true",
+                        help="HTML snapshots keep a served response too (fetch: browser)")
     parser.add_argument("--db", help="a new, empty database (default: SQLite in a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/deep.db"
         started = time.perf_counter()
-        fill(url, args.snapshots)
+        fill(url, args.snapshots, args.versions, args.whole, args.rendered)
         print(f"filled in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         if url.startswith("sqlite:///"):
             size = Path(url.removeprefix("sqlite:///")).stat().st_size

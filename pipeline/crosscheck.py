@@ -1,6 +1,7 @@
 """`audit verify --deep`: what the database serves, checked against what the audit chain says
 happened. Each blob is re-hashed (its key is the sha256 of its bytes; a delta is decoded on its
-base first); each snapshot row must point at the blob and URL its `snapshot` event recorded; each
+base first), a rendered snapshot's kept served response (`raw_sha256`) as much as its DOM; each
+snapshot row must point at the blob(s) and URL its `snapshot` event recorded; each
 flag and review row must be what its events (flag, flag-resolved, flag-reopened, flag-retired,
 review: see pipeline/flags.py) left it as. Rows and events stream side by side, both ordered by
 the row's id, so memory stays flat however big the database is.
@@ -16,8 +17,8 @@ from operator import itemgetter
 from typing import Any
 
 import zstandard
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from db import blobs
 from db.models import AuditEventRow, BlobRow, ClaimRow, FlagRow, ReviewRow, SnapshotRow, SourceRow
@@ -72,10 +73,13 @@ def _blobs(session: Session, result: DeepCheck) -> None:
     # in the order their sources stored them, so a delta's base was (almost always) decoded
     # just before it: one frame each (blobs no snapshot points at, kept bases, come first or
     # last, each decoding its chain)
-    first = select(SnapshotRow.blob_sha256.label("sha"),
-                   func.min(SnapshotRow.source_id).label("source"),
-                   func.min(SnapshotRow.id).label("snapshot")
-                   ).group_by(SnapshotRow.blob_sha256).subquery()
+    # a rendered snapshot's served response is a blob too, a delta on the source's previous one
+    served = union_all(
+        select(SnapshotRow.blob_sha256.label("sha"), SnapshotRow.source_id, SnapshotRow.id),
+        select(SnapshotRow.raw_sha256, SnapshotRow.source_id, SnapshotRow.id)
+        .where(SnapshotRow.raw_sha256.is_not(None))).subquery()
+    first = select(served.c.sha, func.min(served.c.source_id).label("source"),
+                   func.min(served.c.id).label("snapshot")).group_by(served.c.sha).subquery()
     query = select(BlobRow.sha256, BlobRow.size, BlobRow.data, BlobRow.base_sha256
                    ).outerjoin(first, first.c.sha == BlobRow.sha256).order_by(
         first.c.source, first.c.snapshot, BlobRow.sha256).execution_options(yield_per=BLOB_BATCH)
@@ -98,33 +102,43 @@ def _blobs(session: Session, result: DeepCheck) -> None:
 
 
 def _used_by(session: Session, sha: str) -> str:
-    used = session.execute(select(SnapshotRow.id, SourceRow.slug)
+    used = session.execute(select(SnapshotRow.id, SourceRow.slug, SnapshotRow.blob_sha256)
                            .join(SourceRow, SourceRow.id == SnapshotRow.source_id)
-                           .where(SnapshotRow.blob_sha256 == sha).order_by(SnapshotRow.id)
-                           .limit(3)).all()
-    return f" (snapshots: {', '.join(f'{i} of {slug}' for i, slug in used)})" if used else ""
+                           .where(or_(SnapshotRow.blob_sha256 == sha,
+                                      SnapshotRow.raw_sha256 == sha))
+                           .order_by(SnapshotRow.id).limit(3)).all()
+    named = (f"{i} of {slug}" + ("" if kept == sha else " (its response as served)")
+             for i, slug, kept in used)
+    return f" (snapshots: {', '.join(named)})" if used else ""
 
 
 def _snapshots(session: Session, result: DeepCheck, start: dt.datetime | None) -> None:
+    raw = aliased(BlobRow)
     rows = session.execute(
         select(SnapshotRow.id, SnapshotRow.blob_sha256, SnapshotRow.url, SnapshotRow.fetched_at,
-               SourceRow.slug, BlobRow.size)
+               SourceRow.slug, BlobRow.size, SnapshotRow.raw_sha256, raw.size)
         .outerjoin(SourceRow, SourceRow.id == SnapshotRow.source_id)
         .outerjoin(BlobRow, BlobRow.sha256 == SnapshotRow.blob_sha256)
+        .outerjoin(raw, raw.sha256 == SnapshotRow.raw_sha256)
         .order_by(SnapshotRow.id).execution_options(yield_per=BATCH))
     events = _events(session, AuditEventRow.data["snapshot"].as_integer(), ["snapshot"])
     for snapshot_id, row, found in _merged(rows, events):
         if row is None:
             continue  # pruned: prune removes old snapshots, never their events
         result.snapshots += 1
-        _, sha, url, fetched_at, slug, size = row
+        _, sha, url, fetched_at, slug, size, raw_sha, raw_size = row
         if size is None:
             result.add(f"snapshot {snapshot_id} of {slug}: its blob {sha[:16]}… is missing")
+        if raw_sha is not None and raw_size is None:
+            result.add(f"snapshot {snapshot_id} of {slug}: the blob of its response as served "
+                       f"{raw_sha[:16]}… is missing")
         if not found:
             _unrecorded(result, start, fetched_at, f"snapshot {snapshot_id} of {slug}")
             continue
         seq, source, data, _ = found[-1]
         differ = _differences({"blob": (sha, data.get("sha256", sha), seq),
+                               # recorded since rendered snapshots kept it (older: not checked)
+                               "raw blob": (raw_sha, data.get("raw_sha256", raw_sha), seq),
                                "url": (url, data.get("url", url), seq),
                                "source": (slug, source, seq)})
         if differ:

@@ -110,7 +110,8 @@ def describe(event: Event) -> str:
         case "snapshot":
             change = f" ({d['change']})" if d.get("change") else ""
             what = "first snapshot" if d.get("status") == "new" else f"changed{change}"
-            return f"{when} {event.source} {what} → snapshot {d.get('snapshot')}"
+            rendered = " (rendered in a browser)" if d.get("fetch_mode") == "browser" else ""
+            return f"{when} {event.source} {what} → snapshot {d.get('snapshot')}{rendered}"
         case "archive":
             if d.get("status") == "archived":
                 return (f"{when} {event.source} snapshot {d.get('snapshot')} archived: "

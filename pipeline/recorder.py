@@ -323,7 +323,10 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
         audit.record(session, "snapshot", {
             "status": status, "snapshot": snapshot.id, "previous": previous,
             "sha256": snapshot.blob_sha256, "url": snapshot.url,
-            "change": found.change if isinstance(found, Reading) else None},
+            "change": found.change if isinstance(found, Reading) else None}
+            # rendered: the response as served, kept too (audit verify --deep checks both)
+            | ({"fetch_mode": snapshot.fetch_mode, "raw_sha256": snapshot.raw_sha256}
+               if snapshot.raw_sha256 else {}),
             source=source.slug, at=now)
     opened = (yield from _conclude(session, config, final, snapshot, outcomes, docs,
                                    excerpts)) \

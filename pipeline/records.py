@@ -26,7 +26,7 @@ from db.models import (
     SnapshotRow,
     SourceRow,
 )
-from pipeline.vocab import AlertStatus, ArchiveStatus, CheckResult, FlagStatus, iso
+from pipeline.vocab import AlertStatus, ArchiveStatus, CheckResult, FetchMode, FlagStatus, iso
 
 
 @dataclass(frozen=True)
@@ -145,14 +145,22 @@ class SnapshotRecord:
     content_type: str = ""
     kind: str = ""
     sha256: str = ""
+    fetch_mode: str = FetchMode.HTTP  # `browser`: the DOM Chromium rendered, not the bytes served
 
     @classmethod
     def from_row(cls, row: SnapshotRow) -> SnapshotRecord:
-        return cls(row.id, row.fetched_at, row.url, row.content_type, row.kind, row.blob_sha256)
+        return cls(row.id, row.fetched_at, row.url, row.content_type, row.kind, row.blob_sha256,
+                   row.fetch_mode)
+
+    @property
+    def rendered(self) -> bool:
+        return self.fetch_mode == FetchMode.BROWSER
 
     def to_json(self) -> dict[str, Any]:
-        """What alerts and reports carry of a snapshot (SPEC §3: id and fetch time)."""
-        return {"id": self.id, "fetched_at": iso(self.fetched_at), "url": self.url}
+        """What alerts and reports carry of a snapshot (SPEC §3: id and fetch time, and how it
+        was read: a rendered page and a page as served are never compared)."""
+        return {"id": self.id, "fetched_at": iso(self.fetched_at), "url": self.url,
+                "fetch_mode": self.fetch_mode}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+import yaml
+from sqlalchemy import select, text
 from warcio.archiveiterator import ArchiveIterator
 
 from db import Store, blobs
@@ -108,6 +109,74 @@ def test_a_script_built_quote_holds_rendered_and_is_missing_served(
     assert served_body == SCRIPTED.encode() and SENTENCE.encode() in dom
     assert conversion.get_header("WARC-Refers-To") == response.get_header("WARC-Record-ID")
     assert conversion.get_header("Claimwatch-Fetch-Mode") == "browser"
+
+
+@needs_playwright
+@needs_chromium
+def test_audit_verify_deep_re_hashes_the_kept_response_as_served(store: Store,
+                                                                 site: SiteServer) -> None:
+    url = scripted_site(site)
+    api.check(store, sources_yaml(url, QUOTE, source_opts=browser_opts()), everything=True,
+              settings=FAST)
+    [event] = events(store, "snapshot")
+    with store.session() as session:
+        snapshot = session.scalars(select(SnapshotRow)).one()
+        snapshot_id, dom, raw = snapshot.id, snapshot.blob_sha256, snapshot.raw_sha256
+        assert raw is not None and event.data["raw_sha256"] == raw
+        assert event.data["fetch_mode"] == "browser"
+    assert any(e.kind == "snapshot" and e.text.endswith(f"→ snapshot {snapshot_id} (rendered "
+                                                        "in a browser)")
+               for e in api.history(store, source="s"))
+    with store.session() as session:
+        forged = blobs.put(session, b"<p>forged</p>")
+    clean = api.audit_verify(store, deep=True)
+    assert clean.ok, clean.problems
+    assert clean.deep is not None and clean.deep.blobs == 3, "the DOM, the response, the forgery"
+
+    with store.engine.begin() as conn:  # the served bytes replaced, as an intruder would
+        conn.execute(text("UPDATE blob SET data = :data, size = :size WHERE sha256 = :sha"),
+                     {"data": blobs.pack(b"<p>forged</p>"), "size": 13, "sha": raw})
+    [problem] = api.audit_verify(store, deep=True).problems
+    assert problem.startswith(f"blob {raw[:16]}… holds 13 bytes hashing to ")
+    assert problem.endswith(f"(snapshots: {snapshot_id} of s (its response as served))")
+
+    with store.engine.begin() as conn:  # the snapshot pointed at other served bytes
+        conn.execute(text("UPDATE snapshot SET raw_sha256 = :forged"), {"forged": forged})
+    problems = api.audit_verify(store, deep=True).problems
+    assert f"snapshot {snapshot_id}: raw blob is '{forged}' in the database but '{raw}' in the " \
+           f"audit log (seq {event.seq})" in problems
+    with store.engine.begin() as conn:  # or at none stored
+        conn.execute(text("DELETE FROM blob WHERE sha256 = :forged"), {"forged": forged})
+    assert f"snapshot {snapshot_id} of s: the blob of its response as served {forged[:16]}… " \
+           "is missing" in api.audit_verify(store, deep=True).problems
+    assert dom != raw
+
+
+@needs_playwright
+@needs_chromium
+def test_import_reads_a_cited_source_declared_fetch_browser_rendered(site: SiteServer,
+                                                                      tmp_path: Path) -> None:
+    cited = scripted_site(site).replace("127.0.0.1", "localhost")  # another site than the check
+    write(site, "check.html", f"""<html><body><article><h1>Does the sheriff work with ICE?</h1>
+        <h2>1. The Sheriff's Office does not work with any agency on civil immigration
+        enforcement</h2><p>The Sheriff's Office does not work with any agency on civil
+        immigration enforcement, <a href="{cited}">its statement says</a>.</p>
+        </article></body></html>""")
+    drafts = {}
+    for mode in ("http", "browser"):
+        desk = tmp_path / mode
+        desk.mkdir()
+        (desk / "desk.yaml").write_text("version: 1\ndefaults: {host_delay: 0s}\nsources:\n"
+                                        f"  statement: {{url: '{cited}', select: main, "
+                                        f"fetch: {mode}}}\n")
+        drafts[mode] = api.import_factcheck(site.url("check.html"), sources=desk).text
+    quotes = {}
+    for mode, draft in drafts.items():
+        assert "- source: statement" in draft and "\n  statement:" not in draft
+        [claim] = yaml.safe_load(draft)["factchecks"][0]["claims"]
+        quotes[mode] = [e.get("quote") for e in claim["evidence"]]
+    assert quotes["browser"] == [SENTENCE], "the quote is proposed from the rendered page"
+    assert SENTENCE not in quotes["http"], "as served, the page says only 'Loading…'"
 
 
 @needs_playwright

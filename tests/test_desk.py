@@ -14,7 +14,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from db.models import FlagRow
 from pipeline import api
@@ -317,3 +317,38 @@ def test_a_claim_s_page_shows_its_timeline(desk: ServedDesk) -> None:
     got = desk.client().get("/api/v1/claims/six-287g-agencies/timeline",
                             headers={"Authorization": f"Bearer {token}"})
     assert got.status_code == 200 and got.json() == expected.to_json()
+
+
+def test_a_rendered_snapshot_says_so_on_the_flag_and_snapshot_pages_and_in_json(
+        desk: ServedDesk) -> None:
+    flag_id = flag_of(desk, "mpd-no-escort", "reformer-mpd-policy")
+    with desk.store.session() as session:
+        flag = session.get(FlagRow, flag_id)
+        assert flag is not None and flag.baseline_snapshot_id is not None
+        rendered, served = flag.snapshot_id, flag.baseline_snapshot_id
+    with desk.store.engine.begin() as conn:  # as a check with `fetch: browser` stores it
+        conn.execute(text("UPDATE snapshot SET fetch_mode = 'browser' WHERE id = :id"),
+                     {"id": rendered})
+    viewer = desk.client("viewer")
+    page = lxml.html.fromstring(viewer.get(f"/flags/{flag_id}").text)
+    [compared] = [dd.text_content() for dd in page.iter("dd")
+                  if f"snapshot {rendered}" in dd.text_content()][:1]
+    assert f"snapshot {rendered} (" in compared and "rendered in a browser)" in compared
+    assert compared.count("rendered in a browser") == 1, "the baseline was read as served"
+    stored = [p.text_content() for p in page.iter("p")
+              if "Download the original" in p.text_content()]
+    assert [("rendered in a browser" in p) for p in stored] == [True, False], \
+        "beside the stored snapshot: now (rendered), then the baseline (as served)"
+    shown = viewer.get(f"/snapshots/{rendered}").text
+    assert "rendered in a browser (headless Chromium)" in shown
+    assert "as served (no browser)" in viewer.get(f"/snapshots/{served}").text
+
+    token, _record = api.issue_token(desk.store, "viewer", "tests")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert viewer.get(f"/api/v1/snapshots/{rendered}", headers=headers).json()[
+        "fetch_mode"] == "browser"
+    assert viewer.get(f"/api/v1/snapshots/{served}", headers=headers).json()[
+        "fetch_mode"] == "http"
+    detail = viewer.get(f"/api/v1/flags/{flag_id}", headers=headers).json()
+    assert (detail["snapshot"]["fetch_mode"], detail["baseline"]["fetch_mode"]) == (
+        "browser", "http")

@@ -1,10 +1,12 @@
 """Evidence proposed for each claim on each page it cites. The cited pages are fetched once each
 through the normal fetcher (robots.txt, host spacing, size limits, allowed addresses) and read
-as a check would read them (`probe.examine`); then, per claim: the sentence(s) of the page that
-best carry the claim's sentence as `quote:` (the article's own quotations first, when the page
-has them word for word), a `table:` count on a spreadsheet or CSV when the claim names the count
-and a column holds it, `new_items:` on a feed or newsroom, else `changes: any`. Every proposal
-says its score and what it matched, and is evaluated on the page before it is kept.
+as a check would read them (`probe.examine`; a source the desk declares with `fetch: browser`
+is rendered, in the import's one Browser, launched only then); then, per claim: the sentence(s)
+of the page that best carry the claim's sentence as `quote:` (the article's own quotations
+first, when the page has them word for word), a `table:` count on a spreadsheet or CSV when the
+claim names the count and a column holds it, `new_items:` on a feed or newsroom, else
+`changes: any`. Every proposal says its score and what it matched, and is evaluated on the page
+before it is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from pipeline.browser_fetch import Browser, browser_settings
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError
 from pipeline.evaluate import TableMatch, table_matches
@@ -35,7 +38,7 @@ from pipeline.importer.text import (
     words,
 )
 from pipeline.probe import examine
-from pipeline.source_fetch import fetch_settings, fetch_source
+from pipeline.source_fetch import browser_for, fetch_settings, fetch_source
 from pipeline.textnorm import clean, key, printable
 from pipeline.vocab import Outcome
 
@@ -94,10 +97,13 @@ def read_cited(wanted: dict[str, tuple[Source | None, bool]], config: Config, *,
     address: what cited pages may reach is what a source there may. Each URL gets its
     readings, the preferred first."""
 
+    settings = fetch_settings(config)
+
     async def all_of() -> dict[str, list[Reading]]:
-        async with Fetcher(fetch_settings(config), transport=transport) as fetcher:
-            found = await asyncio.gather(*(
-                _read_one(fetcher, url, declared, counts, config, home)
+        async with Fetcher(settings, transport=transport) as fetcher, \
+                Browser(fetcher, browser_settings(config, settings.user_agent)) as browser:
+            found = await asyncio.gather(*(  # the browser launches for a rendered source only
+                _read_one(fetcher, url, declared, counts, config, home, browser)
                 for url, (declared, counts) in wanted.items()))
         return dict(zip(wanted, found, strict=True))
 
@@ -105,11 +111,13 @@ def read_cited(wanted: dict[str, tuple[Source | None, bool]], config: Config, *,
 
 
 async def _read_one(fetcher: Fetcher, url: str, declared: Source | None, counts: bool,
-                    config: Config, home: str | None) -> list[Reading]:
+                    config: Config, home: str | None, browser: Browser) -> list[Reading]:
     timeout, max_bytes = config.defaults.timeout, config.defaults.max_bytes
-    if declared is not None:  # read as the desk reads it
+    if declared is not None:  # read as the desk reads it: rendered, with `fetch: browser`
+        mode = declared.fetch or config.defaults.fetch
         fetched = await fetch_source(fetcher, declared, url=declared.url, timeout=timeout,
-                                     max_bytes=max_bytes, validators={})
+                                     max_bytes=max_bytes, validators={},
+                                     browser=browser_for(mode, browser))
         return [_reading(declared, fetched.result, "as the desk's configuration reads it",
                          fetched.content_error)]
     result = await fetcher.fetch(url, timeout=timeout, max_bytes=max_bytes, source_url=home)
