@@ -5,8 +5,10 @@ order as live checks would have been.
 For each cited source: list the captures (`Kept.captures`), take the one nearest the
 publication day as the items' baseline, then read and record each later one in capture order,
 one transaction per version (`recorder.record_archived`: the snapshot marked archived, the
-outcomes and flags dated at the capture). Live checks are not touched; a version already loaded
-is skipped, so a re-run adds nothing twice.
+outcomes and flags dated at the capture). Flags raise no alert while the replay goes on: at the
+fact-check's end, the ones still open are alerted (one each, "since DAY"); the ones the replay
+itself resolved are history, in the timeline and the audit log, and page no one. Live checks
+are not touched; a version already loaded is skipped, so a re-run adds nothing twice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import select
 
 from db import Store, utcnow
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
+from pipeline import flags
 from pipeline.archive_sources import Capture, Kept, nearest
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import FetchError, NotFound, UsageError
@@ -60,10 +63,11 @@ class BackfillReport:
     factcheck: str
     published: dt.date
     sources: list[SourceBackfill]
+    alerted: list[int] = field(default_factory=list)  # flags still open at the end, alerted
 
     def to_json(self) -> dict[str, Any]:
         return {"factcheck": self.factcheck, "published": self.published.isoformat(),
-                "sources": [s.to_json() for s in self.sources]}
+                "sources": [s.to_json() for s in self.sources], "alerted": self.alerted}
 
 
 def backfill(store: Store, config: Config, factcheck_id: str,
@@ -97,6 +101,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
             opened[id(kept)] = kept
             report.sources.append(_source(store, config, fc.id, slug, spec, kept, fc.published,
                                           since, until, on_version))
+        with store.session() as session:  # what the replay left open: alerted now, once
+            report.alerted = flags.alert_still_open(session, config, fc.id)
     finally:
         for kept in opened.values():
             close = getattr(kept, "close", None)
