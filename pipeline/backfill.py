@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 
-from db import Store, utcnow
+from db import Store, leases, utcnow
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
 from pipeline import flags
 from pipeline.archive_sources import Capture, Kept, nearest
@@ -145,11 +145,74 @@ def unchecked(store: Store, config: Config) -> list[str]:
         return []
     with store.session() as session:
         sync_config(session, config)
-        evaluated = set(session.scalars(
-            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
-            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
-            .where(FactCheckRow.slug.in_(dated), EvidenceRow.last_outcome.is_not(None))))
-    return [slug for slug in dated if slug not in evaluated]
+        return _waiting_of(session, dated)
+
+
+def awaiting() -> ColumnElement[bool]:
+    """The sources cited by a fact-check awaiting its backfill (dated, none of its items ever
+    evaluated): what a daemon's live checks leave alone while `defaults.backfill_from` is set,
+    so no live check becomes such a fact-check's baseline before its backfill ran."""
+    cited = select(EvidenceRow.source_id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
+        .where(ClaimRow.factcheck_id.in_(_waiting().with_only_columns(FactCheckRow.id)),
+               EvidenceRow.active.is_(True))
+    return SourceRow.id.in_(cited)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A fact-check whose backfill one worker took: every source it cites, leased to `owner`."""
+
+    factcheck: str
+    owner: str
+    source_ids: tuple[int, ...]
+    sources: tuple[str, ...]
+
+
+def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedelta,
+                  skip: set[str] | frozenset[str] = frozenset()) -> Claimed | None:
+    """Take the backfill of the first fact-check awaiting one (but those in `skip`): lease all
+    its sources to `owner` (`db.leases`), or none when another worker holds any of them (a live
+    check of a source it shares, or another daemon backfilling it); None when there is none to
+    take. While the leases last no other worker checks or backfills these sources."""
+    dated = [fc.id for fc in config.factchecks if fc.published is not None and fc.id not in skip]
+    if not dated:
+        return None
+    with store.session() as session:
+        waiting = _waiting_of(session, dated)
+        for slug in waiting:
+            cited = dict(session.execute(
+                select(SourceRow.id, SourceRow.slug).join(
+                    EvidenceRow, EvidenceRow.source_id == SourceRow.id)
+                .join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
+                .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
+                .where(FactCheckRow.slug == slug, EvidenceRow.active.is_(True))).all())
+            if not cited:
+                continue
+            taken = [source_id for source_id, _host in leases.claim_sources(
+                session, owner, SourceRow.id.in_(cited), now=utcnow(), lease=lease,
+                limit=len(cited))]
+            # under the claim lock now: a backfill that ended meanwhile is seen
+            if len(taken) == len(cited) and _waiting_of(session, [slug]):
+                ids = sorted(cited)
+                return Claimed(slug, owner, tuple(ids), tuple(cited[i] for i in ids))
+            leases.release(session, owner, taken)
+    return None
+
+
+def _waiting() -> Select[Any]:
+    """The dated, active fact-checks none of whose items was ever evaluated (id, slug)."""
+    evaluated = select(EvidenceRow.id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
+        .where(ClaimRow.factcheck_id == FactCheckRow.id, EvidenceRow.last_outcome.is_not(None)) \
+        .correlate(FactCheckRow)
+    return select(FactCheckRow.id, FactCheckRow.slug).where(
+        FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True), ~evaluated.exists())
+
+
+def _waiting_of(session: Any, dated: list[str]) -> list[str]:
+    """Those of the fact-checks `dated` that are awaiting their backfill, in that order."""
+    found = set(session.scalars(_waiting().with_only_columns(FactCheckRow.slug)
+                                .where(FactCheckRow.slug.in_(dated))))
+    return [slug for slug in dated if slug in found]
 
 
 def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,
