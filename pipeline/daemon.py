@@ -47,7 +47,7 @@ from pipeline import api, archive
 from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
-from pipeline.errors import ConfigError
+from pipeline.errors import ClaimwatchError, ConfigError
 from pipeline.recorder import Archived
 from pipeline.records import CheckReport, SourceReport
 from pipeline.textnorm import printable
@@ -150,6 +150,7 @@ class Daemon:
                 self._backfill(config, claimed)
 
     def _backfill(self, config: config_stage.Config, claimed: backfill_stage.Claimed) -> None:
+        """Backfill one claimed fact-check, its sources leased to this daemon meanwhile."""
         def version(_source: str, _done: Archived) -> None:
             if self._stopping.is_set():  # between versions: each is a transaction of its own
                 raise _Stopped
@@ -159,22 +160,28 @@ class Daemon:
                 report = api.backfill(self.store, config, claimed.factcheck,
                                       where=config.defaults.backfill_from or "cdx",
                                       cdx_url=config.defaults.cdx_url, on_version=version)
+            for done in report.sources:
+                self.log("backfill", factcheck=report.factcheck, source=done.source,
+                         captures=done.captures, loaded=done.loaded, already=done.already,
+                         errors=len(done.errors), flags=len(done.flags))
+            for flag_id in report.alerted:
+                self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
         except _Stopped:
             self.log("backfill-stopped", factcheck=claimed.factcheck)
             return
+        except ClaimwatchError as exc:  # e.g. `backfill_from` names no directory or file
+            self.log("backfill-failed", factcheck=claimed.factcheck, error=_first_line(exc))
         finally:
-            with self.store.session() as session:
-                leases.release(session, self.owner, claimed.source_ids)
-        for done in report.sources:
-            self.log("backfill", factcheck=report.factcheck, source=done.source,
-                     captures=done.captures, loaded=done.loaded, already=done.already,
-                     errors=len(done.errors), flags=len(done.flags))
-        for flag_id in report.alerted:
-            self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
+            if self._stopping.is_set() or claimed.factcheck not in backfill_stage.unchecked(
+                    self.store, config):
+                with self.store.session() as session:
+                    leases.release(session, self.owner, claimed.source_ids)
         if claimed.factcheck in backfill_stage.unchecked(self.store, config):
             # nothing could be loaded: its first live check, now, lets it go like any other
+            # (that run takes the leases over in its claiming transaction: no gap between)
             check_stage.run(self.store, config, only=claimed.sources, on_progress=self._checked,
-                            lease=self.settings.lease)
+                            should_stop=self._stopping.is_set, lease=self.settings.lease,
+                            take_over=self.owner)
 
     @contextlib.contextmanager
     def _renewing(self) -> Iterator[None]:

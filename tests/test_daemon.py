@@ -225,7 +225,7 @@ def test_signs_checkpoints_with_a_key_kept_outside_the_database(tmp_path: Path, 
 DATED = "<html><body><main><p>The council {} the budget.</p></main></body></html>"
 
 
-def dated_sources(path: Path, site: SiteServer, cdx: object, names: list[str],
+def dated_sources(path: Path, site: SiteServer, cdx: CdxServer, names: list[str],
                   alerts: Path) -> None:
     """One dated fact-check per source, `backfill_from: cdx` (the loopback stand-in)."""
     sources = "\n".join(f"  {n}: {{url: \"{site.url(n + '.html')}\", select: main}}"
@@ -361,3 +361,24 @@ def test_two_daemons_backfill_each_fact_check_once(tmp_path: Path, db_url: str,
               for line in (tmp_path / f"worker{i}.log").read_text().splitlines()]
     backfilled = sorted(e["factcheck"] for e in events if e["event"] == "backfill")
     assert backfilled == [f"fc-{n}" for n in names], "one worker backfilled each fact-check"
+
+
+def test_a_fact_check_with_nothing_archived_is_not_held_back(tmp_path: Path, db_url: str,
+                                                             site: SiteServer) -> None:
+    """Nothing could be loaded (the archive has no capture): the worker that tried checks the
+    fact-check's sources itself, so they are checked like any other."""
+    empty = CdxServer({})
+    try:
+        (site.root / "a.html").write_text(DATED.format("approved"))
+        dated_sources(tmp_path / "sources.yaml", site, empty, ["a"], tmp_path / "a.jsonl")
+        open_store(db_url).close()
+        daemon = start(tmp_path, db_url, "--log-format", "json")
+        wait_for(lambda: bool(history(db_url)["a"]["live"]))
+        assert stop(daemon) == 0
+    finally:
+        empty.close()
+    found = history(db_url)["a"]
+    assert (found["archived"], len(found["live"]), found["flags"]) == ([], 1, [])
+    events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
+    assert [(e["event"], e.get("loaded")) for e in events if e["event"].startswith("backfill")
+            ] == [("backfill", 0)]
