@@ -148,6 +148,12 @@ def unchecked(store: Store, config: Config) -> list[str]:
         return _waiting_of(session, dated)
 
 
+def still_waiting(store: Store, factcheck: str) -> bool:
+    """Whether the fact-check still awaits its backfill (as `unchecked`, without a sync)."""
+    with store.session() as session:
+        return bool(_waiting_of(session, [factcheck]))
+
+
 def awaiting() -> ColumnElement[bool]:
     """The sources cited by a fact-check awaiting its backfill (dated, none of its items ever
     evaluated): what a daemon's live checks leave alone while `defaults.backfill_from` is set,

@@ -171,12 +171,13 @@ class Daemon:
             return
         except ClaimwatchError as exc:  # e.g. `backfill_from` names no directory or file
             self.log("backfill-failed", factcheck=claimed.factcheck, error=_first_line(exc))
-        finally:
-            if self._stopping.is_set() or claimed.factcheck not in backfill_stage.unchecked(
-                    self.store, config):
+        finally:  # (no sync here: the configuration may have been reloaded meanwhile)
+            waiting = not self._stopping.is_set() and backfill_stage.still_waiting(
+                self.store, claimed.factcheck)
+            if not waiting:
                 with self.store.session() as session:
                     leases.release(session, self.owner, claimed.source_ids)
-        if claimed.factcheck in backfill_stage.unchecked(self.store, config):
+        if waiting:
             # nothing could be loaded: its first live check, now, lets it go like any other
             # (that run takes the leases over in its claiming transaction: no gap between)
             check_stage.run(self.store, config, only=claimed.sources, on_progress=self._checked,
