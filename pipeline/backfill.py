@@ -5,8 +5,10 @@ order as live checks would have been.
 For each cited source: list the captures (`Kept.captures`), take the one nearest the
 publication day as the items' baseline, then read and record each later one in capture order,
 one transaction per version (`recorder.record_archived`: the snapshot marked archived, the
-outcomes and flags dated at the capture). Live checks are not touched; a version already loaded
-is skipped, so a re-run adds nothing twice.
+outcomes and flags dated at the capture). Flags raise no alert while the replay goes on: at the
+fact-check's end, the ones still open are alerted (one each, "since DAY"); the ones the replay
+itself resolved are history, in the timeline and the audit log, and page no one. Live checks
+are not touched; a version already loaded is skipped, so a re-run adds nothing twice.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 
-from db import Store, utcnow
+from db import Store, leases, utcnow
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
+from pipeline import flags
 from pipeline.archive_sources import Capture, Kept, nearest
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import FetchError, NotFound, UsageError
@@ -60,10 +63,11 @@ class BackfillReport:
     factcheck: str
     published: dt.date
     sources: list[SourceBackfill]
+    alerted: list[int] = field(default_factory=list)  # flags still open at the end, alerted
 
     def to_json(self) -> dict[str, Any]:
         return {"factcheck": self.factcheck, "published": self.published.isoformat(),
-                "sources": [s.to_json() for s in self.sources]}
+                "sources": [s.to_json() for s in self.sources], "alerted": self.alerted}
 
 
 def backfill(store: Store, config: Config, factcheck_id: str,
@@ -97,6 +101,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
             opened[id(kept)] = kept
             report.sources.append(_source(store, config, fc.id, slug, spec, kept, fc.published,
                                           since, until, on_version))
+        with store.session() as session:  # what the replay left open: alerted now, once
+            report.alerted = flags.alert_still_open(session, config, fc.id)
     finally:
         for kept in opened.values():
             close = getattr(kept, "close", None)
@@ -139,11 +145,80 @@ def unchecked(store: Store, config: Config) -> list[str]:
         return []
     with store.session() as session:
         sync_config(session, config)
-        evaluated = set(session.scalars(
-            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
-            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
-            .where(FactCheckRow.slug.in_(dated), EvidenceRow.last_outcome.is_not(None))))
-    return [slug for slug in dated if slug not in evaluated]
+        return _waiting_of(session, dated)
+
+
+def still_waiting(store: Store, factcheck: str) -> bool:
+    """Whether the fact-check still awaits its backfill (as `unchecked`, without a sync)."""
+    with store.session() as session:
+        return bool(_waiting_of(session, [factcheck]))
+
+
+def awaiting() -> ColumnElement[bool]:
+    """The sources cited by a fact-check awaiting its backfill (dated, none of its items ever
+    evaluated): what a daemon's live checks leave alone while `defaults.backfill_from` is set,
+    so no live check becomes such a fact-check's baseline before its backfill ran."""
+    cited = select(EvidenceRow.source_id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
+        .where(ClaimRow.factcheck_id.in_(_waiting().with_only_columns(FactCheckRow.id)),
+               EvidenceRow.active.is_(True))
+    return SourceRow.id.in_(cited)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A fact-check whose backfill one worker took: every source it cites, leased to `owner`."""
+
+    factcheck: str
+    owner: str
+    source_ids: tuple[int, ...]
+    sources: tuple[str, ...]
+
+
+def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedelta,
+                  skip: set[str] | frozenset[str] = frozenset()) -> Claimed | None:
+    """Take the backfill of the first fact-check awaiting one (but those in `skip`): lease all
+    its sources to `owner` (`db.leases`), or none when another worker holds any of them (a live
+    check of a source it shares, or another daemon backfilling it); None when there is none to
+    take. While the leases last no other worker checks or backfills these sources."""
+    dated = [fc.id for fc in config.factchecks if fc.published is not None and fc.id not in skip]
+    if not dated:
+        return None
+    with store.session() as session:
+        waiting = _waiting_of(session, dated)
+        for slug in waiting:
+            cited = dict(session.execute(
+                select(SourceRow.id, SourceRow.slug).join(
+                    EvidenceRow, EvidenceRow.source_id == SourceRow.id)
+                .join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
+                .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
+                .where(FactCheckRow.slug == slug, EvidenceRow.active.is_(True))).all())
+            if not cited:
+                continue
+            taken = [source_id for source_id, _host in leases.claim_sources(
+                session, owner, SourceRow.id.in_(cited), now=utcnow(), lease=lease,
+                limit=len(cited))]
+            # under the claim lock now: a backfill that ended meanwhile is seen
+            if len(taken) == len(cited) and _waiting_of(session, [slug]):
+                ids = sorted(cited)
+                return Claimed(slug, owner, tuple(ids), tuple(cited[i] for i in ids))
+            leases.release(session, owner, taken)
+    return None
+
+
+def _waiting() -> Select[Any]:
+    """The dated, active fact-checks none of whose items was ever evaluated (id, slug)."""
+    evaluated = select(EvidenceRow.id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
+        .where(ClaimRow.factcheck_id == FactCheckRow.id, EvidenceRow.last_outcome.is_not(None)) \
+        .correlate(FactCheckRow)
+    return select(FactCheckRow.id, FactCheckRow.slug).where(
+        FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True), ~evaluated.exists())
+
+
+def _waiting_of(session: Any, dated: list[str]) -> list[str]:
+    """Those of the fact-checks `dated` that are awaiting their backfill, in that order."""
+    found = set(session.scalars(_waiting().with_only_columns(FactCheckRow.slug)
+                                .where(FactCheckRow.slug.in_(dated))))
+    return [slug for slug in dated if slug in found]
 
 
 def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,

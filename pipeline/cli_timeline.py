@@ -48,6 +48,8 @@ def backfill(obj: dict[str, str], factcheck_id: str, where: str, source: str | N
         for flag in done.flags:
             click.echo(f"    flag {flag.id} since {flag.opened_at:%Y-%m-%d}: {flag.outcome} "
                        f"({flag.claim}): {printable(flag.reason)}")
+    if report.alerted:
+        click.echo(f"  alerted, still open at the end: flag {', '.join(map(str, report.alerted))}")
 
 
 @click.command()

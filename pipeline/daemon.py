@@ -2,7 +2,15 @@
 jobs: check the due sources, deliver alerts from the outbox, send new versions to the public
 archive (with `archive:`; pipeline/archive.py), and reload sources.yaml when it (or any file of
 its directory) changes (a broken edit is reported and the last good config keeps running); with
-a signing key, a fifth signs a checkpoint of the audit chain now and then (db/anchor.py).
+a signing key, a fifth signs a checkpoint of the audit chain now and then (db/anchor.py); with
+`defaults.backfill_from`, another backfills each new dated fact-check before its first check.
+
+Backfill before the first check, as `claimwatch check` does: while a dated fact-check awaits
+its backfill, the check loop leaves its sources alone (`backfill.awaiting`, in the claiming
+statement), and the backfill job leases all of them at once (`backfill.claim_waiting`, the
+sources' leases), so one worker backfills it and no live check becomes its baseline first. The
+leases are renewed while it runs and let go at its end; if nothing could be loaded, the job
+checks the sources once itself, so the fact-check is not held back for ever.
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
@@ -14,14 +22,18 @@ rows (one transaction per source check); the daemon exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,11 +42,13 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.deliver import deliver
-from db import Store, anchor, open_store
+from db import Store, anchor, leases, open_store, utcnow
 from pipeline import api, archive
+from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
-from pipeline.errors import ConfigError
+from pipeline.errors import ClaimwatchError, ConfigError
+from pipeline.recorder import Archived
 from pipeline.records import CheckReport, SourceReport
 from pipeline.textnorm import printable
 from pipeline.vocab import iso
@@ -89,6 +103,8 @@ class Daemon:
         self.store: Store = open_store(db_url)
         self._stopping = threading.Event()
         self._checking = threading.Lock()
+        self._backfilling = threading.Lock()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:backfill:{uuid.uuid4().hex[:8]}"
         # APScheduler would warn on stderr whenever a tick finds the last check still running;
         # that is expected here, and job failures are logged by `_guarded`
         quiet = logging.getLogger("apscheduler")
@@ -111,10 +127,81 @@ class Daemon:
                     check_stage.run(self.store, self.config, config_source=lambda: self.config,
                                     should_stop=self._stopping.is_set, on_progress=self._checked,
                                     on_round=self._round, tick=self.settings.tick,
-                                    lease=self.settings.lease)
+                                    lease=self.settings.lease, hold_back=_held_back)
                 except Exception as exc:  # one bad round must not stop the service
                     self.log("job-failed", job="check_loop", error=_first_line(exc))
                     self._stopping.wait(self.settings.tick)
+
+    def backfill_new(self) -> None:
+        """With `defaults.backfill_from`: backfill each dated fact-check none of whose items
+        was evaluated yet, holding all its sources meanwhile (one worker per fact-check)."""
+        tried: set[str] = set()  # each once per round: one whose backfill loaded nothing waits
+        with self._backfilling:
+            while not self._stopping.is_set():
+                config = self.config
+                if not config.defaults.backfill_from:
+                    return
+                claimed = backfill_stage.claim_waiting(
+                    self.store, config, self.owner, skip=tried,
+                    lease=dt.timedelta(seconds=self.settings.lease))
+                if claimed is None:
+                    return
+                tried.add(claimed.factcheck)
+                self._backfill(config, claimed)
+
+    def _backfill(self, config: config_stage.Config, claimed: backfill_stage.Claimed) -> None:
+        """Backfill one claimed fact-check, its sources leased to this daemon meanwhile."""
+        def version(_source: str, _done: Archived) -> None:
+            if self._stopping.is_set():  # between versions: each is a transaction of its own
+                raise _Stopped
+
+        try:
+            with self._renewing():
+                report = api.backfill(self.store, config, claimed.factcheck,
+                                      where=config.defaults.backfill_from or "cdx",
+                                      cdx_url=config.defaults.cdx_url, on_version=version)
+            for done in report.sources:
+                self.log("backfill", factcheck=report.factcheck, source=done.source,
+                         captures=done.captures, loaded=done.loaded, already=done.already,
+                         errors=len(done.errors), flags=len(done.flags))
+            for flag_id in report.alerted:
+                self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
+        except _Stopped:
+            self.log("backfill-stopped", factcheck=claimed.factcheck)
+            return
+        except ClaimwatchError as exc:  # e.g. `backfill_from` names no directory or file
+            self.log("backfill-failed", factcheck=claimed.factcheck, error=_first_line(exc))
+        finally:  # (no sync here: the configuration may have been reloaded meanwhile)
+            waiting = not self._stopping.is_set() and backfill_stage.still_waiting(
+                self.store, claimed.factcheck)
+            if not waiting:
+                with self.store.session() as session:
+                    leases.release(session, self.owner, claimed.source_ids)
+        if waiting:
+            # nothing could be loaded: its first live check, now, lets it go like any other
+            # (that run takes the leases over in its claiming transaction: no gap between)
+            check_stage.run(self.store, config, only=claimed.sources, on_progress=self._checked,
+                            should_stop=self._stopping.is_set, lease=self.settings.lease,
+                            take_over=self.owner)
+
+    @contextlib.contextmanager
+    def _renewing(self) -> Iterator[None]:
+        """Renew this daemon's backfill leases every third of a lease until the block ends."""
+        done = threading.Event()
+        lease = dt.timedelta(seconds=self.settings.lease)
+
+        def renew() -> None:
+            while not done.wait(self.settings.lease / 3):
+                with self.store.session() as session:
+                    leases.renew(session, self.owner, utcnow() + lease)
+
+        thread = threading.Thread(target=renew, name="backfill-leases", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def _round(self, report: CheckReport) -> None:
         data = report.summary()
@@ -189,7 +276,7 @@ class Daemon:
         """The periodic jobs beside the check loop, each with its interval (seconds)."""
         s = self.settings
         found = [(self.deliver_alerts, s.deliver_every), (self.reload, s.reload_every),
-                 (self.send_archive, s.archive_every)]
+                 (self.send_archive, s.archive_every), (self.backfill_new, s.tick)]
         if s.audit_key is not None:
             found.append((self.checkpoint, s.checkpoint_every))
         return found
@@ -197,11 +284,13 @@ class Daemon:
     def _stop(self) -> int:
         self.log("stopping", grace=self.settings.grace)
         self.scheduler.shutdown(wait=False)
-        if not self._checking.acquire(timeout=self.settings.grace):
-            self.log("stopped", abandoned="checks still running after the grace period")
-            sys.stdout.flush()
-            os._exit(0)  # the running transactions roll back; their leases expire
-        self._checking.release()
+        until = time.monotonic() + self.settings.grace
+        for lock in (self._checking, self._backfilling):
+            if not lock.acquire(timeout=max(until - time.monotonic(), 0)):
+                self.log("stopped", abandoned="checks still running after the grace period")
+                sys.stdout.flush()
+                os._exit(0)  # the running transactions roll back; their leases expire
+            lock.release()
         self.store.close()
         self.log("stopped")
         return 0
@@ -214,6 +303,16 @@ class Daemon:
             except Exception as exc:  # one bad round must not stop the service
                 self.log("job-failed", job=job.__name__, error=_first_line(exc))
         return run
+
+
+class _Stopped(Exception):
+    """The daemon is stopping: a backfill ends between two versions (it resumes next time)."""
+
+
+def _held_back(config: config_stage.Config) -> Any:
+    """The sources the check loop leaves alone: with `defaults.backfill_from`, those of the
+    fact-checks awaiting their backfill."""
+    return backfill_stage.awaiting() if config.defaults.backfill_from else None
 
 
 def _first_line(exc: Exception) -> str:

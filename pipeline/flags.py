@@ -19,17 +19,20 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from alerts import outbox
 from db import audit, utcnow
 from db.models import (
+    AlertRow,
     ClaimRow,
     EvidenceRow,
+    FactCheckRow,
     FlagRow,
     OutcomeRow,
     ReviewRow,
+    SnapshotRow,
     SourceRow,
     VerdictRow,
     by_id,
@@ -45,7 +48,7 @@ from pipeline.vocab import SEVERITY_OF, Decision, FlagStatus, Outcome
 def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: OutcomeRow,
                    result: Result, *, first: bool, previous: str | None,
                    docs: DocumentCache, excerpts: outbox.Excerpts | None = None,
-                   at: dt.datetime | None = None) -> FlagRecord | None:
+                   at: dt.datetime | None = None, alert: bool = True) -> FlagRecord | None:
     """Move the item's flags after its outcome `outcome` was written (flushed); return the flag
     opened, if one was (a re-opened flag is not new: it does not alert again).
 
@@ -53,6 +56,8 @@ def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: 
     observed differs from its baseline's observation (or on its first evaluation, `first`),
     unless the same one is open; `previous` is the item's outcome before this one. `at`: when
     the outcome's version was captured, for an archived one (`backfill`): the flag's dates.
+    Without `alert` a flag opens without its alerts: `backfill` alerts at its end only what is
+    still open then (`alert_still_open`), so history the replay resolved pages no one.
     """
     now = at or utcnow()
     if result.status == Outcome.HOLDS:
@@ -85,10 +90,27 @@ def follow_outcome(session: Session, config: Config, row: EvidenceRow, outcome: 
                    status=FlagStatus.OPEN)
     session.add(flag)
     session.flush()
-    outbox.enqueue(session, config, flag, cache=docs,  # its alerts: in this transaction
-                   excerpts=excerpts)
+    if alert:
+        outbox.enqueue(session, config, flag, cache=docs,  # its alerts: in this transaction
+                       excerpts=excerpts)
     return _event(session, "flag", flag, {"snapshot": flag.snapshot_id,
                                           "baseline": flag.baseline_snapshot_id})
+
+
+def alert_still_open(session: Session, config: Config, factcheck: str) -> list[int]:
+    """The end of a fact-check's backfill: queue the alerts of its flags raised on archived
+    versions that are still open and were never alerted (one per flag, each saying since when);
+    return their ids. The ones the replay opened and resolved stay in the history only."""
+    archived = select(SnapshotRow.id).where(SnapshotRow.archive_url.is_not(None))
+    held = session.scalars(
+        select(FlagRow).join(ClaimRow, ClaimRow.id == FlagRow.claim_id)
+        .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
+        .where(FactCheckRow.slug == factcheck, FlagRow.status == FlagStatus.OPEN,
+               FlagRow.snapshot_id.in_(archived),
+               ~exists(select(AlertRow.id).where(AlertRow.flag_id == FlagRow.id)))
+        .order_by(FlagRow.id)).all()
+    cache: DocumentCache = {}
+    return [flag.id for flag in held if outbox.enqueue(session, config, flag, cache=cache)]
 
 
 def review(session: Session, flag_id: int, *, decision: str, reviewer: str,

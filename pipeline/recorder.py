@@ -355,7 +355,8 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     """Record a version loaded from where it was kept (`backfill`): a snapshot marked archived
     (its capture time, the archive's address), each item evaluated on it as a live check would
     (`baseline`: this version becomes the items' baseline), and the flags that follow, dated
-    when the version was captured. A version already loaded is left alone, so a re-run adds
+    when the version was captured, without their alerts (the backfill's end queues those still
+    open: `flags.alert_still_open`). A version already loaded is left alone, so a re-run adds
     nothing twice; live state (schedule, validators, failures) is not touched."""
     capture, now = version.capture, utcnow()
     fetch = FetchRow(source_id=source.id, started_at=now, duration_ms=version.duration_ms,
@@ -409,7 +410,7 @@ def record_archived(session: Session, config: Config, source: SourceRow,
                      "archive_url": capture.archive_url},
         "change": found.change}, source=source.slug)
     opened = _side_by_side(session, [_conclude(session, config, fetch, snapshot, outcomes, docs,
-                                               at=capture.captured_at)])[0]
+                                               at=capture.captured_at, alert=False)])[0]
     return Archived(capture.captured_at, capture.archive_url, "loaded", snapshot.id,
                     outcomes=tuple((row.id, res.status) for row, _ev, res, _f in outcomes),
                     flags=tuple(opened))
@@ -565,11 +566,12 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
 
 def _conclude(session: Session, config: Config, final: FetchRow, snapshot: SnapshotRow | None,
               outcomes: list[Concluded], docs: DocumentCache | None = None,
-              excerpts: Excerpts | None = None, at: dt.datetime | None = None
-              ) -> Generator[None, None, list[FlagRecord]]:
+              excerpts: Excerpts | None = None, at: dt.datetime | None = None,
+              alert: bool = True) -> Generator[None, None, list[FlagRecord]]:
     """Write each item's outcome and move its flags (`pipeline.flags`); return the new flags
     (yields for the flush that gives the outcomes their ids, when a flag may point at one).
-    `at`: when it happened, if not at this check (an archived version's capture time)."""
+    `at`: when it happened, if not at this check (an archived version's capture time);
+    without `alert`, new flags wait for their alerts (`flags.alert_still_open`)."""
     opened = []
     docs = {} if docs is None else docs  # the documents the flags' alerts quote from
     written = []
@@ -590,7 +592,8 @@ def _conclude(session: Session, config: Config, final: FetchRow, snapshot: Snaps
         yield  # the flags point at their outcomes
     for row, outcome, res, first, previous in written:
         flag = flags.follow_outcome(session, config, row, outcome, res, first=first,
-                                    previous=previous, docs=docs, excerpts=excerpts, at=at)
+                                    previous=previous, docs=docs, excerpts=excerpts, at=at,
+                                    alert=alert)
         if flag is not None:
             opened.append(flag)
     return opened

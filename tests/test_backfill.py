@@ -243,6 +243,42 @@ def test_a_backfilled_flag_s_alert_says_since_when(store: Store, tmp_path: Path)
     assert "(since 2025-06-21)" in alert_message(payload).text
 
 
+def test_backfill_alerts_only_what_is_still_open_at_its_end(store: Store,
+                                                             tmp_path: Path) -> None:
+    """A replay where one item's flag opens then resolves, another's opens and stays open: one
+    alert, for the open one, saying since when; the resolved one is history only (timeline,
+    audit log), and a re-run alerts nothing again."""
+    from alerts.message import alert_message
+    from db.models import AlertRow
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget. The mayor signed it.",
+        "2025-04-02.html": "The council rejected the budget. The mayor signed it.",
+        "2025-05-03.html": "The council approved the budget. The mayor vetoed it.",
+    })
+    two = QUOTED.replace("          - {source: page, quote: the council approved the budget}\n",
+                         "          - {source: page, quote: the council approved the budget}\n"
+                         "          - {source: page, quote: the mayor signed it}\n")
+    cfg = config.parse(two + 'alerts:\n  - to: "file:' + str(tmp_path / "a.jsonl") + '"\n')
+    report = api.backfill(store, cfg, "fc", where=str(tmp_path / "copies"))
+    opened = [(f"{f.opened_at:%Y-%m-%d}", f.id) for f in report.sources[0].flags]
+    assert [day for day, _id in opened] == ["2025-04-02", "2025-05-03"]
+    statuses = {f.id: f.status for f in api.flags(store, include_closed=True)}
+    assert list(statuses.values()) == ["resolved-by-source", "open"]
+    still_open = opened[1][1]
+    assert report.alerted == [still_open] and report.to_json()["alerted"] == [still_open]
+    with store.session() as session:
+        alerts = list(session.scalars(select(AlertRow)))
+        [payload] = [a.payload for a in alerts]
+        assert [a.flag_id for a in alerts] == [still_open]
+    assert "(since 2025-05-03)" in alert_message(payload).text
+    assert [m.line[:17] for m in api.timeline(store, "c", config=cfg).items[0].moments] == [
+        "2025-03-10 holds:", "2025-04-02 broken", "2025-05-03 holds:"], "history kept"
+    again = api.backfill(store, cfg, "fc", where=str(tmp_path / "copies"))
+    assert again.alerted == []
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(AlertRow)) == 1
+
+
 def html(words: str) -> tuple[int, bytes, str]:
     """A capture the CDX stand-in serves: a page with these words."""
     return 200, PAGE.format(words).encode(), "text/html; charset=utf-8"

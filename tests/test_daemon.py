@@ -13,13 +13,15 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from db import open_store
 from db.models import FetchRow, SnapshotRow, SourceRow
+from pipeline.demo.cdx import CdxServer
 from pipeline.demo.server import SiteServer
 
 PAGE = "<html><body><main><p>The office does not hold people on detainers alone.</p></main>" \
@@ -229,3 +231,165 @@ def test_signs_checkpoints_with_a_key_kept_outside_the_database(tmp_path: Path, 
     assert broken.returncode == 2
     assert broken.stderr == f"claimwatch: cannot read key {tmp_path / 'missing.key'}: No such " \
                             "file or directory\n"
+
+
+DATED = "<html><body><main><p>The council {} the budget.</p></main></body></html>"
+
+
+def dated_sources(path: Path, site: SiteServer, cdx: CdxServer, names: list[str],
+                  alerts: Path) -> None:
+    """One dated fact-check per source, `backfill_from: cdx` (the loopback stand-in)."""
+    sources = "\n".join(f"  {n}: {{url: \"{site.url(n + '.html')}\", select: main}}"
+                        for n in names)
+    factchecks = "\n".join(f"""\
+  - id: fc-{n}
+    title: T
+    published: 2025-03-10
+    claims:
+      - id: c-{n}
+        text: t
+        verdict: v
+        evidence:
+          - {{source: {n}, quote: the council approved the budget}}""" for n in names)
+    path.write_text(f"""\
+version: 1
+defaults: {{every: 1h, host_delay: 0s, backfill_from: cdx, cdx_url: "{cdx.cdx_url}"}}
+sources:
+{sources}
+alerts:
+  - to: "file:{alerts}"
+factchecks:
+{factchecks}
+""")
+
+
+def history(db_url: str) -> dict[str, dict[str, list]]:
+    """Per source: its archived snapshots' capture times, the live checks' times, the flags
+    (opened day, status), and the latest archived snapshot's loading time."""
+    from db.models import AlertRow, FlagRow
+    engine = create_engine(db_url)
+    found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    try:
+        with engine.connect() as conn:
+            for slug, fetched, loaded in conn.execute(select(
+                    SourceRow.slug, SnapshotRow.fetched_at, SnapshotRow.archived_at).join(
+                    SourceRow, SourceRow.id == SnapshotRow.source_id).where(
+                    SnapshotRow.archive_url.is_not(None)).order_by(SnapshotRow.fetched_at)):
+                found[slug]["archived"].append(f"{fetched:%Y-%m-%d}")
+                found[slug]["loaded"].append(loaded)
+            for slug, at in conn.execute(select(SourceRow.slug, FetchRow.started_at).join(
+                    SourceRow, SourceRow.id == FetchRow.source_id).where(
+                    FetchRow.result.is_not(None), FetchRow.url.not_like("%/web/%"))):
+                found[slug]["live"].append(at)
+            for slug, opened, status, alerts in conn.execute(select(
+                    SourceRow.slug, FlagRow.opened_at, FlagRow.status,
+                    select(func.count()).where(AlertRow.flag_id == FlagRow.id)
+                    .scalar_subquery()).join(SourceRow, SourceRow.id == FlagRow.source_id)
+                    .order_by(FlagRow.id)):
+                found[slug]["flags"].append((f"{opened:%Y-%m-%d}", status, alerts))
+    finally:
+        engine.dispose()
+    return found
+
+
+def wait_for(done: Callable[[], bool], timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.3)
+
+
+CAPTURES = {"20250310000000": "approved", "20250401000000": "rejected",
+            "20250501000000": "approved", "20250621000000": "rejected"}
+
+
+@pytest.fixture
+def cdx() -> Iterator[CdxServer]:
+    server = CdxServer({stamp: (200, DATED.format(words).encode(), "text/html; charset=utf-8")
+                        for stamp, words in CAPTURES.items()})
+    yield server
+    server.close()
+
+
+def test_the_daemon_backfills_a_new_dated_fact_check_before_its_first_check(
+        tmp_path: Path, db_url: str, site: SiteServer, cdx: CdxServer) -> None:
+    """`defaults.backfill_from` with `claimwatch run`: a fact-check with `published:` added to
+    a running desk is backfilled first (flags dated at the capture), its first live check
+    comes after, only the flag still open at the backfill's end is alerted, and a restart
+    adds nothing."""
+    (site.root / "a.html").write_text(DATED.format("rejected"))
+    sources, alerts = tmp_path / "sources.yaml", tmp_path / "alerts.jsonl"
+    write_sources(sources, site, ["old"], every="1h")
+    (site.root / "old.html").write_text(PAGE)
+    open_store(db_url).close()
+    daemon = start(tmp_path, db_url, "--log-format", "json")
+    wait_for(lambda: bool(history(db_url)["old"]["live"]))
+    dated_sources(sources, site, cdx, ["a"], alerts)  # the desk adds a dated fact-check
+    wait_for(lambda: bool(history(db_url)["a"]["live"]) and alerts.exists())
+    assert stop(daemon) == 0
+    found = history(db_url)["a"]
+    assert found["archived"] == ["2025-03-10", "2025-04-01", "2025-05-01", "2025-06-21"]
+    assert found["flags"] == [("2025-04-01", "resolved-by-source", 0),
+                              ("2025-06-21", "open", 1)], "the replay's own history pages no one"
+    assert min(found["live"]) > max(found["loaded"]), "the live check came after the backfill"
+    [alert] = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert alert["flag"]["opened_at"].startswith("2025-06-21")
+    assert alert["snapshot"]["archive_url"].startswith(cdx.base)
+    events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
+    [loaded] = [e for e in events if e["event"] == "backfill"]
+    assert (loaded["factcheck"], loaded["loaded"], loaded["flags"]) == ("fc-a", 4, 2)
+    assert [e["flag"] for e in events if e["event"] == "backfill-alert"] == [2]
+    restarted = start(tmp_path, db_url)
+    time.sleep(2.0)
+    assert stop(restarted) == 0
+    assert history(db_url)["a"] == found, "a restart adds nothing twice"
+    assert "Traceback" not in (tmp_path / "daemon.log").read_text()
+
+
+def test_two_daemons_backfill_each_fact_check_once(tmp_path: Path, db_url: str,
+                                                   site: SiteServer, cdx: CdxServer) -> None:
+    """Several daemons on one database: each new dated fact-check is backfilled by one of
+    them (its sources leased meanwhile), each version is loaded once, each still-open flag
+    alerted once, and no live check comes before the backfill of its source."""
+    names = [f"s{i}" for i in range(6)]
+    for name in names:
+        (site.root / f"{name}.html").write_text(DATED.format("rejected"))
+    alerts = tmp_path / "alerts.jsonl"
+    dated_sources(tmp_path / "sources.yaml", site, cdx, names, alerts)
+    open_store(db_url).close()
+    workers = [start(tmp_path, db_url, "--log-format", "json", log=f"worker{i}.log")
+               for i in range(2)]
+    wait_for(lambda: all(history(db_url)[n]["live"] for n in names))
+    time.sleep(1.0)
+    assert [stop(w) for w in workers] == [0, 0]
+    found = history(db_url)
+    for name in names:
+        assert found[name]["archived"] == ["2025-03-10", "2025-04-01", "2025-05-01",
+                                           "2025-06-21"], (name, "each version loaded once")
+        assert found[name]["flags"] == [("2025-04-01", "resolved-by-source", 0),
+                                        ("2025-06-21", "open", 1)], name
+        assert min(found[name]["live"]) > max(found[name]["loaded"]), name
+    events = [json.loads(line) for i in range(2)
+              for line in (tmp_path / f"worker{i}.log").read_text().splitlines()]
+    backfilled = sorted(e["factcheck"] for e in events if e["event"] == "backfill")
+    assert backfilled == [f"fc-{n}" for n in names], "one worker backfilled each fact-check"
+
+
+def test_a_fact_check_with_nothing_archived_is_not_held_back(tmp_path: Path, db_url: str,
+                                                             site: SiteServer) -> None:
+    """Nothing could be loaded (the archive has no capture): the worker that tried checks the
+    fact-check's sources itself, so they are checked like any other."""
+    empty = CdxServer({})
+    try:
+        (site.root / "a.html").write_text(DATED.format("approved"))
+        dated_sources(tmp_path / "sources.yaml", site, empty, ["a"], tmp_path / "a.jsonl")
+        open_store(db_url).close()
+        daemon = start(tmp_path, db_url, "--log-format", "json")
+        wait_for(lambda: bool(history(db_url)["a"]["live"]))
+        assert stop(daemon) == 0
+    finally:
+        empty.close()
+    found = history(db_url)["a"]
+    assert (found["archived"], len(found["live"]), found["flags"]) == ([], 1, [])
+    events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
+    assert [(e["event"], e.get("loaded")) for e in events if e["event"].startswith("backfill")
+            ] == [("backfill", 0)]
