@@ -211,8 +211,15 @@ def main() -> None:
         from pipeline.check import user_agent  # type: ignore[attr-defined,no-redef]
     from pipeline.fetch import FetchSettings
 
+    try:  # what `claimwatch check` does once the configuration is loaded, and at its exit
+        from pipeline.cli import settle
+    except ImportError:  # a commit from before it (--code-ref)
+        def settle() -> None:
+            pass
+
     t_import = time.perf_counter()
     config = api.load_config(args.sources_yaml)
+    settle()
     t_config = time.perf_counter()
     store = api.open_db(args.db)
     t_open = time.perf_counter()
@@ -256,6 +263,7 @@ def main() -> None:
         Path(f"{args.profile}.txt").write_text(
             profiler.output_text(unicode=True, color=False, show_all=False))
     Path(args.out).write_text(json.dumps(result, indent=1))
+    settle()
 
 
 if __name__ == "__main__":

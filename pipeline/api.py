@@ -48,30 +48,21 @@ from pipeline import (
     factcheck_files,
     flag_notes,
     retirement,
-    warc,
 )
 from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
 from pipeline import flags as flag_stage
-from pipeline import history as history_stage
 from pipeline import prune as prune_stage
-from pipeline import queue as queue_stage
 from pipeline import snapshots as snapshot_stage
-from pipeline import status as status_stage
-from pipeline import timeline as timeline_stage
 from pipeline.archive import ArchiveReport
-from pipeline.claim_detail import ClaimDetail, claim_detail
 from pipeline.config import Config, Evidence, Source
-from pipeline.crosscheck import DeepCheck, crosscheck
 from pipeline.diff import Diff, diff
 from pipeline.errors import FetchError, NotFound, Unauthorized, UsageError
 from pipeline.extract import Document
 from pipeline.factchecks import FactCheckSummary
 from pipeline.factchecks import factchecks as factcheck_list
 from pipeline.fetch import Fetcher, FetchResult, FetchSettings
-from pipeline.flag_detail import FlagDetail, flag_detail
-from pipeline.history import Event
 from pipeline.probe import ProbeResult
 from pipeline.probe import probe as run_probe
 from pipeline.recorder import Archived
@@ -89,18 +80,22 @@ from pipeline.snapshots import DocumentCache, read
 from pipeline.source_fetch import fetch_settings
 from pipeline.source_health import STATES, SourceHealth, health
 from pipeline.textnorm import printable
-from pipeline.timeline import Timeline
 from pipeline.vocab import AlertStatus, FlagStatus
-from pipeline.worddiff import RegionDiff
-from pipeline.worddiff import lines as region_lines
 
 if TYPE_CHECKING:  # what `check` does not need loads with the functions that need it
     from db.anchor import Anchor, AnchorCheck
     from pipeline import accounts
+    from pipeline import queue as queue_stage
     from pipeline import report as report_stage
+    from pipeline.claim_detail import ClaimDetail
+    from pipeline.crosscheck import DeepCheck
+    from pipeline.flag_detail import FlagDetail
+    from pipeline.history import Event
     from pipeline.importer import Draft
     from pipeline.review_edits import Reviewed
+    from pipeline.timeline import Timeline
     from pipeline.wacz_export import WaczSummary
+    from pipeline.worddiff import RegionDiff
 
 
 def load_config(path: str | Path) -> Config:
@@ -260,6 +255,7 @@ def history(store: Store, *, claim: str | None = None, source: str | None = None
             before: int | None = None, limit: int | None = None) -> list[Event]:
     """The audit trail, oldest first: checks, changes, flags, alerts, reviews, config edits
     (`newest_first`, `limit` at a time before event `before`, for pages of it)."""
+    from pipeline import history as history_stage
     with store.session() as session:
         return history_stage.events(
             session, claim=claim, source=source,
@@ -270,6 +266,7 @@ def history(store: Store, *, claim: str | None = None, source: str | None = None
 
 def status(store: Store, config: Config) -> dict[str, Any]:
     """The deployment's state; `attention` lists what needs someone (empty when healthy)."""
+    from pipeline import status as status_stage
     with store.session() as session:
         return status_stage.status(session, config, utcnow())
 
@@ -311,6 +308,7 @@ def audit_verify(store: Store, *, anchor_file: Path | None = None,
     `public_keys`; with `deep`, re-hash every blob and match snapshot, flag and review rows with
     their events (the first `limit` mismatches)."""
     from db import anchor
+    from pipeline.crosscheck import crosscheck
 
     keys = [anchor.load_public_key(path) for path in public_keys]
     anchors, unreadable = anchor.read(anchor_file) if anchor_file else ([], [])
@@ -394,6 +392,7 @@ def backfill(store: Store, config: Config, factcheck: str, *, source: str | None
 def export_warc(store: Store, out: Path, *, claim: str | None = None,
                 factcheck: str | None = None, source: str | None = None) -> int:
     """Write the stored snapshots of a claim's, a fact-check's or a source's sources as WARC."""
+    from pipeline import warc
     with store.session() as session:
         snapshots, _ = _snapshots_of(session, claim, factcheck, source)
         try:
@@ -513,6 +512,7 @@ class SourceDiff:
 def source_diff(store: Store, config: Config, source_id: str, *, from_id: int | None = None,
                 to_id: int | None = None) -> SourceDiff:
     """What changed in a source between two snapshots (default: its baseline → its latest)."""
+    from pipeline.worddiff import lines as region_lines
     if source_id not in config.sources:
         raise NotFound(f"unknown source {source_id!r}: it is not in sources.yaml",
                        field="source")
@@ -711,12 +711,14 @@ def session_key(store: Store) -> str:
 def review_queue(store: Store, filters: queue_stage.Filters, *, page: int = 1
                  ) -> queue_stage.Queue:
     """Flags to review, most severe and newest first, grouped by fact-check and claim."""
+    from pipeline import queue as queue_stage
     with store.session() as session:
         return queue_stage.queue(session, filters, page=page)
 
 
 def claim(store: Store, slug: str) -> ClaimDetail:
     """A claim with its verdict history and every evidence item's standing and flags."""
+    from pipeline.claim_detail import claim_detail
     with store.session() as session:
         return claim_detail(session, slug)
 
@@ -724,6 +726,7 @@ def claim(store: Store, slug: str) -> ClaimDetail:
 def timeline(store: Store, claim: str, *, config: Config | None = None) -> Timeline:
     """When each evidence item of a claim changed outcome or observation, in capture order
     (`config`: to count a table item's distinct values on its snapshots)."""
+    from pipeline import timeline as timeline_stage
     with store.session() as session:
         return timeline_stage.build(session, claim, config)
 
@@ -821,6 +824,7 @@ def snapshot_document(store: Store, config: Config, snapshot_id: int) -> Documen
 def flag(store: Store, config: Config, flag_id: int) -> FlagDetail:
     """A flag as an editor reviews it: the claim, the expectation in words, the evidence
     change, both snapshots, who has seen it, comments, and the update a review could make."""
+    from pipeline.flag_detail import flag_detail
     with store.session() as session:
         return flag_detail(session, config, flag_id)
 

@@ -11,6 +11,7 @@ and a mistyped option answer without loading SQLAlchemy, pydantic, lxml or the d
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import sys
@@ -75,6 +76,7 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
     if report is None:  # something to do (or to say): the whole library
         from pipeline import api
         config = api.load_config(obj["sources"])
+        settle()
         with _store(obj, create=True) as store, _progress(enabled=not as_json
                                              and sys.stdout.isatty()) as advance:
             report = api.check(store, config, everything=everything, only=only,
@@ -720,8 +722,24 @@ cli.add_command(backfill)
 cli.add_command(timeline)
 
 
+def settle() -> None:
+    """What a one-shot process has loaded by now (the library, the configuration) stays until
+    it exits: frozen, the garbage collector never walks it again, during the run or at exit.
+    At 500 sources an unchanged `check` spent 0.17 s of its 1.0 s in collections over those
+    ~100,000 objects, and its exit 0.2–0.4 s more (bench/README.md). Not for the daemon or the
+    desk: a configuration they replace must stay collectable."""
+    gc.freeze()
+
+
 def main() -> None:
     """Entry point: run the command, map every error to its exit code and one line."""
+    try:
+        _main()
+    finally:
+        settle()  # whatever the command was, its exit need not collect what it loaded
+
+
+def _main() -> None:
     try:
         code = cli.main(standalone_mode=False, prog_name="claimwatch")
         sys.exit(code if isinstance(code, int) else 0)
