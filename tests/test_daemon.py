@@ -68,6 +68,17 @@ def start(tmp_path: Path, db_url: str, *args: str, log: str = "daemon.log") -> s
     return process
 
 
+def until(condition: Callable[[], bool], timeout: float = 20) -> bool:
+    """Whether `condition` came true within `timeout` seconds (polled: a loaded machine is slow,
+    an idle one need not wait)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def stop(process: subprocess.Popen, timeout: float = 20) -> int:
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=timeout)
@@ -127,11 +138,11 @@ def test_reloads_sources_yaml_and_keeps_the_last_good_one(tmp_path: Path, db_url
     sources = tmp_path / "sources.yaml"
     write_sources(sources, pages, ["a"], every="1h")
     daemon = start(tmp_path, db_url, "--log-format", "json")
-    time.sleep(1.5)
+    assert until(lambda: "a" in checks(db_url))
     sources.write_text(sources.read_text() + "  oops: [unclosed\n")
-    time.sleep(2.5)
+    assert until(lambda: "config-invalid" in (tmp_path / "daemon.log").read_text())
     write_sources(sources, pages, ["a", "b"], every="1h")
-    time.sleep(3.0)
+    assert until(lambda: "b" in checks(db_url))
     assert stop(daemon) == 0
     events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
     kinds = [e["event"] for e in events]
