@@ -1,10 +1,12 @@
 """Shared fixtures: databases (SQLite in a temp dir; PostgreSQL when CLAIMWATCH_TEST_PG is set,
-each test in a schema of its own) and a loopback site to check."""
+each test in a schema of its own), a loopback site to check, and the guarantee that no daemon a
+test started outlives it."""
 
 from __future__ import annotations
 
 import http.server
 import os
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +19,19 @@ from db import Store, open_store
 from pipeline.demo.server import SiteServer
 
 PG_URL = os.environ.get("CLAIMWATCH_TEST_PG")
+# the `claimwatch run` processes tests start: killed after the test if still running, so a test
+# that fails midway never leaves a daemon checking (and loading the machine) for hours
+DAEMONS: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    yield
+    while DAEMONS:
+        process = DAEMONS.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 

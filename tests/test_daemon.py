@@ -23,6 +23,7 @@ from db import open_store
 from db.models import FetchRow, SnapshotRow, SourceRow
 from pipeline.demo.cdx import CdxServer
 from pipeline.demo.server import SiteServer
+from tests.conftest import DAEMONS
 
 PAGE = "<html><body><main><p>The office does not hold people on detainers alone.</p></main>" \
        "</body></html>"
@@ -60,6 +61,7 @@ def start(tmp_path: Path, db_url: str, *args: str, log: str = "daemon.log") -> s
          str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--tick", "0.2s", *args],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
         stderr=open(logged, "a"))  # noqa: SIM115 (the process owns it)
+    DAEMONS.append(process)
     # the test's clock starts once the daemon runs (a loaded machine takes seconds to start it)
     deadline = time.monotonic() + 30
     while process.poll() is None and time.monotonic() < deadline and (

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from db.models import AlertRow, FetchRow, FlagRow, SourceRow
 from pipeline.demo.server import SiteServer
-from tests.conftest import PG_URL
+from tests.conftest import DAEMONS, PG_URL
 
 PAGE = "<html><body><main><p>Deputies do not hold people for {agency} on detainers alone.</p>" \
        "</main></body></html>"
@@ -94,12 +94,14 @@ factchecks:
 
 def worker(tmp_path: Path, db_url: str, n: int, *args: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
          str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--tick", "0.2s",
          "--log-format", "json", *args],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / f"worker{n}.log", "w"))  # noqa: SIM115 (the process owns it)
+    DAEMONS.append(process)
+    return process
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
