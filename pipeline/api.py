@@ -842,6 +842,9 @@ def import_factcheck(target: str, *, sources: str | Path | None = None,
     desk = Path(sources) if sources is not None else None
     if out is not None and out.exists():
         raise UsageError(f"{out} exists already: choose another file", field="out")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target):
+        raise UsageError("the fact-check's address holds a control character or an unpaired "
+                         "surrogate: give its URL or a file's path", field="url")
     config = load_config(desk) if desk is not None and desk.exists() else empty_config()
     body, read_from, charset, home = _factcheck_page(target, config, transport)
     draft = importer.draft_watch(body, read_from, config, when=f"{utcnow():%Y-%m-%d}",
