@@ -186,11 +186,16 @@ def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
         return None
     bases = {base for _id, _ev, base in due if base is not None and base != current_id}
     previous = source.latest_snapshot_id if current_id is None else None
-    # a baseline fetched the other way (`fetch:` was switched) is no peer: the item starts again
-    baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
-                 and row.fetch_mode == plan.fetch_mode else None for base in bases}
-    return Job(plan.source, current, current_id, baselines, tuple(due), previous,
+    return Job(plan.source, current, current_id, _baselines(session, bases, plan.fetch_mode),
+               tuple(due), previous,
                excerpts=bool(config.alerts))
+
+
+def _baselines(session: Session, bases: set[int], mode: str) -> dict[int, Body | None]:
+    """The stored baselines a reading compares with (None: gone, or fetched the other way —
+    after `fetch:` was switched it is no peer, and the item starts again)."""
+    return {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
+            and row.fetch_mode == mode else None for base in bases}
 
 
 def _stored(session: Session, snapshot: SnapshotRow) -> Body:
@@ -430,14 +435,12 @@ def _read_here(session: Session, source: Source, snapshot: SnapshotRow,
                before: SnapshotRow | None) -> Reading:
     """Read an archived version in this process (`backfill` loads one version at a time), as a
     worker reads a live check's: its items against their baselines, the change from `before`."""
-    bases = {row.baseline_snapshot_id for row, _ev in items} - {None, snapshot.id}
+    bases = {base for row, _ev in items
+             if (base := row.baseline_snapshot_id) is not None and base != snapshot.id}
     if before is not None:
         bases.add(before.id)
-    baselines = {base: _stored(session, row) if (row := session.get(SnapshotRow, base))
-                 and row.fetch_mode == snapshot.fetch_mode else None
-                 for base in bases if base is not None}
     return read_job(Job(source, Body(body, snapshot.content_type, snapshot.url, snapshot.charset),
-                        snapshot.id, baselines,
+                        snapshot.id, _baselines(session, bases, snapshot.fetch_mode),
                         tuple((row.id, ev, row.baseline_snapshot_id) for row, ev in items),
                         before.id if before else None))
 
