@@ -10,6 +10,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,16 @@ PG_URL = os.environ.get("CLAIMWATCH_TEST_PG")
 # the `claimwatch run` processes tests start: killed after the test if still running, so a test
 # that fails midway never leaves a daemon checking (and loading the machine) for hours
 DAEMONS: list[subprocess.Popen] = []
+# the modules whose assertions read the clock (daemons on a schedule, workers sharing a host's
+# turns, time limits): with the suite spread over CPUs (pytest-xdist, pyproject's addopts) they
+# run one after another on one worker, so they never compete with each other for the cores
+CLOCK = {"test_daemon", "test_fetch", "test_leases", "test_scale_out"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in CLOCK:
+            item.add_marker(pytest.mark.xdist_group("clock"))
 
 
 @pytest.fixture(autouse=True)
@@ -35,12 +46,10 @@ def _no_daemon_outlives_its_test() -> Iterator[None]:
 
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL: an SQLite file, then PostgreSQL (skipped unless CLAIMWATCH_TEST_PG)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'claimwatch.db'}"
-        return
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A URL on a PostgreSQL schema of its own, dropped afterwards (skips without
+    CLAIMWATCH_TEST_PG): tests and the processes they start share it, and run beside others."""
     if not PG_URL:
         pytest.skip("CLAIMWATCH_TEST_PG is not set")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -54,6 +63,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL: an SQLite file, then PostgreSQL (skipped unless CLAIMWATCH_TEST_PG)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'claimwatch.db'}"
+        return
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
