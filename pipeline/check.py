@@ -49,6 +49,9 @@ CLAIM_AHEAD = 4  # a worker holds up to this many times its concurrency
 TICK = 1.0  # the daemon looks for due sources this often
 ROUND = 300.0  # the daemon's audit "run" summary covers at most this many seconds
 SETTLE_TURNS = 20  # event-loop turns given to fetches under way before a batch is recorded
+# fetched bodies in memory at once, in `global_limit`s: those being fetched, and as many again
+# waiting to be recorded, so fetching goes on while a batch is read and written
+BODIES = 2
 
 
 def run(store: Store, config: Config, *, everything: bool = False,
@@ -130,9 +133,11 @@ class _Worker:
         self.synced: Config | None = None
 
     async def go(self, transport: httpx.AsyncBaseTransport | None) -> CheckReport:
-        # a source holds its place from fetch to record: at most `global_limit` bodies are in
-        # memory at once, however many thousand sources a run has
-        self.gate = asyncio.Semaphore(self.settings.global_limit)
+        # a source holds a fetch slot while it is fetched (`global_limit` at once) and a place
+        # for its body from fetch to record: at most BODIES × `global_limit` bodies are in
+        # memory, however many thousand sources a run has
+        self.fetching = asyncio.Semaphore(self.settings.global_limit)
+        self.bodies = asyncio.Semaphore(BODIES * self.settings.global_limit)
         self.finished: asyncio.Queue[Checked | None] = asyncio.Queue()
         self.quiet = QuietRows()
         self.held = 0
@@ -252,9 +257,11 @@ class _Worker:
 
     async def _one(self, plan: Plan) -> None:
         """One source check, until it waits to be recorded."""
-        await self.gate.acquire()
+        await self.bodies.acquire()
+        await self.fetching.acquire()
         if self.should_stop():
-            self.gate.release()
+            self.fetching.release()
+            self.bodies.release()
             self.finished.put_nowait(None)
             return
         try:
@@ -265,6 +272,8 @@ class _Worker:
         except Exception as exc:  # a bug must not end the run: this source's check fails
             error = f"internal error while fetching: {type(exc).__name__}: {exc}"
             fetched = Fetched(FetchResult(plan.url, plan.url, None, {}, None, error, ()), [], {})
+        finally:
+            self.fetching.release()
         self.finished.put_nowait(Checked(plan, fetched))
 
     async def _record(self, arrived: list[Checked | None]) -> None:
@@ -284,7 +293,7 @@ class _Worker:
             for checked in batch:
                 checked.fetched.result = replace(checked.fetched.result, body=None)
                 checked.fetched.raw = None
-                self.gate.release()
+                self.bodies.release()
         recorded = {r.source for r in reports if not r.error or "while recording" not in r.error}
         self.selection.unrecorded |= {c.plan.source_id for c in batch
                                       if c.plan.slug not in recorded}
