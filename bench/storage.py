@@ -170,7 +170,7 @@ def first_snapshots(url: Callable[[str], str], n_pages: int) -> list[str]:
                 session.add(source)
                 session.flush()
                 start = time.process_time()
-                on = Siblings.load(session, [source]).choose(
+                on = Siblings().load(session, [source]).choose(
                     source.host, "html", source.url, source.id) if sibling else None
                 sha = blobs.put(session, body, base=on.blob_sha256 if on else None,
                                 at_most=SIBLING_AT_MOST)

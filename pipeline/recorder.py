@@ -79,13 +79,14 @@ class Checked:
 
 def record_batch(store: Store, config: Config, batch: list[Checked], quiet: QuietRows,
                  workers: Workers | None = None, renew: Callable[[], None] | None = None,
-                 every: float = 20.0) -> list[SourceReport]:
+                 every: float = 20.0, siblings: Siblings | None = None) -> list[SourceReport]:
     """Record the source checks that finished together.
 
     Unchanged ones wait in `quiet` until it is due. The others are read (extracted, evaluated)
     by `workers`, each under its source's time limit (in this process without `workers`;
     `renew` is called every `every` seconds while they are read), then recorded in one
-    transaction, with whatever `quiet` holds, each check whole or absent.
+    transaction, with whatever `quiet` holds, each check whole or absent. A first snapshot is
+    stored on a sibling page of its host from `siblings`, the run's (`pipeline.siblings`).
     """
     now = utcnow()
     reports, full = [], []
@@ -100,15 +101,15 @@ def record_batch(store: Store, config: Config, batch: list[Checked], quiet: Quie
             record_quiet(store, quiet)
         return reports
     found = _readings(store, config, full, workers, renew, every)
-    return reports + _write(store, config, full, found, quiet)
+    return reports + _write(store, config, full, found, quiet, siblings or Siblings())
 
 
-def _write(store: Store, config: Config, full: list[Checked],
-           readings: dict[int, Found], quiet: QuietRows) -> list[SourceReport]:
+def _write(store: Store, config: Config, full: list[Checked], readings: dict[int, Found],
+           quiet: QuietRows, siblings: Siblings) -> list[SourceReport]:
     try:
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
-            siblings = Siblings.load(session, (source for source, _items in loaded.values()))
+            siblings.load(session, (source for source, _items in loaded.values()))
             reports = _side_by_side(session, [
                 _record(session, config, checked, *loaded[checked.plan.source_id],
                         readings.get(checked.plan.source_id), siblings)
@@ -120,7 +121,8 @@ def _write(store: Store, config: Config, full: list[Checked],
         if len(full) > 1 or quiet:
             record_quiet(store, quiet)
             return [report for checked in full
-                    for report in _write(store, config, [checked], readings, quiet)]
+                    for report in _write(store, config, [checked], readings, quiet,
+                                         siblings)]
         checked = full[0]
         message = f"internal error while recording: {type(exc).__name__}: {exc}"
         print(f"claimwatch: {checked.plan.slug}: {message}", file=sys.stderr)
@@ -401,7 +403,7 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     # a delta on the version before it, else on a later one, else on a sibling page, as live
     near = before or latest
     sibling = None if near is not None else \
-        Siblings.load(session, [source]).choose(source.host, kind, url, source.id)
+        Siblings().load(session, [source]).choose(source.host, kind, url, source.id)
     on = near or sibling
     blobs.put(session, version.body, base=served(on) if on else None,
               at_most=blobs.DELTA_AT_MOST if sibling is None else SIBLING_AT_MOST)
@@ -581,7 +583,7 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked, now: dt.dat
     raw_sha = None
     if raw is not None and raw.body is not None:  # rendered: the response as served, for WARC
         raw_sha = blobs.put(session, raw.body, base=served(on) if on else None, at_most=at_most)
-    siblings.add(source.host, kind, result.final_url, source.id, sha, raw_sha)
+    siblings.add(session, source.host, kind, result.final_url, source.id, sha, raw_sha)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
         content_type=result.content_type, charset=result.charset, kind=kind,

@@ -13,10 +13,14 @@ offered: prune never removes it while it is the latest, and when a later prune d
 re-encodes what was stored on it (`db.blobs.unchain`); a base is always a blob stored already,
 so no chain loops, and `db.blobs.encode` keeps every chain within CHAIN.
 
-It costs the check no query per source: `Siblings.load` asks once per batch, for the hosts of
-the batch's sources that have no snapshot yet (the AT_HAND latest per host and kind; no query
-when every source has one), and each snapshot the batch stores joins the candidates as it is
-stored (`add`), so pages of one host checked together are stored on each other at no cost.
+It costs a check no query per source. A run keeps one `Siblings`: `load` asks, in one query
+per batch, for the hosts of the batch's sources that have no snapshot yet that it has not asked
+about before (the AT_HAND latest snapshots per host and kind; no query when every source has
+one, or every host was asked about), and each snapshot the run stores joins the candidates as
+it is stored (`add`), so pages of one host checked in one run are stored on each other without
+asking again (a query for a host of 3,000 sources took ~10 ms). A candidate the run kept may be
+gone by the time it is used (its transaction rolled back, a prune removed it): `db.blobs.encode`
+then finds no base and stores the page whole.
 """
 
 from __future__ import annotations
@@ -65,20 +69,20 @@ def served(snapshot: Stored) -> str:
 
 
 class Siblings:
-    """The candidate siblings of a batch's first snapshots, by host and kind."""
+    """The candidate siblings of a run's first snapshots, by host and kind."""
 
-    def __init__(self, session: Session, hosts: set[str]) -> None:
-        self.session = session
-        self.hosts = hosts  # those of the batch's sources with no snapshot yet
+    def __init__(self) -> None:
+        self.hosts: set[str] = set()  # those asked about: a first snapshot of the run is on it
         self.at: dict[tuple[str, str], deque[Sibling]] = {}
 
-    @classmethod
-    def load(cls, session: Session, sources: Iterable[SourceRow]) -> Siblings:
-        """The candidates for those of `sources` with no snapshot yet: one query."""
-        hosts = {row.host for row in sources if row.latest_snapshot_id is None and row.host}
-        found = cls(session, hosts)
+    def load(self, session: Session, sources: Iterable[SourceRow]) -> Siblings:
+        """Ask for the candidates on the hosts of those of `sources` with no snapshot yet, unless
+        asked before: one query."""
+        hosts = {row.host for row in sources
+                 if row.latest_snapshot_id is None and row.host} - self.hosts
         if not hosts:
-            return found
+            return self
+        self.hosts |= hosts
         recent = func.row_number().over(partition_by=(SourceRow.host, SnapshotRow.kind),
                                         order_by=SnapshotRow.id.desc())
         ranked = select(SourceRow.host, SnapshotRow.kind, SnapshotRow.source_id,
@@ -90,9 +94,9 @@ class Siblings:
             .subquery()
         for row in session.execute(select(ranked).where(ranked.c.n <= AT_HAND)
                                    .order_by(ranked.c.n.desc())):  # the oldest first
-            found._keep(row.host, row.kind, Sibling(row.source_id, _path(row.url),
-                                                    row.blob_sha256, row.raw_sha256, row.depth))
-        return found
+            self._keep(row.host, row.kind, Sibling(row.source_id, _path(row.url),
+                                                   row.blob_sha256, row.raw_sha256, row.depth))
+        return self
 
     def choose(self, host: str, kind: str, url: str, source_id: int) -> Sibling | None:
         """The base for `source_id`'s first snapshot (`url`, of `kind`), if any."""
@@ -104,12 +108,12 @@ class Siblings:
                     if s.source_id != source_id), default=None)
         return best[1] if best else None
 
-    def add(self, host: str, kind: str, url: str, source_id: int, blob: str,
+    def add(self, session: Session, host: str, kind: str, url: str, source_id: int, blob: str,
             raw: str | None) -> None:
-        """A snapshot this batch just stored: a candidate for the next first ones."""
-        if host not in self.hosts:  # no first snapshot of this batch is on it
+        """A snapshot the run just stored: a candidate for the next first ones."""
+        if host not in self.hosts:  # no first snapshot of the run is on it
             return
-        deep = blobs.depth(self.session, blob)  # known: the transaction stored it
+        deep = blobs.depth(session, blob)  # known: the transaction stored it
         if deep is not None and deep < blobs.CHAIN - 1:
             self._keep(host, kind, Sibling(source_id, _path(url), blob, raw, deep))
 
@@ -117,6 +121,8 @@ class Siblings:
         near = self.at.get((host, kind))
         if near is None:
             near = self.at[(host, kind)] = deque(maxlen=AT_HAND)
+        for older in [s for s in near if s.source_id == sibling.source_id]:
+            near.remove(older)  # a source's latest page stands for it
         near.append(sibling)
 
 

@@ -350,7 +350,7 @@ def test_a_first_snapshot_is_stored_on_a_sibling_page_of_the_same_host(
     with store.session() as session:  # a list is never tried against a page
         [ice] = session.scalars(select(SourceRow).where(SourceRow.slug == "ice")).all()
         ice.latest_snapshot_id = None
-        choice = Siblings.load(session, [ice])
+        choice = Siblings().load(session, [ice])
         assert choice.choose(ice.host, "csv", site.url("new.csv"), ice.id) is None
         assert choice.choose(ice.host, "html", site.url("x/new.html"), ice.id) is not None
         session.rollback()
