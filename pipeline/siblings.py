@@ -25,7 +25,6 @@ then finds no base and stores the page whole.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,7 +41,12 @@ from db.models import BlobRow, SnapshotRow, SourceRow
 # deltas are 51-76% of the whole frame, each still saving 6-12% of the page's raw size once,
 # while costing its source's chain a frame or two of depth (a whole body a version sooner)
 SIBLING_AT_MOST = 0.8
-# candidates kept per host and kind: the most recent, which choosing among stays cheap
+# a page more deltas deep than this is no candidate: the first page stored on it starts its
+# source's own chain one deeper, so its next whole body comes that many versions sooner (on a
+# source that changes often, ~1.3% of raw per level, against the ~12% a sibling saves once)
+DEEPEST = 3
+# candidates kept per host and kind, among which choosing stays cheap: the most recent, and the
+# shallowest when the run stores more (so first pages do not drift deeper, page on page)
 AT_HAND = 32
 
 
@@ -73,7 +77,7 @@ class Siblings:
 
     def __init__(self) -> None:
         self.hosts: set[str] = set()  # those asked about: a first snapshot of the run is on it
-        self.at: dict[tuple[str, str], deque[Sibling]] = {}
+        self.at: dict[tuple[str, str], list[Sibling]] = {}  # the oldest first
 
     def load(self, session: Session, sources: Iterable[SourceRow]) -> Siblings:
         """Ask for the candidates on the hosts of those of `sources` with no snapshot yet, unless
@@ -90,7 +94,7 @@ class Siblings:
                         BlobRow.depth, recent.label("n")) \
             .join(SnapshotRow, SnapshotRow.id == SourceRow.latest_snapshot_id) \
             .join(BlobRow, BlobRow.sha256 == SnapshotRow.blob_sha256) \
-            .where(SourceRow.host.in_(sorted(hosts)), BlobRow.depth < blobs.CHAIN - 1) \
+            .where(SourceRow.host.in_(sorted(hosts)), BlobRow.depth <= DEEPEST) \
             .subquery()
         for row in session.execute(select(ranked).where(ranked.c.n <= AT_HAND)
                                    .order_by(ranked.c.n.desc())):  # the oldest first
@@ -114,16 +118,15 @@ class Siblings:
         if host not in self.hosts:  # no first snapshot of the run is on it
             return
         deep = blobs.depth(session, blob)  # known: the transaction stored it
-        if deep is not None and deep < blobs.CHAIN - 1:
+        if deep is not None and deep <= DEEPEST:
             self._keep(host, kind, Sibling(source_id, _path(url), blob, raw, deep))
 
     def _keep(self, host: str, kind: str, sibling: Sibling) -> None:
-        near = self.at.get((host, kind))
-        if near is None:
-            near = self.at[(host, kind)] = deque(maxlen=AT_HAND)
-        for older in [s for s in near if s.source_id == sibling.source_id]:
-            near.remove(older)  # a source's latest page stands for it
+        near = self.at.setdefault((host, kind), [])
+        near[:] = [s for s in near if s.source_id != sibling.source_id]  # its latest stands for it
         near.append(sibling)
+        if len(near) > AT_HAND:
+            near.remove(max(near, key=lambda s: s.depth))  # the oldest of the deepest
 
 
 def _path(url: str) -> tuple[str, ...]:
