@@ -5,16 +5,21 @@ blob's bytes, its *base*, as a raw-content dictionary, so what the two share cos
 nothing (a news page that changed by a paragraph: ~3% of its size rather than ~23%). A blob
 row names its base and its *depth*, how many deltas lie between it and a whole body; a new
 body is stored whole when its base is already CHAIN - 1 deltas deep, or when the delta would
-not be much smaller (DELTA_AT_MOST), so reading any body back decodes at most CHAIN frames
-(one query fetches them).
+not be much smaller (DELTA_AT_MOST, or the writer's own `at_most`), so reading any body back
+decodes at most CHAIN frames (one query fetches them), whoever's bodies they are.
 
-The base is chosen by the writer (the recorder: the source's previous snapshot) and only among
-blobs already stored, so chains never loop. A blob shared by several sources or snapshots is
-still one row; whoever stores it first picks its base. When `prune` removes the snapshot of a
-kept blob's base, it re-encodes that blob on its nearest kept ancestor, or whole (`unchain`),
-and keeps any base a kept blob still needs (`needed`). Bodies read in a transaction are kept
-(LRU, up to CACHE_BYTES) until it ends, so reading consecutive versions of a source decodes one
-frame each.
+The base is chosen by the writer, only among blobs already stored, so chains never loop: the
+recorder offers the source's previous snapshot, and for a source's first one the latest page
+of another source on its host (`pipeline.siblings`: ~12% of a news page's size rather than
+~24%), so a chain may run through several sources' bodies. A blob shared by several sources
+or snapshots is still one row; whoever stores it first picks its base. A blob is kept while a
+snapshot points at it (its body, or a rendered page's response as served: `pointed_at`) or a
+kept blob's chain runs through it (`needed`); when `prune` removes the snapshot of a kept
+blob's base, whichever source it was of, it re-encodes that blob on its nearest kept ancestor,
+or whole (`unchain`). Bodies read or stored in a transaction are kept (LRU, up to CACHE_BYTES)
+until it ends, so reading consecutive versions of a source decodes one frame each, and a body
+stored on one the transaction just stored reads no base back; so are the depths of the blobs
+it stored (`depth`).
 """
 
 from __future__ import annotations
