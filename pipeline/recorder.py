@@ -46,7 +46,7 @@ from pipeline.fetch import Attempt
 from pipeline.plan import Plan, reading_key
 from pipeline.records import FlagRecord, SourceReport
 from pipeline.screen import NotEvidence, screen
-from pipeline.siblings import SIBLING_AT_MOST, Siblings, served
+from pipeline.siblings import Siblings, served
 from pipeline.snapshots import DocumentCache
 from pipeline.source_fetch import Fetched
 from pipeline.vocab import CheckResult, FetchMode, Outcome
@@ -401,12 +401,8 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
     # a delta on the version before it, else on a later one, else on a sibling page, as live
-    near = before or latest
-    sibling = None if near is not None else \
-        Siblings().load(session, [source]).choose(source.host, kind, url, source.id)
-    on = near or sibling
-    blobs.put(session, version.body, base=served(on) if on else None,
-              at_most=blobs.DELTA_AT_MOST if sibling is None else SIBLING_AT_MOST)
+    on, at_most = Siblings().load(session, [source]).base(before or latest, source, kind, url)
+    blobs.put(session, version.body, base=served(on) if on else None, at_most=at_most)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=url,
         content_type=version.content_type, charset=None, kind=kind,
@@ -574,10 +570,7 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked, now: dt.dat
     # stored as a delta on the version before it where that is smaller (db/blobs.py), a first
     # one on a sibling page of the same host (pipeline/siblings.py); a rendered DOM on the DOM
     # before it, a page as served on the page as served before it (also after `fetch:` changed)
-    sibling = None if latest is not None else \
-        siblings.choose(source.host, kind, result.final_url, source.id)
-    on = latest or sibling
-    at_most = blobs.DELTA_AT_MOST if sibling is None else SIBLING_AT_MOST
+    on, at_most = siblings.base(latest, source, kind, result.final_url)
     blobs.put(session, body, base=None if on is None else
               on.blob_sha256 if mode == FetchMode.BROWSER else served(on), at_most=at_most)
     raw_sha = None

@@ -102,6 +102,15 @@ class Siblings:
                                                    row.blob_sha256, row.raw_sha256, row.depth))
         return self
 
+    def base(self, previous: Stored | None, source: SourceRow, kind: str,
+             url: str) -> tuple[Stored | None, float]:
+        """What a new snapshot of `source` (`url`, of `kind`) is stored on, and the share of its
+        whole frame a delta on it may take: the source's `previous` snapshot, else a sibling."""
+        if previous is not None:
+            return previous, blobs.DELTA_AT_MOST
+        sibling = self.choose(source.host, kind, url, source.id)
+        return sibling, blobs.DELTA_AT_MOST if sibling is None else SIBLING_AT_MOST
+
     def choose(self, host: str, kind: str, url: str, source_id: int) -> Sibling | None:
         """The base for `source_id`'s first snapshot (`url`, of `kind`), if any."""
         near = self.at.get((host, kind))
