@@ -14,6 +14,14 @@ in its chain (before: a whole body), each read in a new transaction (nothing cac
 wall-clock and as CPU time (the machine the figures come from is shared: its wall-clock times
 wait for other processes), and the time `audit verify --deep` takes per blob (the snapshot and
 flag passes included: they find no audit events here).
+
+Then the first snapshot of each page, which has no version of its own before it: `--pages`
+pages on each of 9 hosts, a site per host (as bench/run.py serves them), each page's first
+version stored as a check stores it, in a transaction of its own, "before" whole and "after" on
+a sibling page of its host, as a run does (`pipeline.siblings`: the candidates' query once per
+host, the choice, the put, the page kept as a candidate). Prints the bytes stored as % of raw,
+how many were stored on a sibling, and the median CPU time to store one (its base read back
+from the database: each page is a batch of its own).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from sqlalchemy import func, select  # noqa: E402
 from db import Store, blobs, open_store, utcnow  # noqa: E402
 from db.models import BlobRow, SnapshotRow, SourceRow  # noqa: E402
 from pipeline import crosscheck  # noqa: E402
+from pipeline.siblings import SIBLING_AT_MOST, Siblings  # noqa: E402
 
 SEED = 15
 PARAGRAPH = re.compile(rb"<p>(?:(?!</p>).)*</p>", re.S)
@@ -147,6 +156,43 @@ def measure(url: Callable[[str], str], edit: Callable[[web.Source, int], list[by
     return rows
 
 
+def first_snapshots(url: Callable[[str], str], n_pages: int) -> list[str]:
+    """Every page's first version stored whole, then on a sibling page of its host."""
+    sources = web.plan(9 * n_pages, [f"h{n}" for n in range(9)], {"html": 1.0})
+    pages = [web.render_html(SEED, src, 1)[0] for src in sources]
+    raw = sum(len(body) for body in pages)
+    rows = [f"  pages: {len(pages)} on 9 hosts, {raw / len(pages) / 1000:.1f} KB on average"]
+    for label, sibling in (("before (whole, zstd 3)", False), ("after (on a sibling)", True)):
+        store = open_store(url(f"first-{label[:6].strip()}"))
+        took, run = [], Siblings()
+        for src, body in zip(sources, pages, strict=True):
+            with store.session() as session:
+                source = SourceRow(slug=src.slug, url=src.url(80), host=src.host, options={})
+                session.add(source)
+                session.flush()
+                start = time.process_time()
+                on = run.load(session, [source]).choose(
+                    source.host, "html", source.url, source.id) if sibling else None
+                sha = blobs.put(session, body, base=on.blob_sha256 if on else None,
+                                at_most=SIBLING_AT_MOST)
+                run.add(session, source.host, "html", source.url, source.id, sha, None)
+                took.append(time.process_time() - start)
+                snapshot = SnapshotRow(source_id=source.id, blob_sha256=sha, url=source.url,
+                                       content_type="text/html", charset="utf-8", kind="html",
+                                       headers={}, fetched_at=utcnow())
+                session.add(snapshot)
+                session.flush()
+                source.latest_snapshot_id = snapshot.id
+        with store.session() as session:
+            packed, deltas = session.execute(select(func.sum(func.length(BlobRow.data)),
+                                                    func.count(BlobRow.base_sha256))).one()
+        rows.append(f"  {label:24} {100 * packed / raw:5.2f}% of raw per first snapshot, "
+                    f"{deltas} of {len(pages)} on a sibling, store "
+                    f"{statistics.median(took) * 1000:.2f} ms CPU (median)")
+        store.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=20)
@@ -162,6 +208,9 @@ def main() -> None:
             print(title)
             for line in measure(url, edit, args.pages, args.versions):
                 print(line)
+        print("the first snapshot of a page, a sibling page of its host stored before it")
+        for line in first_snapshots(url, args.pages):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -5,16 +5,21 @@ blob's bytes, its *base*, as a raw-content dictionary, so what the two share cos
 nothing (a news page that changed by a paragraph: ~3% of its size rather than ~23%). A blob
 row names its base and its *depth*, how many deltas lie between it and a whole body; a new
 body is stored whole when its base is already CHAIN - 1 deltas deep, or when the delta would
-not be much smaller (DELTA_AT_MOST), so reading any body back decodes at most CHAIN frames
-(one query fetches them).
+not be much smaller (DELTA_AT_MOST, or the writer's own `at_most`), so reading any body back
+decodes at most CHAIN frames (one query fetches them), whoever's bodies they are.
 
-The base is chosen by the writer (the recorder: the source's previous snapshot) and only among
-blobs already stored, so chains never loop. A blob shared by several sources or snapshots is
-still one row; whoever stores it first picks its base. When `prune` removes the snapshot of a
-kept blob's base, it re-encodes that blob on its nearest kept ancestor, or whole (`unchain`),
-and keeps any base a kept blob still needs (`needed`). Bodies read in a transaction are kept
-(LRU, up to CACHE_BYTES) until it ends, so reading consecutive versions of a source decodes one
-frame each.
+The base is chosen by the writer, only among blobs already stored, so chains never loop: the
+recorder offers the source's previous snapshot, and for a source's first one the latest page
+of another source on its host (`pipeline.siblings`: ~12% of a news page's size rather than
+~24%), so a chain may run through several sources' bodies. A blob shared by several sources
+or snapshots is still one row; whoever stores it first picks its base. A blob is kept while a
+snapshot points at it (its body, or a rendered page's response as served: `pointed_at`) or a
+kept blob's chain runs through it (`needed`); when `prune` removes the snapshot of a kept
+blob's base, whichever source it was of, it re-encodes that blob on its nearest kept ancestor,
+or whole (`unchain`). Bodies read or stored in a transaction are kept (LRU, up to CACHE_BYTES)
+until it ends, so reading consecutive versions of a source decodes one frame each, and a body
+stored on one the transaction just stored reads no base back; so are the depths of the blobs
+it stored (`depth`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections import OrderedDict
 from typing import Any
 
 import zstandard
-from sqlalchemy import Select, bindparam, event, literal, select, update
+from sqlalchemy import Select, bindparam, event, literal, select, union, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from db.models import BlobRow, SnapshotRow
@@ -44,22 +49,39 @@ CHAIN = 16
 DELTA_AT_MOST = 0.5
 CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
 _CACHE = "claimwatch.blobs"  # the session.info key
+_DEPTHS = _CACHE + ".depths"  # the depth of each blob the transaction stored
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def put(session: Session, data: bytes, base: str | None = None) -> str:
+def put(session: Session, data: bytes, base: str | None = None,
+        at_most: float = DELTA_AT_MOST) -> str:
     """Store `data` unless a blob with its digest exists; return the digest. With `base` (the
     digest of a stored blob, e.g. the same source's previous version), store it as a delta on
-    that blob where that is smaller and keeps the chain within CHAIN."""
+    that blob where that keeps the chain within CHAIN and is at most `at_most` of the whole
+    frame. What it stored is known for the rest of the transaction: its bytes (a base read back
+    costs nothing) and its depth (`depth`)."""
     sha = digest(data)
     with session.no_autoflush:  # the caller's pending rows can wait for its own flush
         stored = session.scalar(_SIZE, {"sha": sha})
     if stored is None:
-        session.execute(_insert(session), encode(session, data, base, sha=sha))
+        values = encode(session, data, base, sha=sha, at_most=at_most)
+        if session.execute(_insert(session), values).rowcount:  # not another worker's row
+            _depths(session)[sha] = values["depth"]
+    _remember(session, sha, data)
     return sha
+
+
+def depth(session: Session, sha: str) -> int | None:
+    """How many deltas lie between blob `sha` and a whole body (None: no such blob); no query
+    for a blob this transaction stored."""
+    known = _depths(session).get(sha)
+    if known is not None:
+        return known
+    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
+        return session.scalar(_DEPTH, {"sha": sha})
 
 
 # the statements `put` runs for every new body, built once: building them per body (a values()
@@ -83,24 +105,25 @@ def _insert(session: Session) -> Any:
     return statement
 
 
-def encode(session: Session, data: bytes, base: str | None,
-           sha: str | None = None) -> dict[str, Any]:
-    """The blob row that stores `data`: a delta on `base` when that pays, else whole."""
+def encode(session: Session, data: bytes, base: str | None, sha: str | None = None,
+           at_most: float = DELTA_AT_MOST) -> dict[str, Any]:
+    """The blob row that stores `data`: a delta on `base` when that pays (at most `at_most` of
+    the whole frame, within CHAIN), else whole."""
     values: dict[str, Any] = {"sha256": sha or digest(data), "size": len(data),
                               "data": pack(data), "base_sha256": None, "depth": 0}
     if base is None or base == values["sha256"]:
         return values
-    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
-        depth = session.scalar(_DEPTH, {"sha": base})
-        if depth is None or depth + 1 >= CHAIN:
-            return values
-        try:
+    deep = depth(session, base)
+    if deep is None or deep + 1 >= CHAIN:
+        return values
+    try:
+        with session.no_autoflush:  # the caller's pending rows can wait for its own flush
             previous = get(session, base)
-        except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
-            return values  # is no base for another
+    except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
+        return values  # is no base for another
     delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(previous)).compress(data)
-    if len(delta) <= len(values["data"]) * DELTA_AT_MOST:
-        values |= {"data": delta, "base_sha256": base, "depth": depth + 1}
+    if len(delta) <= len(values["data"]) * at_most:
+        values |= {"data": delta, "base_sha256": base, "depth": deep + 1}
     return values
 
 
@@ -158,10 +181,17 @@ def chain(sha: str) -> Select[Any]:
     return select(found.c.sha256, found.c.base_sha256, found.c.size, found.c.data)
 
 
+def pointed_at() -> Select[Any]:
+    """Every blob a snapshot points at: its body, and a rendered one's response as served."""
+    either = union(select(SnapshotRow.blob_sha256.label("sha256")),
+                   select(SnapshotRow.raw_sha256).where(SnapshotRow.raw_sha256.is_not(None)))
+    return select(either.subquery().c.sha256)
+
+
 def needed() -> Select[Any]:
     """Every blob a snapshot points at, and every base these need, to the whole body."""
     blob = BlobRow.__table__
-    keep = select(SnapshotRow.blob_sha256.label("sha256")).cte("keep", recursive=True)
+    keep = pointed_at().cte("keep", recursive=True)
     keep = keep.union(select(blob.c.base_sha256).join(keep, blob.c.sha256 == keep.c.sha256)
                       .where(blob.c.base_sha256.is_not(None)))
     return select(keep.c.sha256)
@@ -170,23 +200,24 @@ def needed() -> Select[Any]:
 def unchain(session: Session) -> int:
     """Re-encode each blob a snapshot points at whose base no snapshot points at any more
     (`prune` removed it): as a delta on its nearest ancestor a snapshot still points at (e.g.
-    the baseline), where that pays, else whole; return how many. The chain's blobs between them
-    are then needed by nothing."""
-    kept = select(SnapshotRow.blob_sha256)
+    the baseline, or another source's page it was first stored on), where that pays, else
+    whole; return how many. The chain's blobs between them are then needed by nothing."""
+    kept = pointed_at()
     orphans = session.scalars(select(BlobRow.sha256).where(
         BlobRow.base_sha256.is_not(None), BlobRow.sha256.in_(kept),
         BlobRow.base_sha256.not_in(kept)).order_by(BlobRow.depth)).all()
     if not orphans:
         return 0
-    pointed_at = set(session.scalars(kept.distinct()))
+    pointed = set(session.scalars(kept))
     for sha in orphans:
         rows = {row.sha256: row for row in session.execute(chain(sha))}
         at = rows[sha].base_sha256
-        while at is not None and at in rows and at not in pointed_at:
+        while at is not None and at in rows and at not in pointed:
             at = rows[at].base_sha256
-        values = encode(session, get(session, sha), at if at in pointed_at else None, sha=sha)
+        values = encode(session, get(session, sha), at if at in pointed else None, sha=sha)
         session.execute(update(BlobRow).where(BlobRow.sha256 == sha).values(
             {k: v for k, v in values.items() if k != "sha256"}))  # the same bytes: its digest holds
+        _depths(session).pop(sha, None)
     return len(orphans)
 
 
@@ -210,6 +241,13 @@ def _cache(session: Session) -> OrderedDict[str, bytes]:
     return cache
 
 
+def _depths(session: Session) -> dict[str, int]:
+    depths: dict[str, int] | None = session.info.get(_DEPTHS)
+    if depths is None:
+        depths = session.info[_DEPTHS] = {}
+    return depths
+
+
 def _remember(session: Session, sha: str, body: bytes) -> None:
     cache = _cache(session)
     if sha in cache:
@@ -226,3 +264,4 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_CACHE, None)
         session.info.pop(_CACHE + ".bytes", None)
+        session.info.pop(_DEPTHS, None)

@@ -39,6 +39,7 @@ from pipeline.fetch import Fetcher, FetchResult, FetchSettings
 from pipeline.plan import Plan
 from pipeline.recorder import Checked, QuietRows, record_batch, record_quiet
 from pipeline.records import CheckReport, SourceReport
+from pipeline.siblings import Siblings
 from pipeline.source_fetch import Fetched, browser_for, fetch_settings, fetch_source
 from pipeline.sync import sync_config
 from pipeline.vocab import CheckResult
@@ -140,6 +141,7 @@ class _Worker:
         self.bodies = asyncio.Semaphore(BODIES * self.settings.global_limit)
         self.finished: asyncio.Queue[Checked | None] = asyncio.Queue()
         self.quiet = QuietRows()
+        self.siblings = Siblings()  # the bases of the run's first snapshots
         self.held = 0
         # the processes that read what was fetched, started when a batch first needs one
         self.workers = Workers(memory=self.config.defaults.extract_memory)
@@ -288,7 +290,8 @@ class _Worker:
         # meanwhile (between reads, never during a write), so no other worker takes them
         try:
             reports = await self._db(record_batch, self.store, self.config, batch, self.quiet,
-                                     self.workers, self._renew_quietly, self.lease / 3)
+                                     self.workers, self._renew_quietly, self.lease / 3,
+                                     self.siblings)
         finally:
             for checked in batch:
                 checked.fetched.result = replace(checked.fetched.result, body=None)

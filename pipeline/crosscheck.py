@@ -72,7 +72,8 @@ def crosscheck(session: Session, limit: int = 20) -> DeepCheck:
 def _blobs(session: Session, result: DeepCheck) -> None:
     # in the order their sources stored them, so a delta's base was (almost always) decoded
     # just before it: one frame each (blobs no snapshot points at, kept bases, come first or
-    # last, each decoding its chain)
+    # last, each decoding its chain, as does a source's first page stored on a sibling's page
+    # whose source comes later: pipeline/siblings.py)
     # a rendered snapshot's served response is a blob too, a delta on the source's previous one
     served = union_all(
         select(SnapshotRow.blob_sha256.label("sha"), SnapshotRow.source_id, SnapshotRow.id),

@@ -46,9 +46,10 @@ from pipeline.fetch import Attempt
 from pipeline.plan import Plan, reading_key
 from pipeline.records import FlagRecord, SourceReport
 from pipeline.screen import NotEvidence, screen
+from pipeline.siblings import Siblings, served
 from pipeline.snapshots import DocumentCache
 from pipeline.source_fetch import Fetched
-from pipeline.vocab import CheckResult, Outcome
+from pipeline.vocab import CheckResult, FetchMode, Outcome
 
 # a source's reading: what it found, why it has none (too long, too big), or a bug's failure
 Found = Reading | str | ReadingFailed
@@ -78,13 +79,14 @@ class Checked:
 
 def record_batch(store: Store, config: Config, batch: list[Checked], quiet: QuietRows,
                  workers: Workers | None = None, renew: Callable[[], None] | None = None,
-                 every: float = 20.0) -> list[SourceReport]:
+                 every: float = 20.0, siblings: Siblings | None = None) -> list[SourceReport]:
     """Record the source checks that finished together.
 
     Unchanged ones wait in `quiet` until it is due. The others are read (extracted, evaluated)
     by `workers`, each under its source's time limit (in this process without `workers`;
     `renew` is called every `every` seconds while they are read), then recorded in one
-    transaction, with whatever `quiet` holds, each check whole or absent.
+    transaction, with whatever `quiet` holds, each check whole or absent. A first snapshot is
+    stored on a sibling page of its host from `siblings`, the run's (`pipeline.siblings`).
     """
     now = utcnow()
     reports, full = [], []
@@ -99,17 +101,18 @@ def record_batch(store: Store, config: Config, batch: list[Checked], quiet: Quie
             record_quiet(store, quiet)
         return reports
     found = _readings(store, config, full, workers, renew, every)
-    return reports + _write(store, config, full, found, quiet)
+    return reports + _write(store, config, full, found, quiet, siblings or Siblings())
 
 
-def _write(store: Store, config: Config, full: list[Checked],
-           readings: dict[int, Found], quiet: QuietRows) -> list[SourceReport]:
+def _write(store: Store, config: Config, full: list[Checked], readings: dict[int, Found],
+           quiet: QuietRows, siblings: Siblings) -> list[SourceReport]:
     try:
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
+            siblings.load(session, (source for source, _items in loaded.values()))
             reports = _side_by_side(session, [
                 _record(session, config, checked, *loaded[checked.plan.source_id],
-                        readings.get(checked.plan.source_id))
+                        readings.get(checked.plan.source_id), siblings)
                 for checked in full])
             quiet.write(session)
         quiet.clear()
@@ -118,7 +121,8 @@ def _write(store: Store, config: Config, full: list[Checked],
         if len(full) > 1 or quiet:
             record_quiet(store, quiet)
             return [report for checked in full
-                    for report in _write(store, config, [checked], readings, quiet)]
+                    for report in _write(store, config, [checked], readings, quiet,
+                                         siblings)]
         checked = full[0]
         message = f"internal error while recording: {type(exc).__name__}: {exc}"
         print(f"claimwatch: {checked.plan.slug}: {message}", file=sys.stderr)
@@ -244,9 +248,11 @@ def record_quiet(store: Store, quiet: QuietRows) -> None:
 
 
 def _record(session: Session, config: Config, checked: Checked, source: SourceRow,
-            items: list[tuple[EvidenceRow, Evidence]], found: Found | None) -> Steps:
+            items: list[tuple[EvidenceRow, Evidence]], found: Found | None,
+            siblings: Siblings) -> Steps:
     """Record one check; `found` is its reading (None: no item was due on what it
-    fetched); yields where the batch flushes (`_side_by_side`), returns its report."""
+    fetched; `siblings`: the bases a first snapshot may be stored on); yields where the batch
+    flushes (`_side_by_side`), returns its report."""
     plan, fetched = checked.plan, checked.fetched
     result = fetched.result
     if isinstance(found, ReadingFailed):  # a bug: this check is not recorded at all
@@ -301,7 +307,7 @@ def _record(session: Session, config: Config, checked: Checked, source: SourceRo
     previous = source.latest_snapshot_id
     was = session.get(SnapshotRow, previous) if previous else None
     # the snapshot first: the check's rows then go in once, knowing it (no INSERT then UPDATE)
-    snapshot, status = yield from _snapshot(session, source, checked, now)
+    snapshot, status = yield from _snapshot(session, source, checked, now, siblings)
     source.consecutive_failures = 0
     source.latest_snapshot_id = snapshot.id
     source.last_status = status
@@ -389,13 +395,17 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         .order_by(SnapshotRow.fetched_at.desc(), SnapshotRow.id.desc()).limit(1)).first()
     if not baseline and before is not None and before.blob_sha256 == sha:
         return Archived(capture.captured_at, capture.archive_url, "same", before.id)
-    blobs.put(session, version.body)
     spec = config.sources[source.slug]
     url = version.document or capture.url  # with `follow`: the document's, as live
+    kind = resolve_kind(spec.kind, version.content_type, url, version.body)
+    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
+        if source.latest_snapshot_id else None
+    # a delta on the version before it, else on a later one, else on a sibling page, as live
+    on, at_most = Siblings().load(session, [source]).base(before or latest, source, kind, url)
+    blobs.put(session, version.body, base=served(on) if on else None, at_most=at_most)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=url,
-        content_type=version.content_type, charset=None,
-        kind=resolve_kind(spec.kind, version.content_type, url, version.body),
+        content_type=version.content_type, charset=None, kind=kind,
         headers={}, fetched_at=capture.captured_at, archived_at=now,
         archive_url=capture.archive_url)
     session.add(snapshot)
@@ -403,8 +413,6 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     fetch.result = CheckResult.NEW if baseline else CheckResult.CHANGED
     fetch.snapshot_id = snapshot.id
     session.add(fetch)
-    latest = session.get(SnapshotRow, source.latest_snapshot_id) \
-        if source.latest_snapshot_id else None
     if latest is None or latest.fetched_at < snapshot.fetched_at:
         source.latest_snapshot_id = snapshot.id
     if baseline:
@@ -542,8 +550,8 @@ def _unreachable(session: Session, row: EvidenceRow, observed: dict[str, Any],
     return result
 
 
-def _snapshot(session: Session, source: SourceRow, checked: Checked,
-              now: dt.datetime) -> Generator[None, None, tuple[SnapshotRow, CheckResult]]:
+def _snapshot(session: Session, source: SourceRow, checked: Checked, now: dt.datetime,
+              siblings: Siblings) -> Generator[None, None, tuple[SnapshotRow, CheckResult]]:
     """The snapshot this check saw: the latest one when nothing changed, else a new one
     (yields for the flush that gives it its id)."""
     result, raw = checked.fetched.result, checked.fetched.raw
@@ -558,16 +566,20 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked,
     sha = blobs.digest(body)
     if latest is not None and latest.blob_sha256 == sha and latest.fetch_mode == mode:
         return latest, CheckResult.UNCHANGED
-    # stored as a delta on the version before it where that is smaller (db/blobs.py)
-    blobs.put(session, body, base=latest.blob_sha256 if latest is not None else None)
+    kind = resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body)
+    # stored as a delta on the version before it where that is smaller (db/blobs.py), a first
+    # one on a sibling page of the same host (pipeline/siblings.py); a rendered DOM on the DOM
+    # before it, a page as served on the page as served before it (also after `fetch:` changed)
+    on, at_most = siblings.base(latest, source, kind, result.final_url)
+    blobs.put(session, body, base=None if on is None else
+              on.blob_sha256 if mode == FetchMode.BROWSER else served(on), at_most=at_most)
     raw_sha = None
     if raw is not None and raw.body is not None:  # rendered: the response as served, for WARC
-        raw_sha = blobs.put(session, raw.body,
-                            base=latest.raw_sha256 if latest is not None else None)
+        raw_sha = blobs.put(session, raw.body, base=served(on) if on else None, at_most=at_most)
+    siblings.add(session, source.host, kind, result.final_url, source.id, sha, raw_sha)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
-        content_type=result.content_type, charset=result.charset,
-        kind=resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body),
+        content_type=result.content_type, charset=result.charset, kind=kind,
         headers=dict(raw.headers if raw is not None else result.headers), fetched_at=now,
         fetch_mode=mode, raw_sha256=raw_sha)
     session.add(snapshot)

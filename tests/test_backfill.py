@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from db import Store
-from db.models import FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
+from db import Store, blobs
+from db.models import BlobRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import api, config
 from pipeline.archive_sources import Capture, nearest
 from pipeline.archive_sources.directory import Directory, stamp_of
@@ -164,6 +165,26 @@ def test_a_directory_of_dated_copies_gives_dated_flags(store: Store, tmp_path: P
     html = api.report(store, "fc", "html", config=cfg)
     assert "<dt>As published (2025-03-09)</dt>" in html and "<dt>Now (since 2025-06-01)</dt>" \
         in html
+
+
+def test_a_loaded_version_is_stored_on_the_version_before_it(store: Store,
+                                                             tmp_path: Path) -> None:
+    """As live checks store them: each version after the first a delta on the one before."""
+    rng = random.Random(4)
+    text = " ".join(f"{rng.getrandbits(30):x}" for _ in range(4000))  # ~35 KB zstd can't shrink
+    dated(tmp_path / "copies" / "page", {
+        f"2025-03-{day:02d}.html": f"The council approved the budget. {n} {text}"
+        for n, day in enumerate((9, 12, 15))})
+    api.backfill(store, config.parse(QUOTED), "fc", where=str(tmp_path / "copies"))
+    with store.session() as session:
+        rows = session.execute(select(BlobRow.sha256, BlobRow.base_sha256, BlobRow.size,
+                                      func.length(BlobRow.data))
+                               .join(SnapshotRow, SnapshotRow.blob_sha256 == BlobRow.sha256)
+                               .order_by(SnapshotRow.fetched_at)).all()
+        bodies = [blobs.get(session, row.sha256) for row in rows]
+    assert [row.base_sha256 for row in rows] == [None, rows[0].sha256, rows[1].sha256]
+    assert all(row[3] < row.size / 20 for row in rows[1:])
+    assert [blobs.digest(body) for body in bodies] == [row.sha256 for row in rows]
 
 
 def test_a_git_repository_s_commits_are_the_captures(store: Store, tmp_path: Path) -> None:

@@ -23,9 +23,10 @@ from warcio.cli import main as warcio_main
 
 from db import Store, blobs
 from db.models import BlobRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
-from pipeline import api
+from pipeline import api, config
 from pipeline.cli import cli
 from pipeline.demo.server import SiteServer
+from pipeline.siblings import Siblings
 from tests.test_review import check, only_flag, serve, sources
 
 
@@ -277,3 +278,141 @@ def test_a_body_shared_by_two_sources_is_stored_once_and_chains_never_loop(
                                 fetched_at=dt.datetime(2026, 1, 1)))
         session.flush()
         assert set(session.scalars(blobs.needed())) == {sy, sx}
+
+
+QUOTE = "The revised policies more clearly prohibit assisting ICE."
+# one site's template: inline CSS and script every page of it repeats, as news sites do
+TEMPLATE = random.Random(15)
+STYLE = "".join(f".c{TEMPLATE.getrandbits(40):x}{{color:#{TEMPLATE.getrandbits(24):06x};"
+                f"margin:{TEMPLATE.randrange(99)}px}}\n" for _ in range(900))
+
+
+def news(site: SiteServer, name: str, version: int = 1) -> None:
+    """A page of the site: its template, and an article of its own (~10 KB) that each version
+    rewrites a paragraph of."""
+    rng = random.Random(name)
+    paragraphs = [" ".join(f"{rng.getrandbits(30):x}" for _ in range(40)) for _ in range(30)]
+    for n in range(2, version + 1):
+        paragraphs[random.Random(f"{name}{n}").randrange(30)] = f"version {n} of {name}"
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    (site.root / f"{name}.html").write_text(
+        f"<html><head><style>{STYLE}</style></head><body><main><p>{QUOTE}</p>{body}</main>"
+        "</body></html>")
+
+
+def news_sources(pages: dict[str, str]) -> config.Config:
+    """sources.yaml watching each page (name → URL) for the quote."""
+    listed = "".join(f"  {name}: {{url: \"{url}\", select: main}}\n" for name, url in pages.items())
+    evidence = "".join(f"          - {{source: {name}, quote: more clearly prohibit assisting}}\n"
+                       for name in pages)
+    return config.parse(f"version: 1\nsources:\n{listed}factchecks:\n  - id: fc\n"
+                        "    title: MPD and ICE\n    claims:\n      - id: mpd\n"
+                        "        text: MPD will not escort ICE.\n        verdict: Supported\n"
+                        f"        evidence:\n{evidence}")
+
+
+def stored_as(store: Store) -> dict[str, list[tuple[str, int, str | None, int, int]]]:
+    """Each source's snapshots in order: (blob, size, base, depth, bytes stored)."""
+    with store.session() as session:
+        rows = session.execute(
+            select(SourceRow.slug, BlobRow.sha256, BlobRow.size, BlobRow.base_sha256,
+                   BlobRow.depth, func.length(BlobRow.data))
+            .join(SnapshotRow, SnapshotRow.source_id == SourceRow.id)
+            .join(BlobRow, BlobRow.sha256 == SnapshotRow.blob_sha256).order_by(SnapshotRow.id))
+        found: dict[str, list[tuple[str, int, str | None, int, int]]] = {}
+        for slug, *blob in rows:
+            found.setdefault(slug, []).append(tuple(blob))  # type: ignore[arg-type]
+    return found
+
+
+def test_a_first_snapshot_is_stored_on_a_sibling_page_of_the_same_host(
+        store: Store, site: SiteServer, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    with SiteServer(tmp_path / "elsewhere") as elsewhere:
+        for name in ("a", "b", "c"):
+            news(site, name)
+        news(elsewhere, "d")  # the same template on another host
+        serve(site, 6)
+        check(store, news_sources({"a": site.url("a.html")}))
+        check(store, sources(site))  # a CSV list on the same host
+        first = stored_as(store)
+        check(store, news_sources({"a": site.url("a.html"), "b": site.url("b.html"),
+                                   "c": site.url("c.html"), "d": elsewhere.url("d.html")}))
+        stored = stored_as(store)
+    [a] = first["a"]
+    assert a[2] is None, "the first page of a host is stored whole"
+    [b], [c], [d] = stored["b"], stored["c"], stored["d"]
+    assert (b[2], b[3]) == (a[0], 1), "a new page is a delta on the host's page stored before"
+    assert c[2] in (a[0], b[0]) and c[3] in (1, 2), "checked together, on each other"
+    assert b[4] < a[4] * 0.6 and c[4] < a[4] * 0.6, "the template is not stored again"
+    assert (d[2], d[3]) == (None, 0), "another host's page is no sibling"
+    assert [s[2] for s in stored["ice"]] == [None], "nor a CSV list a page's"
+    with store.session() as session:  # a list is never tried against a page
+        [ice] = session.scalars(select(SourceRow).where(SourceRow.slug == "ice")).all()
+        ice.latest_snapshot_id = None
+        choice = Siblings().load(session, [ice])
+        assert choice.choose(ice.host, "csv", site.url("new.csv"), ice.id) is None
+        assert choice.choose(ice.host, "html", site.url("x/new.html"), ice.id) is not None
+        session.rollback()
+    assert_every_snapshot_reads_back(store)
+    assert api.audit_verify(store, deep=True).ok
+
+
+def test_a_page_stored_on_a_sibling_stays_readable_when_the_sibling_goes(
+        store: Store, site: SiteServer, tmp_path: Path) -> None:
+    """b's first page is a delta on a's latest; that version of a is pruned later, a retired:
+    b's page is re-encoded on what is kept, and every snapshot, export and audit still reads."""
+    both = news_sources({"a": site.url("a.html"), "b": site.url("b.html")})
+    news(site, "a")
+    news(site, "b")
+    check(store, news_sources({"a": site.url("a.html")}))
+    news(site, "a", 2)
+    check(store, news_sources({"a": site.url("a.html")}))
+    check(store, both)
+    news(site, "a", 3)
+    check(store, both)
+    before = stored_as(store)
+    a1, a2, a3 = before["a"]
+    [b1] = before["b"]
+    assert b1[2] == a2[0], "b's first page is stored on a's latest one"
+    age(store)
+    assert api.prune(store, "90d")["snapshots"] == 1, "a's middle version goes"
+    after = stored_as(store)
+    assert [s[0] for s in after["a"]] == [a1[0], a3[0]] and after["b"][0][0] == b1[0]
+    assert after["b"][0][2] in (a1[0], None), "re-encoded on a kept version of a, or whole"
+    assert_every_snapshot_reads_back(store)
+    assert api.audit_verify(store, deep=True).ok
+    assert api.export_warc(store, tmp_path / "b.warc.gz", source="b") == 2
+
+    api.retire_source(store, "a", by="J. Doe", note="moved")
+    news(site, "b", 2)
+    check(store, news_sources({"b": site.url("b.html")}))
+    age(store)
+    api.prune(store, "90d")
+    assert_every_snapshot_reads_back(store)
+    assert api.audit_verify(store, deep=True).ok
+    with store.session() as session:
+        assert all(blobs.get(session, s.blob_sha256) for s in session.scalars(select(SnapshotRow)))
+
+
+def test_prune_keeps_a_rendered_pages_response_as_served(store: Store) -> None:
+    """A rendered snapshot points at two blobs, its DOM and its response as served: both, and
+    the bases they need, are kept."""
+    older = base64.b64encode(random.Random(1).randbytes(20_000))
+    served, dom = older + b"<p>served</p>", b"<p>DOM</p>"
+    with store.session() as session:
+        source = SourceRow(slug="a", url="http://a/", options={})
+        session.add(source)
+        session.flush()
+        base = blobs.put(session, older)
+        raw = blobs.put(session, served, base=base)  # a delta on the served one before
+        session.add(SnapshotRow(source_id=source.id, blob_sha256=blobs.put(session, dom),
+                                url="http://a/", content_type="text/html", kind="html",
+                                headers={}, fetched_at=dt.datetime(2026, 1, 1),
+                                fetch_mode="browser", raw_sha256=raw))
+        session.flush()
+        assert set(session.scalars(blobs.needed())) == {blobs.digest(dom), raw, base}
+        assert blobs.unchain(session) == 1, "its base, pointed at by no snapshot, goes"
+        assert set(session.scalars(blobs.needed())) == {blobs.digest(dom), raw}
+    with store.session() as session:
+        assert blobs.get(session, raw) == served
