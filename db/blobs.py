@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -48,6 +49,10 @@ CHAIN = 16
 # so a chain's dependencies always buy a real saving
 DELTA_AT_MOST = 0.5
 CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
+# compressors kept per thread, each with a base's body as its dictionary, LRU (the hosts whose
+# first pages a batch stores: ~1 MB each for an 80 KB page)
+COMPRESSORS = 16
+_KEPT = threading.local()
 _CACHE = "claimwatch.blobs"  # the session.info key
 _DEPTHS = _CACHE + ".depths"  # the depth of each blob the transaction stored
 
@@ -117,11 +122,10 @@ def encode(session: Session, data: bytes, base: str | None, sha: str | None = No
     if deep is None or deep + 1 >= CHAIN:
         return values
     try:
-        with session.no_autoflush:  # the caller's pending rows can wait for its own flush
-            previous = get(session, base)
+        compressor = _compressor(session, base)
     except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
         return values  # is no base for another
-    delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(previous)).compress(data)
+    delta = compressor.compress(data)
     if len(delta) <= len(values["data"]) * at_most:
         values |= {"data": delta, "base_sha256": base, "depth": deep + 1}
     return values
@@ -139,7 +143,7 @@ def get(session: Session, sha: str) -> bytes:
     if sha in cache:
         cache.move_to_end(sha)
         return cache[sha]
-    rows = {row.sha256: row for row in session.execute(chain(sha))}
+    rows = {row.sha256: row for row in session.execute(_CHAIN, {"sha": sha})}
     if sha not in rows:
         raise KeyError(f"blob {sha} is missing")
     path, at = [], sha
@@ -169,16 +173,20 @@ def decode(session: Session, sha: str, size: int, packed: bytes, base: str | Non
     return body
 
 
-def chain(sha: str) -> Select[Any]:
-    """Blob `sha` and its bases, at most CHAIN rows, in one query (in no particular order)."""
+def _chain() -> Select[Any]:
+    """Blob `:sha` and its bases, at most CHAIN rows, in one query (in no particular order);
+    built once (building it took ~0.3 ms a read)."""
     blob = BlobRow.__table__
     wanted = (blob.c.sha256, blob.c.base_sha256, blob.c.size, blob.c.data)
-    found = select(*wanted, literal(1).label("step")).where(blob.c.sha256 == sha) \
+    found = select(*wanted, literal(1).label("step")).where(blob.c.sha256 == bindparam("sha")) \
         .cte("chain", recursive=True)
     found = found.union_all(
         select(*wanted, (found.c.step + 1).label("step"))
         .join(found, blob.c.sha256 == found.c.base_sha256).where(found.c.step <= CHAIN))
     return select(found.c.sha256, found.c.base_sha256, found.c.size, found.c.data)
+
+
+_CHAIN = _chain()
 
 
 def pointed_at() -> Select[Any]:
@@ -210,7 +218,7 @@ def unchain(session: Session) -> int:
         return 0
     pointed = set(session.scalars(kept))
     for sha in orphans:
-        rows = {row.sha256: row for row in session.execute(chain(sha))}
+        rows = {row.sha256: row for row in session.execute(_CHAIN, {"sha": sha})}
         at = rows[sha].base_sha256
         while at is not None and at in rows and at not in pointed:
             at = rows[at].base_sha256
@@ -232,6 +240,28 @@ def unpack(packed: bytes, size: int, base: bytes | None = None) -> bytes:
 
 def _dictionary(body: bytes) -> zstandard.ZstdCompressionDict:
     return zstandard.ZstdCompressionDict(body, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+
+def _compressor(session: Session, sha: str) -> zstandard.ZstdCompressor:
+    """A compressor with blob `sha`'s body as its dictionary, kept per thread (a compressor
+    serves one thread at a time) for the next body stored on the same base: a run's first pages
+    of one host are mostly stored on one sibling, and reading the base and loading it as a
+    dictionary took longer than compressing a page with it (0.44 against 0.18 ms for the
+    dictionary alone on an 80 KB news page). Bytes are named by their digest, so a kept
+    compressor is never stale."""
+    kept: OrderedDict[str, zstandard.ZstdCompressor] | None = getattr(_KEPT, "compressors", None)
+    if kept is None:
+        kept = _KEPT.compressors = OrderedDict()
+    compressor = kept.get(sha)
+    if compressor is None:
+        with session.no_autoflush:  # the caller's pending rows can wait for its own flush
+            body = get(session, sha)
+        compressor = kept[sha] = zstandard.ZstdCompressor(level=LEVEL,
+                                                          dict_data=_dictionary(body))
+        if len(kept) > COMPRESSORS:
+            kept.popitem(last=False)
+    kept.move_to_end(sha)
+    return compressor
 
 
 def _cache(session: Session) -> OrderedDict[str, bytes]:

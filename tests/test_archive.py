@@ -281,7 +281,11 @@ def test_an_archive_that_is_down_holds_up_nothing(store: Store, site: SiteServer
                                                                    ("pending", 1)]
 
 
-def test_the_rate_and_the_daily_cap_hold(store: Store, site: SiteServer, ia: FakeArchive) -> None:
+def test_the_rate_and_the_daily_cap_hold(store: Store, site: SiteServer, ia: FakeArchive,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rounds happen at noon (UTC), so no day ends between them, whenever the test runs
+    noon = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(archive, "utcnow", lambda: noon)
     names = ("a", "b", "c", "d")
     for name in names:
         write(site, f"{name}.html", page())
@@ -289,14 +293,12 @@ def test_the_rate_and_the_daily_cap_hold(store: Store, site: SiteServer, ia: Fak
     report = api.check(store, cfg, everything=True, settings=FAST)
     assert report.archive is not None and report.archive.submitted == 2
     assert report.archive.held == "the rate of 2 captures a minute is reached"
-    assert archive.send(store, cfg, now=later(10)).submitted == 0
-    nxt = archive.send(store, cfg, now=later(70))
+    assert archive.send(store, cfg, now=noon + dt.timedelta(seconds=10)).submitted == 0
+    nxt = archive.send(store, cfg, now=noon + dt.timedelta(seconds=70))
     assert (nxt.submitted, nxt.held) == (1, "the daily cap of 3 captures is reached")
-    tomorrow = (utcnow() + dt.timedelta(days=1)).replace(hour=0, minute=1)
-    assert archive.send(store, cfg, now=later(180)).submitted == (0 if later(180) < tomorrow
-                                                                  else 1)
-    assert archive.send(store, cfg, now=tomorrow + dt.timedelta(hours=1)).submitted == (
-        1 if later(180) < tomorrow else 0)
+    assert archive.send(store, cfg, now=noon + dt.timedelta(hours=6)).submitted == 0
+    tomorrow = noon + dt.timedelta(hours=13)  # 01:00 the next day: a new day's cap
+    assert archive.send(store, cfg, now=tomorrow).submitted == 1
     assert sorted(r.status for r in rows(store)) == ["archived"] * 4
     assert len(ia.posted()) == 4
 
