@@ -122,6 +122,11 @@ def release(session: Session, owner: str, ids: Iterable[int] | None = None) -> N
                     .execution_options(synchronize_session=False))
 
 
+def any_free(session: Session, wanted: ColumnElement[bool], now: dt.datetime) -> bool:
+    """Whether a source matching `wanted` is free to claim (one a host's turns held back)."""
+    return session.scalar(select(exists().where(wanted, free(now)))) or False
+
+
 def held_by_others(session: Session, owner: str, wanted: ColumnElement[bool],
                    now: dt.datetime) -> list[str]:
     """The slugs of sources matching `wanted` that another worker holds right now."""

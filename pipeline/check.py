@@ -143,6 +143,7 @@ class _Worker:
         self.quiet = QuietRows()
         self.siblings = Siblings()  # the bases of the run's first snapshots
         self.held = 0
+        self.held_back = False  # the last claim left sources a host's turns hold back
         # the processes that read what was fetched, started when a batch first needs one
         self.workers = Workers(memory=self.config.defaults.extract_memory)
         self.starting: asyncio.Future[None] | None = None
@@ -175,15 +176,15 @@ class _Worker:
                 limit = room if once else chunk
                 got = await self._claim(limit)
                 self.held += got
-                if got < limit:  # that was every source claimable now
-                    exhausted = once
+                if got < limit:  # that was every source claimable now: a cron run is done
+                    exhausted = once and not self.held_back  # unless a host's turns held some
                     next_claim = clock() + self.tick * random.uniform(0.5, 1.5)
                 elif not once:  # more are due: after the other workers had a chance
                     next_claim = clock() + self.tick * random.uniform(0.0, 0.3)
             if not self.held:
                 if stopping or exhausted:
                     break
-                if self.report.sources:
+                if not once and self.report.sources:  # (a cron run has one round)
                     await self._close_round()
                     round_started = clock()
                 await self._pause(next_claim - clock())
@@ -246,6 +247,9 @@ class _Worker:
                 session, self.owner, wanted, now=now, lease=dt.timedelta(seconds=self.lease),
                 limit=limit, per_host=leases.per_host(HORIZON, delay),
                 reserved_until=now + dt.timedelta(seconds=HORIZON) if delay > 0 else None)
+            # a host's turns hold sources back for now, not for the run: its later turns come
+            self.held_back = once and len(taken) < limit and delay > 0 and leases.any_free(
+                session, wanted, now)
             if not taken:
                 return []
             order = {source_id: n for n, (source_id, _host) in enumerate(taken)}

@@ -199,3 +199,21 @@ def test_first_syncs_at_once_create_everything_once(db_url: str, tmp_path: Path)
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_cron_check_waits_for_a_hosts_turns_rather_than_leaving_its_sources(
+        store: Store, site: SiteServer, monkeypatch) -> None:
+    # a worker claims one horizon of a host's turns at a time (HORIZON / host_delay sources):
+    # a cron `check` claims the rest as the turns come, rather than ending with them unchecked
+    monkeypatch.setattr(check, "HORIZON", 1.0)  # 5 sources a claim at 0.2 s apart
+    urls = {}
+    for n in range(8):
+        (site.root / f"p{n}.html").write_text(PAGE)
+        urls[f"p{n}"] = site.url(f"p{n}.html")
+    cfg = synced(store, desk(urls, host_delay="0.2s"))
+    report = check.run(store, cfg, settings=FetchSettings(user_agent="t", timeout=10, retries=0,
+                                                          host_delay=0.2), sync=False)
+    assert sorted(r.source for r in report.sources) == sorted(urls), "one run checks them all"
+    starts = sorted(r.at for r in site.requests if r.path != "/robots.txt")
+    assert len(starts) == 8 and min(b - a for a, b in zip(starts, starts[1:], strict=False)) \
+        >= 0.2 * 0.95, "the host's spacing held"
