@@ -15,15 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db import Store, blobs, leases
-from db.models import (
-    BlobRow,
-    FactCheckRow,
-    FetchRow,
-    FlagRow,
-    OutcomeRow,
-    SnapshotRow,
-    SourceRow,
-)
+from db.models import BlobRow, FactCheckRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import api, config
 from pipeline.archive_sources import Capture, nearest
 from pipeline.archive_sources.directory import Directory, stamp_of
