@@ -153,13 +153,20 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
 def unchecked(store: Store, config: Config) -> list[str]:
     """The fact-checks awaiting their backfill (`_waiting`: dated, new to the desk or left
     unfinished by a daemon): what `check` backfills first when `defaults.backfill_from` is
-    set."""
+    set; but not one a daemon is backfilling now (started, a source of it leased): the rest
+    is that daemon's, and the check finds its sources busy."""
     dated = [fc.id for fc in config.factchecks if fc.published is not None]
     if not dated:
         return []
     with store.session() as session:
         sync_config(session, config)
-        return _waiting_of(session, dated)
+        busy = set(session.scalars(
+            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
+            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
+            .join(SourceRow, SourceRow.id == EvidenceRow.source_id)
+            .where(FactCheckRow.backfill_started_at.is_not(None), EvidenceRow.active.is_(True),
+                   ~leases.free(utcnow()))))
+        return [slug for slug in _waiting_of(session, dated) if slug not in busy]
 
 
 def awaiting() -> ColumnElement[bool]:

@@ -579,6 +579,7 @@ def test_a_daemon_s_backfill_stopped_after_its_baseline_awaits_the_rest(
 
     with pytest.raises(Stopped):
         api.backfill(store, cfg, "fc", where=str(copies), on_version=stop_after_two)
+    assert backfill_stage.unchecked(store, cfg) == [], "`check` leaves it to the daemon on it"
     with store.session() as session:  # as the stopping daemon does
         leases.release(session, "daemon", claimed.source_ids)
     assert marks(store) == (True, False)
