@@ -48,6 +48,10 @@ class FactCheckRow(Base):
     url: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
     published: Mapped[dt.date | None] = mapped_column(Date)  # sources.yaml's `published:`
+    # a daemon took its backfill (`backfill.claim_waiting`); a backfill of it ended: started
+    # and not finished, it is resumed (pipeline/backfill.py)
+    backfill_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    backfill_finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class ClaimRow(Base):

@@ -9,6 +9,15 @@ outcomes and flags dated at the capture). Flags raise no alert while the replay 
 fact-check's end, the ones still open are alerted (one each, "since DAY"); the ones the replay
 itself resolved are history, in the timeline and the audit log, and page no one. Live checks
 are not touched; a version already loaded is skipped, so a re-run adds nothing twice.
+
+Which fact-checks await their backfill (with `defaults.backfill_from`: `check` and the daemon
+backfill them before their first live check) is kept on the fact-check's row: a daemon marks
+it started when it takes it (`claim_waiting`), a whole backfill marks it finished when it ends
+(`backfill`; the daemon also when it fails, `finish`). A dated, active fact-check awaits one
+while it is not finished and either none of its items was ever evaluated (new to the desk) or a
+daemon started it: so a daemon stopped or killed after the baseline leaves it awaiting, and the
+next one resumes it, skipping what was loaded. A fact-check evaluated before the marks existed
+has neither, and awaits nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, select, update
 
 from db import Store, leases, utcnow
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
@@ -75,7 +84,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
              until: dt.datetime | None = None,
              on_version: Callable[[str, Archived], None] | None = None) -> BackfillReport:
     """Backfill every source the fact-check cites (or `only` this one) from `kept_for(source id,
-    source)`, between its publication day and `until` (now)."""
+    source)`, between its publication day and `until` (now). A whole backfill that ends marks
+    the fact-check's backfill finished, with the alerts of what it left open."""
     fc = next((f for f in config.factchecks if f.id == factcheck_id), None)
     if fc is None:
         raise NotFound(f"unknown fact-check {factcheck_id!r}", field="factcheck")
@@ -83,6 +93,7 @@ def backfill(store: Store, config: Config, factcheck_id: str,
         raise UsageError(f"fact-check {factcheck_id!r} has no `published:` day: backfill starts "
                          "there (add it to its YAML)", field="factcheck")
     cited = list(dict.fromkeys(ev.source for claim in fc.claims for ev in claim.evidence))
+    whole = only is None or cited == [only]  # every cited source: the whole backfill
     if only is not None:
         if only not in cited:
             raise UsageError(f"fact-check {factcheck_id!r} does not cite source {only!r}",
@@ -103,6 +114,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
                                           since, until, on_version))
         with store.session() as session:  # what the replay left open: alerted now, once
             report.alerted = flags.alert_still_open(session, config, fc.id)
+            if whole:  # and the fact-check awaits its backfill no more
+                finish(session, fc.id)
     finally:
         for kept in opened.values():
             close = getattr(kept, "close", None)
@@ -138,26 +151,29 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
 
 
 def unchecked(store: Store, config: Config) -> list[str]:
-    """The fact-checks with a `published:` day none of whose items was ever evaluated (new to
-    the desk): what `check` backfills first when `defaults.backfill_from` is set."""
+    """The fact-checks awaiting their backfill (`_waiting`: dated, new to the desk or left
+    unfinished by a daemon): what `check` backfills first when `defaults.backfill_from` is
+    set; but not one a daemon is backfilling now (started, a source of it leased): the rest
+    is that daemon's, and the check finds its sources busy."""
     dated = [fc.id for fc in config.factchecks if fc.published is not None]
     if not dated:
         return []
     with store.session() as session:
         sync_config(session, config)
-        return _waiting_of(session, dated)
-
-
-def still_waiting(store: Store, factcheck: str) -> bool:
-    """Whether the fact-check still awaits its backfill (as `unchecked`, without a sync)."""
-    with store.session() as session:
-        return bool(_waiting_of(session, [factcheck]))
+        busy = set(session.scalars(
+            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
+            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
+            .join(SourceRow, SourceRow.id == EvidenceRow.source_id)
+            .where(FactCheckRow.backfill_started_at.is_not(None), EvidenceRow.active.is_(True),
+                   ~leases.free(utcnow()))))
+        return [slug for slug in _waiting_of(session, dated) if slug not in busy]
 
 
 def awaiting() -> ColumnElement[bool]:
-    """The sources cited by a fact-check awaiting its backfill (dated, none of its items ever
-    evaluated): what a daemon's live checks leave alone while `defaults.backfill_from` is set,
-    so no live check becomes such a fact-check's baseline before its backfill ran."""
+    """The sources cited by a fact-check awaiting its backfill (`_waiting`): what a daemon's
+    live checks leave alone while `defaults.backfill_from` is set, so no live check becomes
+    such a fact-check's baseline before its backfill ran, nor comes between two of its
+    versions when a stopped backfill is resumed."""
     cited = select(EvidenceRow.source_id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
         .where(ClaimRow.factcheck_id.in_(_waiting().with_only_columns(FactCheckRow.id)),
                EvidenceRow.active.is_(True))
@@ -171,27 +187,27 @@ class Claimed:
     factcheck: str
     owner: str
     source_ids: tuple[int, ...]
-    sources: tuple[str, ...]
 
 
-def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedelta,
-                  skip: set[str] | frozenset[str] = frozenset()) -> Claimed | None:
-    """Take the backfill of the first fact-check awaiting one (but those in `skip`): lease all
-    its sources to `owner` (`db.leases`), or none when another worker holds any of them (a live
-    check of a source it shares, or another daemon backfilling it); None when there is none to
-    take. While the leases last no other worker checks or backfills these sources."""
-    dated = [fc.id for fc in config.factchecks if fc.published is not None and fc.id not in skip]
+def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedelta
+                  ) -> Claimed | None:
+    """Take the backfill of the first fact-check awaiting one: lease all its sources to `owner`
+    (`db.leases`) and mark it started, in one transaction; or take none of them when another
+    worker holds any (a live check of a source it shares, another daemon backfilling it, or a
+    dead one's until its leases expire). None when there is none to take. While the leases last
+    no other worker checks or backfills these sources; once they are let go (the backfill
+    stopped) or run out (its worker died), started and not finished, it is taken again."""
+    dated = [fc.id for fc in config.factchecks if fc.published is not None]
     if not dated:
         return None
     with store.session() as session:
         waiting = _waiting_of(session, dated)
         for slug in waiting:
-            cited = dict(session.execute(
-                select(SourceRow.id, SourceRow.slug).join(
-                    EvidenceRow, EvidenceRow.source_id == SourceRow.id)
+            cited = set(session.scalars(
+                select(EvidenceRow.source_id)
                 .join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
                 .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
-                .where(FactCheckRow.slug == slug, EvidenceRow.active.is_(True))).all())
+                .where(FactCheckRow.slug == slug, EvidenceRow.active.is_(True))))
             if not cited:
                 continue
             taken = [source_id for source_id, _host in leases.claim_sources(
@@ -199,19 +215,31 @@ def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedel
                 limit=len(cited))]
             # under the claim lock now: a backfill that ended meanwhile is seen
             if len(taken) == len(cited) and _waiting_of(session, [slug]):
-                ids = sorted(cited)
-                return Claimed(slug, owner, tuple(ids), tuple(cited[i] for i in ids))
+                session.execute(update(FactCheckRow).where(
+                    FactCheckRow.slug == slug, FactCheckRow.backfill_started_at.is_(None))
+                    .values(backfill_started_at=utcnow()))
+                return Claimed(slug, owner, tuple(sorted(cited)))
             leases.release(session, owner, taken)
     return None
 
 
+def finish(session: Any, factcheck: str) -> None:
+    """Mark the fact-check's backfill finished: it awaits none any more (its sources are
+    checked live from now on), whether it loaded everything, nothing, or failed."""
+    session.execute(update(FactCheckRow).where(FactCheckRow.slug == factcheck)
+                    .values(backfill_finished_at=utcnow()))
+
+
 def _waiting() -> Select[Any]:
-    """The dated, active fact-checks none of whose items was ever evaluated (id, slug)."""
+    """The fact-checks awaiting their backfill (id, slug): dated, active, not finished, and
+    either none of their items was ever evaluated or a daemon started it."""
     evaluated = select(EvidenceRow.id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
         .where(ClaimRow.factcheck_id == FactCheckRow.id, EvidenceRow.last_outcome.is_not(None)) \
         .correlate(FactCheckRow)
     return select(FactCheckRow.id, FactCheckRow.slug).where(
-        FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True), ~evaluated.exists())
+        FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True),
+        FactCheckRow.backfill_finished_at.is_(None),
+        ~evaluated.exists() | FactCheckRow.backfill_started_at.is_not(None))
 
 
 def _waiting_of(session: Any, dated: list[str]) -> list[str]:

@@ -62,8 +62,8 @@ def run(store: Store, config: Config, *, everything: bool = False,
         should_stop: Callable[[], bool] = lambda: False, sync: bool = True,
         config_source: Callable[[], Config] | None = None, lease: float = LEASE,
         tick: float = TICK, on_round: Callable[[CheckReport], None] | None = None,
-        hold_back: Callable[[Config], ColumnElement[bool] | None] | None = None,
-        take_over: str | None = None) -> CheckReport:
+        hold_back: Callable[[Config], ColumnElement[bool] | None] | None = None
+        ) -> CheckReport:
     """Check the due sources (or `only` these, or `everything`) once; return what happened.
 
     With `config_source` the run goes on until `should_stop()` (the daemon): sources are
@@ -71,8 +71,6 @@ def run(store: Store, config: Config, *, everything: bool = False,
     when it is a new one, and each round's report goes to `on_round`. Once `should_stop()` is
     true no further source is started. `hold_back(config)`: the sources not to claim now
     (the daemon's: those of a fact-check awaiting its backfill, `backfill.awaiting`).
-    `take_over`: an owner whose leases this run takes over, in its first claiming transaction
-    (the daemon's backfill hands a fact-check's sources to their first live check).
     """
     only = list(only)
     unknown = [s for s in only if s not in config.sources]
@@ -85,8 +83,7 @@ def run(store: Store, config: Config, *, everything: bool = False,
     worker = _Worker(store, config, settings or fetch_settings(config),
                      _Selection(everything, only, started=utcnow()), lease=lease, tick=tick,
                      on_progress=on_progress, should_stop=should_stop,
-                     config_source=config_source, on_round=on_round, hold_back=hold_back,
-                     take_over=take_over)
+                     config_source=config_source, on_round=on_round, hold_back=hold_back)
     return asyncio.run(worker.go(transport))
 
 
@@ -119,14 +116,13 @@ class _Worker:
                  on_progress: Callable[[SourceReport, int], None] | None,
                  should_stop: Callable[[], bool], config_source: Callable[[], Config] | None,
                  on_round: Callable[[CheckReport], None] | None,
-                 hold_back: Callable[[Config], ColumnElement[bool] | None] | None = None,
-                 take_over: str | None = None) -> None:
+                 hold_back: Callable[[Config], ColumnElement[bool] | None] | None = None
+                 ) -> None:
         self.store, self.config, self.settings = store, config, settings
         self.selection, self.lease, self.tick = selection, lease, tick
         self.on_progress, self.should_stop = on_progress, should_stop
         self.config_source, self.on_round = config_source, on_round
         self.hold_back = hold_back
-        self.take_over = take_over  # an owner whose leases the first claim takes over
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.hold = CLAIM_AHEAD * settings.global_limit
         self.report = CheckReport()
@@ -237,10 +233,6 @@ class _Worker:
         if held is not None:  # evaluated in the claiming statement, under the claim lock
             wanted &= ~held
         with self.store.session() as session:
-            if self.take_over is not None:  # let go and claimed again in one transaction
-                leases.serialize(session)
-                leases.release(session, self.take_over)
-                self.take_over = None
             if once and not self.claimed and not self.report.busy:
                 self.report.busy = leases.held_by_others(session, self.owner, wanted, now)
             taken = leases.claim_sources(

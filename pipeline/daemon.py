@@ -7,10 +7,13 @@ a signing key, a fifth signs a checkpoint of the audit chain now and then (db/an
 
 Backfill before the first check, as `claimwatch check` does: while a dated fact-check awaits
 its backfill, the check loop leaves its sources alone (`backfill.awaiting`, in the claiming
-statement), and the backfill job leases all of them at once (`backfill.claim_waiting`, the
-sources' leases), so one worker backfills it and no live check becomes its baseline first. The
-leases are renewed while it runs and let go at its end; if nothing could be loaded, the job
-checks the sources once itself, so the fact-check is not held back for ever.
+statement), and the backfill job leases all of them at once and marks it started
+(`backfill.claim_waiting`, the sources' leases), so one worker backfills it and no live check
+becomes its baseline first. The leases are renewed while it runs and let go at its end. A
+backfill that ends, even one that loaded nothing or failed (an unreadable `backfill_from`), is
+marked finished, and the check loop takes its sources as they fall due; one stopped between
+two versions (SIGTERM), or whose daemon died (its leases run out), is still started and not
+finished: the next daemon to claim it resumes it, skipping the versions already loaded.
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
@@ -134,27 +137,29 @@ class Daemon:
 
     def backfill_new(self) -> None:
         """With `defaults.backfill_from`: backfill each dated fact-check none of whose items
-        was evaluated yet, holding all its sources meanwhile (one worker per fact-check)."""
-        tried: set[str] = set()  # each once per round: one whose backfill loaded nothing waits
+        was evaluated yet, or whose backfill a daemon left unfinished, holding all its sources
+        meanwhile (one worker per fact-check)."""
         with self._backfilling:
             while not self._stopping.is_set():
                 config = self.config
                 if not config.defaults.backfill_from:
                     return
                 claimed = backfill_stage.claim_waiting(
-                    self.store, config, self.owner, skip=tried,
+                    self.store, config, self.owner,
                     lease=dt.timedelta(seconds=self.settings.lease))
                 if claimed is None:
                     return
-                tried.add(claimed.factcheck)
                 self._backfill(config, claimed)
 
     def _backfill(self, config: config_stage.Config, claimed: backfill_stage.Claimed) -> None:
-        """Backfill one claimed fact-check, its sources leased to this daemon meanwhile."""
+        """Backfill one claimed fact-check, its sources leased to this daemon meanwhile and let
+        go at the end: finished (`backfill.backfill` marks it, or here when it failed), or
+        stopped, to be resumed by the next daemon that claims it."""
         def version(_source: str, _done: Archived) -> None:
             if self._stopping.is_set():  # between versions: each is a transaction of its own
                 raise _Stopped
 
+        failed = False
         try:
             with self._renewing():
                 report = api.backfill(self.store, config, claimed.factcheck,
@@ -168,21 +173,14 @@ class Daemon:
                 self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
         except _Stopped:
             self.log("backfill-stopped", factcheck=claimed.factcheck)
-            return
         except ClaimwatchError as exc:  # e.g. `backfill_from` names no directory or file
             self.log("backfill-failed", factcheck=claimed.factcheck, error=_first_line(exc))
-        finally:  # (no sync here: the configuration may have been reloaded meanwhile)
-            waiting = not self._stopping.is_set() and backfill_stage.still_waiting(
-                self.store, claimed.factcheck)
-            if not waiting:
-                with self.store.session() as session:
-                    leases.release(session, self.owner, claimed.source_ids)
-        if waiting:
-            # nothing could be loaded: its first live check, now, lets it go like any other
-            # (that run takes the leases over in its claiming transaction: no gap between)
-            check_stage.run(self.store, config, only=claimed.sources, on_progress=self._checked,
-                            should_stop=self._stopping.is_set, lease=self.settings.lease,
-                            take_over=self.owner)
+            failed = True
+        finally:
+            with self.store.session() as session:
+                if failed:  # a failing archive must not hold the sources back for ever
+                    backfill_stage.finish(session, claimed.factcheck)
+                leases.release(session, self.owner, claimed.source_ids)
 
     @contextlib.contextmanager
     def _renewing(self) -> Iterator[None]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from db import Store, blobs
-from db.models import BlobRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
+from db import Store, blobs, leases
+from db.models import BlobRow, FactCheckRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import api, config
 from pipeline.archive_sources import Capture, nearest
 from pipeline.archive_sources.directory import Directory, stamp_of
@@ -535,6 +535,91 @@ def test_the_first_check_backfills_when_the_desk_turns_it_on(store: Store, site:
         assert again.backfills == []
     finally:
         fresh.close()
+
+
+def marks(store: Store, factcheck: str = "fc") -> tuple[bool, bool]:
+    """Whether the fact-check's backfill was started by a daemon, and finished."""
+    with store.session() as session:
+        row = session.scalars(select(FactCheckRow).where(FactCheckRow.slug == factcheck)).one()
+        return row.backfill_started_at is not None, row.backfill_finished_at is not None
+
+
+def test_a_daemon_s_backfill_stopped_after_its_baseline_awaits_the_rest(
+        store: Store, site: SiteServer, tmp_path: Path) -> None:
+    """What awaits a backfill is kept on the fact-check's row: a daemon's claim marks it
+    started, so stopped after its baseline (its item evaluated) it still awaits one, its source
+    held back from live checks; the next backfill loads only the rest, then its end marks it
+    finished and live checks take over."""
+    from pipeline import backfill as backfill_stage
+    from tests.test_check import FAST
+    copies = tmp_path / "copies"
+    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday.",
+                   "2025-04-01.html": "The council rejected the budget.",
+                   "2025-05-01.html": "The council approved the budget on Monday."})
+    (site.root / "page.html").write_text(PAGE.format("The council approved the budget."))
+    cfg = config.parse(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
+                       + f"defaults: {{backfill_from: '{copies}'}}\n")
+
+    def held_back() -> list[str]:
+        with store.session() as session:
+            return list(session.scalars(select(SourceRow.slug).where(backfill_stage.awaiting())))
+
+    assert backfill_stage.unchecked(store, cfg) == ["fc"] and held_back() == ["page"]
+    claimed = backfill_stage.claim_waiting(store, cfg, "daemon", lease=dt.timedelta(minutes=1))
+    assert claimed is not None and claimed.factcheck == "fc" and marks(store) == (True, False)
+    assert backfill_stage.claim_waiting(store, cfg, "other", lease=dt.timedelta(minutes=1)) \
+        is None, "its source is leased to the first"
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_two(_source: str, done: object) -> None:
+        if counts(store)[0] == 2:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        api.backfill(store, cfg, "fc", where=str(copies), on_version=stop_after_two)
+    assert backfill_stage.unchecked(store, cfg) == [], "`check` leaves it to the daemon on it"
+    with store.session() as session:  # as the stopping daemon does
+        leases.release(session, "daemon", claimed.source_ids)
+    assert marks(store) == (True, False)
+    assert backfill_stage.unchecked(store, cfg) == ["fc"] and held_back() == ["page"], \
+        "evaluated from its baseline on, but not finished: the rest is awaited"
+    resumed = api.check(store, cfg, everything=True, settings=FAST)
+    [done] = resumed.backfills[0].sources
+    assert (done.loaded, done.already) == (1, 2)
+    assert [s.status for s in resumed.sources] == ["changed"], "the live check came after"
+    assert marks(store) == (True, True)
+    assert backfill_stage.unchecked(store, cfg) == [] and held_back() == []
+    assert api.check(store, cfg, everything=True, settings=FAST).backfills == []
+
+
+def test_only_a_whole_backfill_finishes_and_an_evaluated_fact_check_awaits_none(
+        store: Store, site: SiteServer, tmp_path: Path) -> None:
+    """`claimwatch backfill FACTCHECK` marks the fact-check's backfill finished (`--source`, one
+    of several, does not); a fact-check evaluated without either mark (checked before the
+    desk turned `backfill_from` on, or before the marks existed) awaits no backfill."""
+    from pipeline import backfill as backfill_stage
+    from tests.test_check import FAST
+    copies = tmp_path / "copies"
+    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday."})
+    two = QUOTED.replace("  page:\n", f"  other: {{url: '{site.base_url}/other.html', "
+                                      "select: main}\n  page:\n") \
+        + "          - {source: other, quote: the council approved the budget}\n"
+    cfg = config.parse(two)
+    api.backfill(store, cfg, "fc", where=str(copies), source="page")
+    assert marks(store) == (False, False)
+    api.backfill(store, cfg, "fc", where=str(copies))
+    assert marks(store) == (False, True)
+
+    (site.root / "page.html").write_text(PAGE.format("The council approved the budget."))
+    plain = QUOTED.replace("id: fc\n", "id: fc2\n").replace("id: c\n", "id: c2\n") \
+        .replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
+    api.check(store, config.parse(plain), everything=True, settings=FAST)
+    assert marks(store, "fc2") == (False, False)
+    turned_on = config.parse(plain + f"defaults: {{backfill_from: '{copies}'}}\n")
+    assert backfill_stage.unchecked(store, turned_on) == []
+    assert api.check(store, turned_on, everything=True, settings=FAST).backfills == []
 
 
 def test_the_commands(tmp_path: Path) -> None:

@@ -249,9 +249,12 @@ def test_signs_checkpoints_with_a_key_kept_outside_the_database(tmp_path: Path, 
 DATED = "<html><body><main><p>The council {} the budget.</p></main></body></html>"
 
 
-def dated_sources(path: Path, site: SiteServer, cdx: CdxServer, names: list[str],
+def dated_sources(path: Path, site: SiteServer, cdx: CdxServer | Path, names: list[str],
                   alerts: Path) -> None:
-    """One dated fact-check per source, `backfill_from: cdx` (the loopback stand-in)."""
+    """One dated fact-check per source, `backfill_from: cdx` (the loopback stand-in), or this
+    path."""
+    where = f'backfill_from: cdx, cdx_url: "{cdx.cdx_url}"' if isinstance(cdx, CdxServer) \
+        else f'backfill_from: "{cdx}"'
     sources = "\n".join(f"  {n}: {{url: \"{site.url(n + '.html')}\", select: main}}"
                         for n in names)
     factchecks = "\n".join(f"""\
@@ -266,7 +269,7 @@ def dated_sources(path: Path, site: SiteServer, cdx: CdxServer, names: list[str]
           - {{source: {n}, quote: the council approved the budget}}""" for n in names)
     path.write_text(f"""\
 version: 1
-defaults: {{every: 1h, host_delay: 0s, backfill_from: cdx, cdx_url: "{cdx.cdx_url}"}}
+defaults: {{every: 1h, host_delay: 0s, {where}}}
 sources:
 {sources}
 alerts:
@@ -406,3 +409,113 @@ def test_a_fact_check_with_nothing_archived_is_not_held_back(tmp_path: Path, db_
     events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
     assert [(e["event"], e.get("loaded")) for e in events if e["event"].startswith("backfill")
             ] == [("backfill", 0)]
+
+
+# a longer history, served slowly: a daemon can be stopped (or killed) in the middle of it
+SLOW = {f"2025{month:02d}01000000": "approved" if month % 2 else "rejected"
+        for month in range(3, 9)}  # 03-01 approved (the baseline), 04-01 rejected, …
+
+
+@pytest.fixture
+def slow_cdx() -> Iterator[CdxServer]:
+    server = CdxServer({stamp: (200, DATED.format(words).encode(), "text/html; charset=utf-8")
+                        for stamp, words in SLOW.items()}, delay=0.3)
+    yield server
+    server.close()
+
+
+def marks(db_url: str, factcheck: str = "fc-a") -> tuple[bool, bool]:
+    """Whether a daemon started the fact-check's backfill, and whether one finished."""
+    from db.models import FactCheckRow
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            started, finished = conn.execute(select(
+                FactCheckRow.backfill_started_at, FactCheckRow.backfill_finished_at).where(
+                FactCheckRow.slug == factcheck)).one()
+    finally:
+        engine.dispose()
+    return started is not None, finished is not None
+
+
+def interrupted(tmp_path: Path, db_url: str, site: SiteServer, cdx: CdxServer,
+                *args: str) -> subprocess.Popen:
+    """A daemon backfilling fact-check fc-a from the slow archive, once its baseline and at
+    least one later version are stored."""
+    (site.root / "a.html").write_text(DATED.format("rejected"))
+    dated_sources(tmp_path / "sources.yaml", site, cdx, ["a"], tmp_path / "alerts.jsonl")
+    open_store(db_url).close()
+    daemon = start(tmp_path, db_url, "--log-format", "json", *args, log="first.log")
+    wait_for(lambda: len(history(db_url)["a"]["archived"]) >= 2)
+    return daemon
+
+
+def assert_resumed(db_url: str, found: dict[str, list]) -> None:
+    """Every version stored once, in order, the live check after the last; the replay's own
+    history pages no one, the flag still open at the end is alerted once."""
+    assert found["archived"] == [f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}" for stamp in SLOW]
+    assert found["flags"] == [("2025-04-01", "resolved-by-source", 0),
+                              ("2025-06-01", "resolved-by-source", 0),
+                              ("2025-08-01", "open", 1)]
+    assert found["live"] and min(found["live"]) > max(found["loaded"]), \
+        "no live check before the backfill's end"
+    assert marks(db_url) == (True, True)
+
+
+def test_a_daemon_stopped_in_a_backfill_resumes_it_after_a_restart(
+        tmp_path: Path, db_url: str, site: SiteServer, slow_cdx: CdxServer) -> None:
+    """SIGTERM between two versions, after the baseline: the fact-check stays started and not
+    finished, so its source is not checked live; the restarted daemon loads the rest (what was
+    stored is `already`), then checks it."""
+    first = interrupted(tmp_path, db_url, site, slow_cdx)
+    assert stop(first) == 0
+    stopped = history(db_url)["a"]
+    stored = len(stopped["archived"])
+    assert 2 <= stored < len(SLOW) and not stopped["live"] and marks(db_url) == (True, False)
+    restarted = start(tmp_path, db_url, "--log-format", "json", log="second.log")
+    wait_for(lambda: bool(history(db_url)["a"]["live"]))
+    assert stop(restarted) == 0
+    assert_resumed(db_url, history(db_url)["a"])
+    events = [json.loads(line) for name in ("first.log", "second.log")
+              for line in (tmp_path / name).read_text().splitlines()]
+    assert [(e["event"], e.get("loaded"), e.get("already")) for e in events
+            if e["event"].startswith("backfill") and e["event"] != "backfill-alert"] == [
+        ("backfill-stopped", None, None), ("backfill", len(SLOW) - stored, stored)]
+
+
+def test_a_killed_daemon_s_backfill_is_resumed_by_another_once_its_leases_run_out(
+        tmp_path: Path, db_url: str, site: SiteServer, slow_cdx: CdxServer) -> None:
+    """SIGKILL in the middle of a backfill: another daemon takes it when the dead one's leases
+    expire, and loads the rest; nothing is loaded twice, no live check comes in between."""
+    dead = interrupted(tmp_path, db_url, site, slow_cdx, "--lease", "3s")
+    dead.kill()
+    dead.wait(timeout=10)
+    stored = len(history(db_url)["a"]["archived"])
+    assert stored < len(SLOW) and marks(db_url) == (True, False)
+    other = start(tmp_path, db_url, "--log-format", "json", "--lease", "3s", log="other.log")
+    wait_for(lambda: bool(history(db_url)["a"]["live"]))
+    assert stop(other) == 0
+    assert_resumed(db_url, history(db_url)["a"])
+    events = [json.loads(line) for line in (tmp_path / "other.log").read_text().splitlines()]
+    [done] = [e for e in events if e["event"] == "backfill"]
+    assert (done["loaded"], done["already"]) == (len(SLOW) - stored, stored)
+
+
+def test_a_backfill_that_fails_is_finished_and_its_sources_checked(tmp_path: Path, db_url: str,
+                                                                   site: SiteServer) -> None:
+    """`backfill_from` names nothing that can be read: the backfill fails once, is marked
+    finished, and the fact-check's source is checked live like any other."""
+    (site.root / "a.html").write_text(DATED.format("approved"))
+    dated_sources(tmp_path / "sources.yaml", site, tmp_path / "nowhere", ["a"],
+                  tmp_path / "a.jsonl")
+    open_store(db_url).close()
+    daemon = start(tmp_path, db_url, "--log-format", "json")
+    wait_for(lambda: bool(history(db_url)["a"]["live"]))
+    time.sleep(0.5)
+    assert stop(daemon) == 0
+    assert marks(db_url) == (True, True)
+    found = history(db_url)["a"]
+    assert (found["archived"], len(found["live"])) == ([], 1)
+    events = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
+    [failed] = [e for e in events if e["event"].startswith("backfill")]
+    assert failed["event"] == "backfill-failed" and "is neither `cdx`" in failed["error"]

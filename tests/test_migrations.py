@@ -45,7 +45,7 @@ from tests.test_records import assert_every_snapshot_reads_back, pages
 
 CHAIN = ("0001_spine", "0002_review_audit_alerts_leases", "0003_config_sync", "0004_hosts",
          "0005_desk", "0006_deltas", "0007_archived", "0008_archive",
-         "0009_fetch_mode")
+         "0009_fetch_mode", "0010_backfill_marks")
 SPINE, REVIEW, SYNC, HOSTS, DESK = CHAIN[:5]
 HEAD = CHAIN[-1]
 FAST = FetchSettings(user_agent="t", retries=0, host_delay=0)

@@ -1,13 +1,14 @@
 """A loopback stand-in for the Internet Archive, for tests and the benchmark: it speaks the
 CDX protocol (`/cdx/search/cdx?url=&from=&to=&output=json`, captures as JSON rows) and serves
-each capture's raw bytes at `/web/TIMESTAMPid_/URL`, remembering every request (its path and
-User-Agent)."""
+each capture's raw bytes at `/web/TIMESTAMPid_/URL` (after `delay` seconds each, a slow
+archive), remembering every request (its path and User-Agent)."""
 
 from __future__ import annotations
 
 import http.server
 import json
 import threading
+import time
 from urllib.parse import parse_qs, urlsplit
 
 # a capture: its timestamp (YYYYmmddHHMMSS) → (HTTP status, bytes, Content-Type); a document
@@ -18,8 +19,9 @@ Captures = dict[str, tuple[int, bytes, str]]
 class CdxServer:
     """Serves `captures` of `url` (of any URL asked for, when `url` is None)."""
 
-    def __init__(self, captures: Captures, url: str | None = None) -> None:
-        self.captures, self.url = captures, url
+    def __init__(self, captures: Captures, url: str | None = None, *,
+                 delay: float = 0.0) -> None:
+        self.captures, self.url, self.delay = captures, url, delay
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -30,6 +32,7 @@ class CdxServer:
                 if parts.path == "/cdx/search/cdx":
                     self._send(200, outer.listing(parts.query), "application/json")
                 elif parts.path.startswith("/web/"):
+                    time.sleep(outer.delay)
                     stamp, _, url = parts.path[5:].partition("id_/")
                     for key in (f"{stamp} {url}", stamp):  # a document, else the page
                         if key in outer.captures:
