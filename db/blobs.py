@@ -49,10 +49,11 @@ CHAIN = 16
 # so a chain's dependencies always buy a real saving
 DELTA_AT_MOST = 0.5
 CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
-# compressors kept per thread, each with a base's body as its dictionary, LRU (the hosts whose
-# first pages a batch stores: ~1 MB each for an 80 KB page)
-COMPRESSORS = 16
-_KEPT = threading.local()
+# compressors kept, each with a base's body as its dictionary, LRU (the hosts whose first
+# pages a batch stores; ~0.9 MB each for an 80 KB page)
+COMPRESSORS = 8
+_KEPT: OrderedDict[str, zstandard.ZstdCompressor] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
 _CACHE = "claimwatch.blobs"  # the session.info key
 _DEPTHS = _CACHE + ".depths"  # the depth of each blob the transaction stored
 
@@ -122,10 +123,9 @@ def encode(session: Session, data: bytes, base: str | None, sha: str | None = No
     if deep is None or deep + 1 >= CHAIN:
         return values
     try:
-        compressor = _compressor(session, base)
+        delta = _delta(session, base, data)
     except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
         return values  # is no base for another
-    delta = compressor.compress(data)
     if len(delta) <= len(values["data"]) * at_most:
         values |= {"data": delta, "base_sha256": base, "depth": deep + 1}
     return values
@@ -242,26 +242,26 @@ def _dictionary(body: bytes) -> zstandard.ZstdCompressionDict:
     return zstandard.ZstdCompressionDict(body, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 
 
-def _compressor(session: Session, sha: str) -> zstandard.ZstdCompressor:
-    """A compressor with blob `sha`'s body as its dictionary, kept per thread (a compressor
-    serves one thread at a time) for the next body stored on the same base: a run's first pages
-    of one host are mostly stored on one sibling, and reading the base and loading it as a
-    dictionary took longer than compressing a page with it (0.44 against 0.18 ms for the
-    dictionary alone on an 80 KB news page). Bytes are named by their digest, so a kept
-    compressor is never stale."""
-    kept: OrderedDict[str, zstandard.ZstdCompressor] | None = getattr(_KEPT, "compressors", None)
-    if kept is None:
-        kept = _KEPT.compressors = OrderedDict()
-    compressor = kept.get(sha)
-    if compressor is None:
-        with session.no_autoflush:  # the caller's pending rows can wait for its own flush
-            body = get(session, sha)
-        compressor = kept[sha] = zstandard.ZstdCompressor(level=LEVEL,
-                                                          dict_data=_dictionary(body))
-        if len(kept) > COMPRESSORS:
-            kept.popitem(last=False)
-    kept.move_to_end(sha)
-    return compressor
+def _delta(session: Session, base: str, data: bytes) -> bytes:
+    """`data` compressed with blob `base`'s body as its dictionary. The compressors of the last
+    COMPRESSORS bases are kept (one for the process: a compressor serves one thread at a time)
+    for the next body stored on the same base: a run's first pages of one host are mostly
+    stored on one sibling, and reading the base and loading it as a dictionary took longer than
+    compressing a page with it (0.44 against 0.18 ms for the dictionary alone on an 80 KB news
+    page). Bytes are named by their digest, so a kept compressor is never stale."""
+    with _KEPT_LOCK:
+        compressor = _KEPT.get(base)
+        if compressor is not None:
+            _KEPT.move_to_end(base)
+            return compressor.compress(data)
+    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
+        body = get(session, base)
+    compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(body))
+    with _KEPT_LOCK:
+        _KEPT[base] = compressor
+        if len(_KEPT) > COMPRESSORS:
+            _KEPT.popitem(last=False)
+        return compressor.compress(data)
 
 
 def _cache(session: Session) -> OrderedDict[str, bytes]:
