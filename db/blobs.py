@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -49,11 +48,6 @@ CHAIN = 16
 # so a chain's dependencies always buy a real saving
 DELTA_AT_MOST = 0.5
 CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
-# compressors kept, each with a base's body as its dictionary, LRU (the hosts whose first
-# pages a batch stores; ~0.9 MB each for an 80 KB page)
-COMPRESSORS = 8
-_KEPT: OrderedDict[str, zstandard.ZstdCompressor] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
 _CACHE = "claimwatch.blobs"  # the session.info key
 _DEPTHS = _CACHE + ".depths"  # the depth of each blob the transaction stored
 
@@ -123,9 +117,13 @@ def encode(session: Session, data: bytes, base: str | None, sha: str | None = No
     if deep is None or deep + 1 >= CHAIN:
         return values
     try:
-        delta = _delta(session, base, data)
+        with session.no_autoflush:  # the caller's pending rows can wait for its own flush
+            previous = get(session, base)
     except (KeyError, zstandard.ZstdError):  # a broken chain (audit verify --deep says so)
         return values  # is no base for another
+    # (a compressor kept per base for the next body on it saved nothing at 10,000 sources, where
+    # a batch interleaves hosts, and took ~4 MB each: peak RSS 195 → 229 MB with 8 kept)
+    delta = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(previous)).compress(data)
     if len(delta) <= len(values["data"]) * at_most:
         values |= {"data": delta, "base_sha256": base, "depth": deep + 1}
     return values
@@ -240,28 +238,6 @@ def unpack(packed: bytes, size: int, base: bytes | None = None) -> bytes:
 
 def _dictionary(body: bytes) -> zstandard.ZstdCompressionDict:
     return zstandard.ZstdCompressionDict(body, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-
-
-def _delta(session: Session, base: str, data: bytes) -> bytes:
-    """`data` compressed with blob `base`'s body as its dictionary. The compressors of the last
-    COMPRESSORS bases are kept (one for the process: a compressor serves one thread at a time)
-    for the next body stored on the same base: a run's first pages of one host are mostly
-    stored on one sibling, and reading the base and loading it as a dictionary took longer than
-    compressing a page with it (0.44 against 0.18 ms for the dictionary alone on an 80 KB news
-    page). Bytes are named by their digest, so a kept compressor is never stale."""
-    with _KEPT_LOCK:
-        compressor = _KEPT.get(base)
-        if compressor is not None:
-            _KEPT.move_to_end(base)
-            return compressor.compress(data)
-    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
-        body = get(session, base)
-    compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(body))
-    with _KEPT_LOCK:
-        _KEPT[base] = compressor
-        if len(_KEPT) > COMPRESSORS:
-            _KEPT.popitem(last=False)
-        return compressor.compress(data)
 
 
 def _cache(session: Session) -> OrderedDict[str, bytes]:
