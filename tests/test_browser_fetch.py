@@ -178,6 +178,19 @@ def test_import_reads_a_cited_source_declared_fetch_browser_rendered(site: SiteS
     assert quotes["browser"] == [SENTENCE], "the quote is proposed from the rendered page"
     assert SENTENCE not in quotes["http"], "as served, the page says only 'Loading…'"
 
+    # a cited page the desk does not declare, under `defaults.fetch: browser`: the draft's
+    # source inherits it, so the page is read rendered, as its checks will read it
+    for mode in ("http", "browser"):
+        desk = tmp_path / f"defaults-{mode}"
+        desk.mkdir()
+        (desk / "desk.yaml").write_text(f"version: 1\ndefaults: {{host_delay: 0s, fetch: {mode}}}"
+                                        "\nsources: {}\n")
+        draft = yaml.safe_load(api.import_factcheck(site.url("check.html"), sources=desk).text)
+        [claim] = draft["factchecks"][0]["claims"]
+        quotes[mode] = [e.get("quote") for e in claim["evidence"]]
+    assert quotes["browser"] == [SENTENCE], "an undeclared page is read rendered too"
+    assert SENTENCE not in quotes["http"]
+
 
 @needs_playwright
 @needs_chromium

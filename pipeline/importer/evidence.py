@@ -1,11 +1,12 @@
 """Evidence proposed for each claim on each page it cites. The cited pages are fetched once each
 through the normal fetcher (robots.txt, host spacing, size limits, allowed addresses) and read
 as a check would read them (`probe.examine`; a source the desk declares with `fetch: browser`
-is rendered, in the import's one Browser, launched only then); then, per claim: the sentence(s)
-of the page that best carry the claim's sentence as `quote:` (the article's own quotations
-first, when the page has them word for word), a `table:` count on a spreadsheet or CSV when the
-claim names the count and a column holds it, `new_items:` on a feed or newsroom, else
-`changes: any`. Every proposal says its score and what it matched, and is evaluated on the page
+is rendered, in the import's one Browser, launched only then, and so is a page it does not
+declare under `defaults.fetch: browser`, which its draft source inherits); then, per claim: the
+sentence(s) of the page that best carry the claim's sentence as `quote:` (the article's own
+quotations first, when the page has them word for word), a `table:` count on a spreadsheet or
+CSV when the claim names the count and a column holds it, `new_items:` on a feed or newsroom,
+else `changes: any`. Every proposal says its score and what it matched, and is evaluated on the page
 before it is kept.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from pipeline.browser_fetch import Browser, browser_settings
+from pipeline.browser_fetch import Browser, browser_settings, is_html
 from pipeline.config import Config, Evidence, Source
 from pipeline.errors import ExtractError
 from pipeline.evaluate import TableMatch, table_matches
@@ -121,6 +122,11 @@ async def _read_one(fetcher: Fetcher, url: str, declared: Source | None, counts:
         return [_reading(declared, fetched.result, "as the desk's configuration reads it",
                          fetched.content_error)]
     result = await fetcher.fetch(url, timeout=timeout, max_bytes=max_bytes, source_url=home)
+    rendering = browser_for(config.defaults.fetch, browser)
+    if rendering is not None and result.ok and is_html(result) and rendering.unable() is None:
+        # the draft's source inherits `fetch: browser`: read as its checks will read it
+        result = await rendering.render(result, source_url=home or url, timeout=timeout,
+                                        max_bytes=max_bytes)
     kind = guess_kind(url)
     plain = Source(url=url, kind=kind or "auto")
     first = _reading(plain, result, "the whole document")
