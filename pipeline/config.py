@@ -696,6 +696,8 @@ def _expand_env(value: Any, path: Path_, lines: dict[Path_, int],
     if isinstance(value, list):
         return [_expand_env(v, (*path, i), lines, problems) for i, v in enumerate(value)]
     if isinstance(value, str):
+        if "${" not in value:  # nearly every value: no regex (a tenth of loading 10,000 sources)
+            return value
         for name in _ENV.findall(value):
             if name not in os.environ:
                 problems.append((_line(lines, path), f"environment variable {name} is not set"))

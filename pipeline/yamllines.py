@@ -25,6 +25,7 @@ Path_ = tuple[str | int, ...]
 # libyaml's loader when PyYAML was built with it: ten times faster on a desk's thousands of sources
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
 # values aliases may add beyond the file's own: `<<: *defaults` on 10,000 sources adds ~50,000
 ALIAS_ALLOWANCE = 100_000
 MAX_DEPTH = 100  # sources.yaml needs 8; each level is two Python frames here
@@ -123,7 +124,8 @@ class _Reader:
                                        "found a key that is not a plain value",
                                        key_event.start_mark)
             key_line = key_event.start_mark.line + 1
-            if self.tag(key_event) == _MERGE:
+            tag = self.tag(key_event)
+            if tag == _MERGE:
                 value = self.value((*path, "<<"))
                 for source in value if isinstance(value, list) else [value]:
                     if not isinstance(source, dict):
@@ -132,7 +134,7 @@ class _Reader:
                                                key_event.start_mark)
                     merged.append(source)
                 continue
-            key = self.scalar(key_event)
+            key = self.scalar(key_event, tag)
             if key in own:
                 self.problems.append((key_line, f"duplicate key {key_event.value!r}"))
             own[key] = self.value((*path, key_event.value))
@@ -146,8 +148,11 @@ class _Reader:
         result.update(own)
         return result
 
-    def scalar(self, event: Any) -> Any:
-        node = yaml.ScalarNode(self.tag(event), event.value, event.start_mark, event.end_mark,
+    def scalar(self, event: Any, tag: str | None = None) -> Any:
+        tag = tag or self.tag(event)
+        if tag == _STR:  # what PyYAML's str constructor returns, without building a node
+            return event.value
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark,
                                style=event.style)
         constructors = self.loader.yaml_constructors
         construct = constructors.get(node.tag) or constructors[None]  # None: "unknown tag"
