@@ -43,6 +43,7 @@ from typing import Any, TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DBAPIError
 
 from alerts.deliver import deliver
 from db import Store, anchor, leases, open_store, utcnow
@@ -173,12 +174,16 @@ class Daemon:
                 self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
         except _Stopped:
             self.log("backfill-stopped", factcheck=claimed.factcheck)
-        except ClaimwatchError as exc:  # e.g. `backfill_from` names no directory or file
-            self.log("backfill-failed", factcheck=claimed.factcheck, error=_first_line(exc))
+        except DBAPIError:  # the database: the backfill stays started, the next tick resumes it
+            raise
+        except Exception as exc:  # `backfill_from` names no directory, or a bug while reading
+            why = _first_line(exc) if isinstance(exc, ClaimwatchError) else \
+                f"{type(exc).__name__}: {_first_line(exc)}"
+            self.log("backfill-failed", factcheck=claimed.factcheck, error=why)
             failed = True
         finally:
             with self.store.session() as session:
-                if failed:  # a failing archive must not hold the sources back for ever
+                if failed:  # a failing archive or a bug must not hold the sources back for ever
                     backfill_stage.finish(session, claimed.factcheck)
                 leases.release(session, self.owner, claimed.source_ids)
 

@@ -660,3 +660,51 @@ def test_the_commands(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(QUOTED.replace("    published: 2025-03-10\n", ""))
     undated = claimwatch("backfill", "fc", "--from", "copies")
     assert undated.returncode == 2 and "has no `published:` day" in undated.stderr
+
+
+def test_a_daemon_s_backfill_that_breaks_is_finished_so_its_sources_are_checked(
+        store: Store, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backfill that fails with anything but the database (an archive claimwatch cannot read,
+    a bug while reading a capture) is logged and finished: it must not hold its sources back
+    from live checks for ever. One that fails on the database stays started, to be resumed."""
+    import io
+
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline import backfill as backfill_stage
+    from pipeline import daemon
+    from pipeline.sync import sync_config
+    copies = tmp_path / "copies"
+    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday."})
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(QUOTED + f"defaults: {{backfill_from: '{copies}'}}\n")
+    with store.session() as session:  # as the daemon's check loop does first
+        sync_config(session, config.load(sources))
+    log = io.StringIO()
+    worker = daemon.Daemon(sources, db_url, daemon.Settings(log_format="json"),
+                           daemon.Log(log, "json"))
+    try:
+        def database_down(*_args: object, **_kwargs: object) -> None:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+        monkeypatch.setattr(daemon.api, "backfill", database_down)
+        with pytest.raises(OperationalError):
+            worker.backfill_new()
+        assert marks(store) == (True, False), "the database failed: it is resumed later"
+
+        def broken(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError("a bug while reading a capture")
+
+        monkeypatch.setattr(daemon.api, "backfill", broken)
+        worker.backfill_new()
+    finally:
+        worker.store.close()
+    events = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [(e["event"], e["error"]) for e in events if e["event"] == "backfill-failed"] == [
+        ("backfill-failed", "RuntimeError: a bug while reading a capture")]
+    assert marks(store) == (True, True)
+    with store.session() as session:
+        assert list(session.scalars(select(SourceRow.slug).where(backfill_stage.awaiting()))) \
+            == [], "its sources are live-checked from now on"
+        assert session.scalar(select(func.count()).select_from(SourceRow).where(
+            SourceRow.lease_owner.is_not(None))) == 0, "and no lease is left behind"
