@@ -140,24 +140,26 @@ def claim_alerts(session: Session, due: Select[Any], *, now: dt.datetime,
     """Claim the alerts `due` selects (their ids): their next attempt moves `hold` ahead in one
     statement, so two deliverers never send one; a deliverer that dies leaves them due again
     when the hold runs out."""
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    return list(session.scalars(
-        update(AlertRow).where(AlertRow.id.in_(due.scalar_subquery()))
-        .values(next_attempt_at=now + hold).returning(AlertRow.id)
-        .execution_options(synchronize_session=False)))
+    return _claim_rows(session, AlertRow, due, {"next_attempt_at": now + hold})
 
 
 def claim_archives(session: Session, due: Select[Any], *, now: dt.datetime,
                    hold: dt.timedelta, tried: bool = False) -> list[int]:
     """Claim the archive rows `due` selects, like `claim_alerts`; with `tried`, they are
     submissions about to be made, stamped `tried_at` (what the archive's rate counts)."""
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
     values: dict[str, Any] = {"next_attempt_at": now + hold}
     if tried:
         values["tried_at"] = now
+    return _claim_rows(session, ArchiveRow, due, values)
+
+
+def _claim_rows(session: Session, model: type[AlertRow] | type[ArchiveRow], due: Select[Any],
+                values: dict[str, Any]) -> list[int]:
+    """Set `values` on the outbox rows `due` selects, in one statement; their ids (rows another
+    worker is claiming right now are skipped on PostgreSQL, serialized by SQLite's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
     return list(session.scalars(
-        update(ArchiveRow).where(ArchiveRow.id.in_(due.scalar_subquery()))
-        .values(**values).returning(ArchiveRow.id)
+        update(model).where(model.id.in_(due.scalar_subquery()))
+        .values(**values).returning(model.id)
         .execution_options(synchronize_session=False)))

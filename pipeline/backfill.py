@@ -174,10 +174,8 @@ def awaiting() -> ColumnElement[bool]:
     live checks leave alone while `defaults.backfill_from` is set, so no live check becomes
     such a fact-check's baseline before its backfill ran, nor comes between two of its
     versions when a stopped backfill is resumed."""
-    cited = select(EvidenceRow.source_id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
-        .where(ClaimRow.factcheck_id.in_(_waiting().with_only_columns(FactCheckRow.id)),
-               EvidenceRow.active.is_(True))
-    return SourceRow.id.in_(cited)
+    return SourceRow.id.in_(_cited().where(
+        ClaimRow.factcheck_id.in_(_waiting().with_only_columns(FactCheckRow.id))))
 
 
 @dataclass(frozen=True)
@@ -203,11 +201,9 @@ def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedel
     with store.session() as session:
         waiting = _waiting_of(session, dated)
         for slug in waiting:
-            cited = set(session.scalars(
-                select(EvidenceRow.source_id)
-                .join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id)
-                .join(FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id)
-                .where(FactCheckRow.slug == slug, EvidenceRow.active.is_(True))))
+            cited = set(session.scalars(_cited().join(
+                FactCheckRow, FactCheckRow.id == ClaimRow.factcheck_id).where(
+                FactCheckRow.slug == slug)))
             if not cited:
                 continue
             taken = [source_id for source_id, _host in leases.claim_sources(
@@ -228,6 +224,12 @@ def finish(session: Any, factcheck: str) -> None:
     checked live from now on), whether it loaded everything, nothing, or failed."""
     session.execute(update(FactCheckRow).where(FactCheckRow.slug == factcheck)
                     .values(backfill_finished_at=utcnow()))
+
+
+def _cited() -> Select[Any]:
+    """The sources the active items cite (the caller says of which fact-checks, on ClaimRow)."""
+    return select(EvidenceRow.source_id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
+        .where(EvidenceRow.active.is_(True))
 
 
 def _waiting() -> Select[Any]:

@@ -247,12 +247,11 @@ class Fetcher:
         except FetchError as exc:
             return FetchResult(url, url, None, {}, None, str(exc), ())
         policy = await self._policy(parsed if source_url is None else source_url)
-        key = f"{parsed.host}:{parsed.port or _DEFAULT_PORTS[parsed.scheme]}"
+        key, host_limit = self._host(parsed)
         if obey_robots and not await self._robots_allow(parsed, policy, source_url or url):
             return FetchResult(url, url, None, {}, None, f"robots.txt of {parsed.host} "
                                "disallows claimwatch here (obey_robots: false reads it anyway)",
                                (), disallowed=True)
-        host_limit = self._per_host.setdefault(key, asyncio.Semaphore(self.settings.per_host_limit))
         spaced = parsed.path != "/robots.txt"  # the crawler's handshake goes first
         sent: dict[str, bytes] = {k: v.encode() for k, v in (headers or {}).items()}
         if etag:  # bytes: a validator echoed back may be non-ASCII
@@ -297,8 +296,7 @@ class Fetcher:
         page's scripts does neither. Raises FetchError with one line."""
         parsed = _parse_url(url)
         policy = await self._policy(source_url)
-        key = f"{parsed.host}:{parsed.port or _DEFAULT_PORTS[parsed.scheme]}"
-        host_limit = self._per_host.setdefault(key, asyncio.Semaphore(self.settings.per_host_limit))
+        key, host_limit = self._host(parsed)
         limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout)
         body = bytearray()
         async with self._client_for(key, policy) as client:
@@ -319,6 +317,12 @@ class Fetcher:
                     raise FetchError(self._describe(exc, timeout)[0]) from None
         return Forwarded(response.status_code, list(response.headers.multi_items()),
                          bytes(body), str(response.url))
+
+    def _host(self, url: httpx.URL) -> tuple[str, asyncio.Semaphore]:
+        """The host and port a request goes to, and the slots of `per_host_limit` it shares."""
+        key = f"{url.host}:{url.port or _DEFAULT_PORTS[url.scheme]}"
+        return key, self._per_host.setdefault(
+            key, asyncio.Semaphore(self.settings.per_host_limit))
 
     async def _policy(self, source: str | httpx.URL) -> AddressPolicy | None:
         """What fetches for the source configured at `source` may reach; None with a caller's

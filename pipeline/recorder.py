@@ -571,11 +571,12 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked, now: dt.dat
     # one on a sibling page of the same host (pipeline/siblings.py); a rendered DOM on the DOM
     # before it, a page as served on the page as served before it (also after `fetch:` changed)
     on, at_most = siblings.base(latest, source, kind, result.final_url)
-    blobs.put(session, body, base=None if on is None else
-              on.blob_sha256 if mode == FetchMode.BROWSER else served(on), at_most=at_most)
+    as_served = served(on) if on is not None else None
+    dom = on.blob_sha256 if on is not None and mode == FetchMode.BROWSER else as_served
+    blobs.put(session, body, base=dom, at_most=at_most)
     raw_sha = None
     if raw is not None and raw.body is not None:  # rendered: the response as served, for WARC
-        raw_sha = blobs.put(session, raw.body, base=served(on) if on else None, at_most=at_most)
+        raw_sha = blobs.put(session, raw.body, base=as_served, at_most=at_most)
     siblings.add(session, source.host, kind, result.final_url, source.id, sha, raw_sha)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=result.final_url,
