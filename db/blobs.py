@@ -64,12 +64,12 @@ def put(session: Session, data: bytes, base: str | None = None,
     frame. What it stored is known for the rest of the transaction: its bytes (a base read back
     costs nothing) and its depth (`depth`)."""
     sha = digest(data)
-    with session.no_autoflush:  # the caller's pending rows can wait for its own flush
-        stored = session.scalar(_SIZE, {"sha": sha})
-    if stored is None:
-        values = encode(session, data, base, sha=sha, at_most=at_most)
-        if session.execute(_insert(session), values).rowcount:  # not another worker's row
-            _depths(session)[sha] = values["depth"]
+    # the caller's pending rows wait for its own flush (a batch's snapshots: one INSERT)
+    with session.no_autoflush:
+        if session.scalar(_SIZE, {"sha": sha}) is None:
+            values = encode(session, data, base, sha=sha, at_most=at_most)
+            if session.execute(_insert(session), values).rowcount:  # not another worker's row
+                _depths(session)[sha] = values["depth"]
     _remember(session, sha, data)
     return sha
 

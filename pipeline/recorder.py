@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts.outbox import Excerpts
-from db import Store, audit, blobs, utcnow
+from db import Store, audit, blobs, numbering, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import archive, evaluate, flags, schedule
 from pipeline.archive_sources.base import Version
@@ -58,6 +58,8 @@ Concluded = tuple[EvidenceRow, Evidence, evaluate.Result, bool]
 # a check's recording: yields where the batch must flush (for the ids of the rows it added)
 Steps = Generator[None, None, Any]
 T = TypeVar("T")
+# the rows a batch adds many of, numbered before each flush: one INSERT per table (db/numbering.py)
+_NUMBERED = (SnapshotRow, FetchRow, OutcomeRow)
 _HOLDS = "claimwatch.recorder.holds"  # session.info: `holds` outcomes, one INSERT per batch
 
 
@@ -226,6 +228,7 @@ def _side_by_side(session: Session, recordings: list[Generator[None, None, T]]) 
             except StopIteration as done:
                 reports[i] = done.value
         if waiting:
+            numbering.number(session, _NUMBERED)
             session.flush()
         going = waiting
     holds = session.info.pop(_HOLDS, [])
