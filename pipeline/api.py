@@ -363,6 +363,14 @@ def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = 
     if fmt not in report_stage.FORMATS:  # before any work
         raise UsageError(f"{fmt!r} is not a report format: md or html", field="format")
     built = report_document(store, factcheck, config=config, desk_url=desk_url)
+    return render_report(built, fmt, standalone=standalone)
+
+
+def render_report(built: report_stage.Report, fmt: str = "md", *, standalone: bool = True
+                  ) -> str:
+    """A report built by `report_document`, as Markdown or HTML (see `report`)."""
+    from pipeline import report as report_stage
+
     return report_stage.render(built, fmt, standalone=standalone)
 
 
