@@ -315,7 +315,7 @@ def states(session: Any, config: Config | None, now: dt.datetime, *,
             FactCheckRow.slug.in_(dated)))) if dated else set()
         found += [BackfillState(slug, "awaiting", None, None) for slug in dated
                   if slug not in synced]
-    return sorted(found, key=lambda state: state.factcheck)
+    return sorted(found, key=lambda one: one.factcheck)
 
 
 def _cited() -> Select[Any]:

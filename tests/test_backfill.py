@@ -546,6 +546,24 @@ def marks(store: Store, factcheck: str = "fc") -> tuple[bool, bool]:
         return row.backfill_started_at is not None, row.backfill_finished_at is not None
 
 
+# a quote that holds, breaks, then holds again
+THREE = {"2025-03-10.html": "The council approved the budget on Monday.",
+         "2025-04-01.html": "The council rejected the budget.",
+         "2025-05-01.html": "The council approved the budget on Monday."}
+
+
+def backfilling(site: SiteServer, tmp_path: Path, versions: dict[str, str], live: str
+                ) -> tuple[Path, config.Config]:
+    """`QUOTED` on the loopback site's page (which now says `live`), with
+    `defaults.backfill_from` a directory of these dated copies (returned, with the config)."""
+    copies = tmp_path / "copies"
+    dated(copies, versions)
+    (site.root / "page.html").write_text(PAGE.format(live))
+    return copies, config.parse(
+        QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
+        + f"defaults: {{backfill_from: '{copies}'}}\n")
+
+
 def backfill_state(store: Store, cfg: config.Config, factcheck: str = "fc") -> str | None:
     """Where the fact-check's backfill stands, as `claimwatch status --json` says it."""
     return next((b["state"] for b in api.status(store, cfg)["backfills"]
@@ -560,13 +578,7 @@ def test_a_daemon_s_backfill_stopped_after_its_baseline_awaits_the_rest(
     finished and live checks take over."""
     from pipeline import backfill as backfill_stage
     from tests.test_check import FAST
-    copies = tmp_path / "copies"
-    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday.",
-                   "2025-04-01.html": "The council rejected the budget.",
-                   "2025-05-01.html": "The council approved the budget on Monday."})
-    (site.root / "page.html").write_text(PAGE.format("The council approved the budget."))
-    cfg = config.parse(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
-                       + f"defaults: {{backfill_from: '{copies}'}}\n")
+    copies, cfg = backfilling(site, tmp_path, THREE, "The council approved the budget.")
 
     def held_back() -> list[str]:
         with store.session() as session:
@@ -625,13 +637,7 @@ def test_a_cron_check_stopped_after_the_baseline_is_resumed_by_the_next_check(
     not), it lets its leases go, and the next `check` loads the rest, skipping the baseline,
     before the page's first live check; the history has no hole."""
     from tests.test_check import FAST
-    copies = tmp_path / "copies"
-    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday.",
-                   "2025-04-01.html": "The council rejected the budget.",
-                   "2025-05-01.html": "The council approved the budget on Monday."})
-    (site.root / "page.html").write_text(PAGE.format("The council rejected the budget."))
-    cfg = config.parse(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
-                       + f"defaults: {{backfill_from: '{copies}'}}\n")
+    _copies, cfg = backfilling(site, tmp_path, THREE, "The council rejected the budget.")
     read = Directory.read
 
     def stopped_after_the_baseline(kept: Directory, capture: Capture) -> object:
@@ -666,12 +672,8 @@ def test_two_cron_checks_started_together_backfill_a_fact_check_once(
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.test_check import FAST
-    copies = tmp_path / "copies"
-    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday.",
-                   "2025-04-01.html": "The council rejected the budget."})
-    (site.root / "page.html").write_text(PAGE.format("The council rejected the budget."))
-    cfg = config.parse(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
-                       + f"defaults: {{backfill_from: '{copies}'}}\n")
+    two = dict(list(THREE.items())[:2])
+    _copies, cfg = backfilling(site, tmp_path, two, "The council rejected the budget.")
     reading, go_on = threading.Event(), threading.Event()
     read = Directory.read
 

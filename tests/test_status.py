@@ -101,25 +101,16 @@ def test_each_backfill_s_state_in_text_and_json(tmp_path: Path, store: Store,
     finishes the interrupted and the awaiting ones, and leaves the one another worker holds."""
     from db import leases
     from pipeline import backfill
+    from tests.test_daemon import dated_sources
+    page = "<html><body><main>The council approved the budget.</main></body></html>"
     copies = tmp_path / "copies"
     copies.mkdir()
-    (copies / "2025-03-10.html").write_text("<html><body><main>The budget passed.</main>"
-                                            "</body></html>")
-    (site.root / "page.html").write_text("<html><body><main>The budget passed.</main>"
-                                         "</body></html>")
-    names = ("stopped", "busy", "new", "done")
+    (copies / "2025-03-10.html").write_text(page)
+    names = ["stopped", "busy", "new", "done"]
+    for name in names:
+        (site.root / f"{name}.html").write_text(page)
     path = tmp_path / "sources.yaml"
-    sources = "".join(f"  {n}: {{url: '{site.url('page.html')}?{n}', select: main}}\n"
-                      for n in names)
-    factchecks = "".join(f"""\
-  - id: fc-{n}
-    title: T
-    published: 2025-03-10
-    claims:
-      - {{id: c-{n}, text: t, verdict: v, evidence: [{{source: {n}, quote: the budget passed}}]}}
-""" for n in names)
-    path.write_text(f"version: 1\ndefaults: {{host_delay: 0s, backfill_from: '{copies}'}}\n"
-                    f"sources:\n{sources}factchecks:\n{factchecks}")
+    dated_sources(path, site, copies, names, tmp_path / "alerts.jsonl")
     cfg = config.load(path)
     api.backfill(store, cfg, "fc-done", where=str(copies))  # by hand: finished
     lease = dt.timedelta(minutes=5)
