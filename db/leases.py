@@ -17,6 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import math
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +42,13 @@ def host_of(url: str) -> str:
     except ValueError:  # a bad port: sources.yaml validation says so; here it is just a name
         return url[:255]
     return f"{(parts.hostname or '')[:240]}:{port}"
+
+
+def new_owner(role: str | None = None) -> str:
+    """A worker's name on its leases: the host and process, its `role` (`backfill`), and a
+    random part, as one process may run several workers."""
+    return ":".join([socket.gethostname(), str(os.getpid()), *([role] if role else []),
+                     uuid.uuid4().hex[:8]])
 
 
 def serialize(session: Session) -> None:

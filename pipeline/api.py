@@ -178,16 +178,18 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
     to the public archive (one round, with an `archive:` configured) and send the alerts due,
     which carry the archive links known by then (a failing channel or archive is recorded and
     retried later; it never fails the check). With `defaults.backfill_from`, a fact-check with
-    `published:` never checked before is first backfilled from there (`backfill`), so its first
-    check starts from its publication day."""
+    `published:` never checked before, or whose backfill was left unfinished, is first
+    backfilled from there, its sources leased meanwhile (`backfill.backfill_waiting`), so its
+    first check starts from its publication day; until then its sources are not checked."""
     backfills = []
     if config.defaults.backfill_from:
-        backfills = [backfill(store, config, factcheck, where=config.defaults.backfill_from,
-                              cdx_url=config.defaults.cdx_url, transport=transport,
-                              settings=settings)
-                     for factcheck in backfill_stage.unchecked(store, config)]
+        kept_for = _kept_in(config, config.defaults.backfill_from, config.defaults.cdx_url,
+                            transport, settings)
+        backfills = backfill_stage.backfill_waiting(
+            store, config, kept_for, lease=dt.timedelta(seconds=check_stage.LEASE))
     report = check_stage.run(store, config, everything=everything, only=only,
-                             transport=transport, settings=settings, on_progress=on_progress)
+                             transport=transport, settings=settings, on_progress=on_progress,
+                             hold_back=backfill_stage.held_back)
     archived = archive_stage.send(store, config) if config.archive is not None else None
     return RunReport(**vars(report), alerts=deliver(store, config), backfills=backfills,
                      archive=archived)
@@ -361,6 +363,14 @@ def report(store: Store, factcheck: str, fmt: str = "md", *, standalone: bool = 
     if fmt not in report_stage.FORMATS:  # before any work
         raise UsageError(f"{fmt!r} is not a report format: md or html", field="format")
     built = report_document(store, factcheck, config=config, desk_url=desk_url)
+    return render_report(built, fmt, standalone=standalone)
+
+
+def render_report(built: report_stage.Report, fmt: str = "md", *, standalone: bool = True
+                  ) -> str:
+    """A report built by `report_document`, as Markdown or HTML (see `report`)."""
+    from pipeline import report as report_stage
+
     return report_stage.render(built, fmt, standalone=standalone)
 
 
@@ -383,10 +393,18 @@ def backfill(store: Store, config: Config, factcheck: str, *, source: str | None
     """Load the versions of the fact-check's cited sources (or of `source`) from its
     publication day until now, from `where` (`cdx`, a directory of dated copies, a WARC or
     WACZ file), as archived snapshots evaluated in time order; flags carry the capture's date."""
-    kept_for = archive_sources.kept_in(where, cdx_url=cdx_url, transport=transport,
-                                       settings=settings or fetch_settings(config))
-    return backfill_stage.backfill(store, config, factcheck, kept_for, only=source,
-                                   on_version=on_version)
+    return backfill_stage.backfill(store, config, factcheck,
+                                   _kept_in(config, where, cdx_url, transport, settings),
+                                   only=source, on_version=on_version)
+
+
+def _kept_in(config: Config, where: str, cdx_url: str,
+             transport: httpx.AsyncBaseTransport | None, settings: FetchSettings | None
+             ) -> Callable[[str, Source], archive_sources.Kept]:
+    """Where versions are kept (`--from`, `backfill_from`), read with the desk's fetch settings
+    unless told others."""
+    return archive_sources.kept_in(where, cdx_url=cdx_url, transport=transport,
+                                   settings=settings or fetch_settings(config))
 
 
 def export_warc(store: Store, out: Path, *, claim: str | None = None,

@@ -11,20 +11,26 @@ itself resolved are history, in the timeline and the audit log, and page no one.
 are not touched; a version already loaded is skipped, so a re-run adds nothing twice.
 
 Which fact-checks await their backfill (with `defaults.backfill_from`: `check` and the daemon
-backfill them before their first live check) is kept on the fact-check's row: a daemon marks
-it started when it takes it (`claim_waiting`), a whole backfill marks it finished when it ends
-(`backfill`; the daemon also when it fails, `finish`). A dated, active fact-check awaits one
-while it is not finished and either none of its items was ever evaluated (new to the desk) or a
-daemon started it: so a daemon stopped or killed after the baseline leaves it awaiting, and the
-next one resumes it, skipping what was loaded. A fact-check evaluated before the marks existed
-has neither, and awaits nothing.
+backfill them before their first live check) is kept on the fact-check's row. `check`
+(`backfill_waiting`) and the daemon take one the same way: all its sources leased and the
+fact-check marked started, in one transaction (`claim_waiting`), the leases renewed while it
+runs and let go at its end (`holding`), so one worker backfills it and live checks, which leave
+the sources of a fact-check awaiting its backfill alone (`held_back`), come after. A whole
+backfill marks it finished when it ends (`backfill`; the daemon also when it fails, `finish`).
+A dated, active fact-check awaits one while it is not finished and either none of its items was
+ever evaluated (new to the desk) or a worker started it: so a `check` or a daemon stopped or
+killed after the baseline leaves it awaiting, and the next one resumes it, skipping what was
+loaded. A fact-check evaluated before the marks existed has neither, and awaits nothing. Where
+each one stands, for people (`status`, the desk's fact-check page), is `states`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,28 +156,9 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
     return done
 
 
-def unchecked(store: Store, config: Config) -> list[str]:
-    """The fact-checks awaiting their backfill (`_waiting`: dated, new to the desk or left
-    unfinished by a daemon): what `check` backfills first when `defaults.backfill_from` is
-    set; but not one a daemon is backfilling now (started, a source of it leased): the rest
-    is that daemon's, and the check finds its sources busy."""
-    dated = [fc.id for fc in config.factchecks if fc.published is not None]
-    if not dated:
-        return []
-    with store.session() as session:
-        sync_config(session, config)
-        busy = set(session.scalars(
-            select(FactCheckRow.slug).join(ClaimRow, ClaimRow.factcheck_id == FactCheckRow.id)
-            .join(EvidenceRow, EvidenceRow.claim_id == ClaimRow.id)
-            .join(SourceRow, SourceRow.id == EvidenceRow.source_id)
-            .where(FactCheckRow.backfill_started_at.is_not(None), EvidenceRow.active.is_(True),
-                   ~leases.free(utcnow()))))
-        return [slug for slug in _waiting_of(session, dated) if slug not in busy]
-
-
 def awaiting() -> ColumnElement[bool]:
-    """The sources cited by a fact-check awaiting its backfill (`_waiting`): what a daemon's
-    live checks leave alone while `defaults.backfill_from` is set, so no live check becomes
+    """The sources cited by a fact-check awaiting its backfill (`_waiting`): what live checks
+    leave alone while `defaults.backfill_from` is set (`held_back`), so no live check becomes
     such a fact-check's baseline before its backfill ran, nor comes between two of its
     versions when a stopped backfill is resumed."""
     return SourceRow.id.in_(_cited().where(
@@ -191,10 +178,11 @@ def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedel
                   ) -> Claimed | None:
     """Take the backfill of the first fact-check awaiting one: lease all its sources to `owner`
     (`db.leases`) and mark it started, in one transaction; or take none of them when another
-    worker holds any (a live check of a source it shares, another daemon backfilling it, or a
-    dead one's until its leases expire). None when there is none to take. While the leases last
-    no other worker checks or backfills these sources; once they are let go (the backfill
-    stopped) or run out (its worker died), started and not finished, it is taken again."""
+    worker holds any (a live check of a source it shares, another daemon or `check`
+    backfilling it, or a dead one's until its leases expire). None when there is none to take.
+    While the leases last no other worker checks or backfills these sources; once they are let
+    go (the backfill stopped) or run out (its worker died), started and not finished, it is
+    taken again."""
     dated = [fc.id for fc in config.factchecks if fc.published is not None]
     if not dated:
         return None
@@ -226,6 +214,110 @@ def finish(session: Any, factcheck: str) -> None:
                     .values(backfill_finished_at=utcnow()))
 
 
+@contextlib.contextmanager
+def holding(store: Store, claimed: Claimed, lease: dt.timedelta) -> Iterator[None]:
+    """Keep `claimed`'s sources while the block runs (the backfill): their leases renewed every
+    third of a lease, in a thread, and let go when it ends, however it ends. A process killed
+    meanwhile leaves them until they run out; then another worker takes the backfill."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease.total_seconds() / 3):
+            with store.session() as session:
+                leases.renew(session, claimed.owner, utcnow() + lease)
+
+    thread = threading.Thread(target=renew, name="backfill-leases", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        with store.session() as session:
+            leases.release(session, claimed.owner, claimed.source_ids)
+
+
+def backfill_waiting(store: Store, config: Config, kept_for: Callable[[str, Source], Kept], *,
+                     lease: dt.timedelta) -> list[BackfillReport]:
+    """`check`'s backfills, before its live checks: each fact-check awaiting one, taken as a
+    daemon takes it (`claim_waiting`: its sources leased, it marked started), backfilled
+    `holding` its sources, then let go. One whose sources another worker holds (another
+    `check`, a daemon) is left to it. A check stopped in the middle leaves its backfill started
+    and not finished: the next `check` (or a daemon) resumes it, skipping what was loaded."""
+    with store.session() as session:
+        sync_config(session, config)
+    owner = leases.new_owner("backfill")
+    done = []
+    while (claimed := claim_waiting(store, config, owner, lease=lease)) is not None:
+        with holding(store, claimed, lease):
+            done.append(backfill(store, config, claimed.factcheck, kept_for))
+    return done
+
+
+def held_back(config: Config) -> ColumnElement[bool] | None:
+    """The sources live checks leave alone (`check.run`'s `hold_back`): with
+    `defaults.backfill_from`, those of the fact-checks awaiting their backfill (`awaiting`)."""
+    return awaiting() if config.defaults.backfill_from else None
+
+
+STATES = ("awaiting", "in-progress", "interrupted", "finished")
+
+
+@dataclass(frozen=True)
+class BackfillState:
+    """Where a dated fact-check's backfill stands, for people (`status`, the desk's fact-check
+    page): `awaiting` (new to the desk, with `defaults.backfill_from`), `in-progress` (started,
+    a worker holds its sources), `interrupted` (started, and no worker holds them: the next
+    `check` or a daemon resumes it) or `finished`."""
+
+    factcheck: str
+    state: str  # one of STATES
+    started_at: dt.datetime | None  # when a worker took it (None: `claimwatch backfill`)
+    finished_at: dt.datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"factcheck": self.factcheck, "state": self.state,
+                "started_at": iso(self.started_at), "finished_at": iso(self.finished_at)}
+
+
+def states(session: Any, config: Config | None, now: dt.datetime, *,
+           only: str | None = None) -> list[BackfillState]:
+    """The backfill of each active dated fact-check that has one (or of `only` this one), by
+    id: finished, started (in progress while a worker holds any of its sources), or awaited
+    (none of its items evaluated yet, and `config` has `defaults.backfill_from`; without
+    `config` that is not known, and only the marks are told)."""
+    holder = select(SourceRow.id).where(
+        SourceRow.id.in_(_cited().where(ClaimRow.factcheck_id == FactCheckRow.id)
+                         .correlate(FactCheckRow)), ~leases.free(now)).correlate(FactCheckRow)
+    query = select(FactCheckRow.slug, FactCheckRow.backfill_started_at,
+                   FactCheckRow.backfill_finished_at, _evaluated().exists(), holder.exists()) \
+        .where(FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True)) \
+        .order_by(FactCheckRow.slug)
+    if only is not None:
+        query = query.where(FactCheckRow.slug == only)
+    backfilling = config is not None and bool(config.defaults.backfill_from)
+    rows = session.execute(query).all()
+    found = []
+    for slug, started, finished, evaluated, held in rows:
+        if finished is not None:
+            state = "finished"
+        elif started is not None:
+            state = "in-progress" if held else "interrupted"
+        elif backfilling and not evaluated:
+            state = "awaiting"
+        else:  # checked live before the desk turned `backfill_from` on, or never to be
+            continue
+        found.append(BackfillState(slug, state, started, finished))
+    if backfilling and config is not None:  # dated in sources.yaml, not synced yet: new
+        dated = [fc.id for fc in config.factchecks
+                 if fc.published is not None and only in (None, fc.id)]
+        synced = set(session.scalars(select(FactCheckRow.slug).where(
+            FactCheckRow.slug.in_(dated)))) if dated else set()
+        found += [BackfillState(slug, "awaiting", None, None) for slug in dated
+                  if slug not in synced]
+    return sorted(found, key=lambda one: one.factcheck)
+
+
 def _cited() -> Select[Any]:
     """The sources the active items cite (the caller says of which fact-checks, on ClaimRow)."""
     return select(EvidenceRow.source_id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
@@ -234,14 +326,18 @@ def _cited() -> Select[Any]:
 
 def _waiting() -> Select[Any]:
     """The fact-checks awaiting their backfill (id, slug): dated, active, not finished, and
-    either none of their items was ever evaluated or a daemon started it."""
-    evaluated = select(EvidenceRow.id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
-        .where(ClaimRow.factcheck_id == FactCheckRow.id, EvidenceRow.last_outcome.is_not(None)) \
-        .correlate(FactCheckRow)
+    either none of their items was ever evaluated or a worker started it."""
     return select(FactCheckRow.id, FactCheckRow.slug).where(
         FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True),
         FactCheckRow.backfill_finished_at.is_(None),
-        ~evaluated.exists() | FactCheckRow.backfill_started_at.is_not(None))
+        ~_evaluated().exists() | FactCheckRow.backfill_started_at.is_not(None))
+
+
+def _evaluated() -> Select[Any]:
+    """The items of the fact-check (FactCheckRow, of the enclosing query) ever evaluated."""
+    return select(EvidenceRow.id).join(ClaimRow, ClaimRow.id == EvidenceRow.claim_id) \
+        .where(ClaimRow.factcheck_id == FactCheckRow.id, EvidenceRow.last_outcome.is_not(None)) \
+        .correlate(FactCheckRow)
 
 
 def _waiting_of(session: Any, dated: list[str]) -> list[str]:

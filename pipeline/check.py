@@ -16,12 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import random
-import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -75,7 +72,7 @@ def run(store: Store, config: Config, *, everything: bool = False,
     claimed as they fall due, the configuration is re-read from `config_source()` and synced
     when it is a new one, and each round's report goes to `on_round`. Once `should_stop()` is
     true no further source is started. `hold_back(config)`: the sources not to claim now
-    (the daemon's: those of a fact-check awaiting its backfill, `backfill.awaiting`).
+    (those of a fact-check awaiting its backfill, `backfill.held_back`).
     """
     only = list(only)
     unknown = [s for s in only if s not in config.sources]
@@ -128,7 +125,7 @@ class _Worker:
         self.on_progress, self.should_stop = on_progress, should_stop
         self.config_source, self.on_round = config_source, on_round
         self.hold_back = hold_back
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = leases.new_owner()
         self.hold = CLAIM_AHEAD * settings.global_limit
         if config_source is None:  # a cron run: fewer, bigger claims
             self.hold = max(self.hold, ONCE_HOLD)
@@ -236,12 +233,12 @@ class _Worker:
         delay = self.settings.host_delay
         once = self.config_source is None
         wanted = self.selection.wanted(now, once=once)
-        held = self.hold_back(self.config) if self.hold_back is not None else None
-        if held is not None:  # evaluated in the claiming statement, under the claim lock
-            wanted &= ~held
         with self.store.session() as session:
-            if once and not self.claimed and not self.report.busy:
+            if once and not self.claimed and not self.report.busy:  # held back or not
                 self.report.busy = leases.held_by_others(session, self.owner, wanted, now)
+            held = self.hold_back(self.config) if self.hold_back is not None else None
+            if held is not None:  # evaluated in the claiming statement, under the claim lock
+                wanted &= ~held
             taken = leases.claim_sources(
                 session, self.owner, wanted, now=now, lease=dt.timedelta(seconds=self.lease),
                 limit=limit, per_host=leases.per_host(HORIZON, delay),

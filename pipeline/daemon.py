@@ -5,15 +5,16 @@ its directory) changes (a broken edit is reported and the last good config keeps
 a signing key, a fifth signs a checkpoint of the audit chain now and then (db/anchor.py); with
 `defaults.backfill_from`, another backfills each new dated fact-check before its first check.
 
-Backfill before the first check, as `claimwatch check` does: while a dated fact-check awaits
-its backfill, the check loop leaves its sources alone (`backfill.awaiting`, in the claiming
-statement), and the backfill job leases all of them at once and marks it started
-(`backfill.claim_waiting`, the sources' leases), so one worker backfills it and no live check
-becomes its baseline first. The leases are renewed while it runs and let go at its end. A
-backfill that ends, even one that loaded nothing or failed (an unreadable `backfill_from`), is
-marked finished, and the check loop takes its sources as they fall due; one stopped between
-two versions (SIGTERM), or whose daemon died (its leases run out), is still started and not
-finished: the next daemon to claim it resumes it, skipping the versions already loaded.
+Backfill before the first check, as `claimwatch check` does, and taken the same way: while a
+dated fact-check awaits its backfill, the check loop leaves its sources alone
+(`backfill.held_back`, in the claiming statement), and the backfill job leases all of them at
+once and marks it started (`backfill.claim_waiting`, the sources' leases), so one worker
+(a daemon or a `check`) backfills it and no live check becomes its baseline first. The leases
+are renewed while it runs and let go at its end (`backfill.holding`). A backfill that ends,
+even one that loaded nothing or failed (an unreadable `backfill_from`), is marked finished, and
+the check loop takes its sources as they fall due; one stopped between two versions (SIGTERM),
+or whose daemon died (its leases run out), is still started and not finished: the next daemon
+(or `check`) to claim it resumes it, skipping the versions already loaded.
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work
@@ -25,18 +26,15 @@ rows (one transaction per source check); the daemon exits 0.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,7 +44,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DBAPIError
 
 from alerts.deliver import deliver
-from db import Store, anchor, leases, open_store, utcnow
+from db import Store, anchor, leases, open_store
 from pipeline import api, archive
 from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
@@ -108,7 +106,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._checking = threading.Lock()
         self._backfilling = threading.Lock()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:backfill:{uuid.uuid4().hex[:8]}"
+        self.owner = leases.new_owner("backfill")
         # APScheduler would warn on stderr whenever a tick finds the last check still running;
         # that is expected here, and job failures are logged by `_guarded`
         quiet = logging.getLogger("apscheduler")
@@ -131,7 +129,7 @@ class Daemon:
                     check_stage.run(self.store, self.config, config_source=lambda: self.config,
                                     should_stop=self._stopping.is_set, on_progress=self._checked,
                                     on_round=self._round, tick=self.settings.tick,
-                                    lease=self.settings.lease, hold_back=_held_back)
+                                    lease=self.settings.lease, hold_back=backfill_stage.held_back)
                 except Exception as exc:  # one bad round must not stop the service
                     self.log("job-failed", job="check_loop", error=_first_line(exc))
                     self._stopping.wait(self.settings.tick)
@@ -154,57 +152,36 @@ class Daemon:
 
     def _backfill(self, config: config_stage.Config, claimed: backfill_stage.Claimed) -> None:
         """Backfill one claimed fact-check, its sources leased to this daemon meanwhile and let
-        go at the end: finished (`backfill.backfill` marks it, or here when it failed), or
-        stopped, to be resumed by the next daemon that claims it."""
+        go at the end (`backfill.holding`): finished (`backfill.backfill` marks it, or here when
+        it failed), or stopped, to be resumed by the next worker that claims it."""
         def version(_source: str, _done: Archived) -> None:
             if self._stopping.is_set():  # between versions: each is a transaction of its own
                 raise _Stopped
 
-        failed = False
-        try:
-            with self._renewing():
+        with backfill_stage.holding(self.store, claimed,
+                                    dt.timedelta(seconds=self.settings.lease)):
+            try:
                 report = api.backfill(self.store, config, claimed.factcheck,
                                       where=config.defaults.backfill_from or "cdx",
                                       cdx_url=config.defaults.cdx_url, on_version=version)
-            for done in report.sources:
-                self.log("backfill", factcheck=report.factcheck, source=done.source,
-                         captures=done.captures, loaded=done.loaded, already=done.already,
-                         errors=len(done.errors), flags=len(done.flags))
-            for flag_id in report.alerted:
-                self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
-        except _Stopped:
-            self.log("backfill-stopped", factcheck=claimed.factcheck)
-        except DBAPIError:  # the database: the backfill stays started, the next tick resumes it
-            raise
-        except Exception as exc:  # `backfill_from` names no directory, or a bug while reading
-            why = _first_line(exc) if isinstance(exc, ClaimwatchError) else \
-                f"{type(exc).__name__}: {_first_line(exc)}"
-            self.log("backfill-failed", factcheck=claimed.factcheck, error=why)
-            failed = True
-        finally:
-            with self.store.session() as session:
-                if failed:  # a failing archive or a bug must not hold the sources back for ever
+            except _Stopped:
+                self.log("backfill-stopped", factcheck=claimed.factcheck)
+                return
+            except DBAPIError:  # the database: the backfill stays started, resumed later
+                raise
+            except Exception as exc:  # `backfill_from` names no directory, or a bug reading
+                why = _first_line(exc) if isinstance(exc, ClaimwatchError) else \
+                    f"{type(exc).__name__}: {_first_line(exc)}"
+                self.log("backfill-failed", factcheck=claimed.factcheck, error=why)
+                with self.store.session() as session:  # it must not hold the sources for ever
                     backfill_stage.finish(session, claimed.factcheck)
-                leases.release(session, self.owner, claimed.source_ids)
-
-    @contextlib.contextmanager
-    def _renewing(self) -> Iterator[None]:
-        """Renew this daemon's backfill leases every third of a lease until the block ends."""
-        done = threading.Event()
-        lease = dt.timedelta(seconds=self.settings.lease)
-
-        def renew() -> None:
-            while not done.wait(self.settings.lease / 3):
-                with self.store.session() as session:
-                    leases.renew(session, self.owner, utcnow() + lease)
-
-        thread = threading.Thread(target=renew, name="backfill-leases", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+                return
+        for done in report.sources:
+            self.log("backfill", factcheck=report.factcheck, source=done.source,
+                     captures=done.captures, loaded=done.loaded, already=done.already,
+                     errors=len(done.errors), flags=len(done.flags))
+        for flag_id in report.alerted:
+            self.log("backfill-alert", factcheck=report.factcheck, flag=flag_id)
 
     def _round(self, report: CheckReport) -> None:
         data = report.summary()
@@ -310,12 +287,6 @@ class Daemon:
 
 class _Stopped(Exception):
     """The daemon is stopping: a backfill ends between two versions (it resumes next time)."""
-
-
-def _held_back(config: config_stage.Config) -> Any:
-    """The sources the check loop leaves alone: with `defaults.backfill_from`, those of the
-    fact-checks awaiting their backfill."""
-    return backfill_stage.awaiting() if config.defaults.backfill_from else None
 
 
 def _first_line(exc: Exception) -> str:

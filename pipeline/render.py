@@ -15,6 +15,7 @@ from rich.markup import escape
 from alerts.deliver import DeliveryReport
 from pipeline.api import AuditReport, SourceDiff
 from pipeline.archive import ArchiveReport
+from pipeline.backfill import STATES as BACKFILL_STATES
 from pipeline.config import describe_expectation
 from pipeline.probe import ProbeResult
 from pipeline.records import AlertRecord, ArchiveRecord, FlagRecord
@@ -232,6 +233,25 @@ def audit_lines(result: AuditReport) -> list[str]:
     return lines
 
 
+def print_backfills(out: Console, backfills: list[dict[str, Any]]) -> None:
+    """`status`'s lines on the dated fact-checks' backfills: the unfinished ones first."""
+    if not backfills:
+        return
+    counts = {state: sum(1 for b in backfills if b["state"] == state) for state in BACKFILL_STATES}
+    out.print("backfills: " + ", ".join(f"{n} {state.replace('-', ' ')}"
+                                        for state, n in counts.items() if n))
+    ordered = sorted(backfills, key=lambda b: (b["state"] == "finished", b["factcheck"]))
+    for b in ordered[:SCHEDULE_LINES]:
+        started = f"backfill started {b['started_at']}"
+        said = {"awaiting": "awaiting its backfill",
+                "in-progress": f"{started}, in progress",
+                "interrupted": f"{started}, interrupted (the next check or daemon resumes it)",
+                "finished": f"backfilled {b['finished_at']}"}[b["state"]]
+        out.print(f"  {escape(b['factcheck'])}: {said}")
+    if len(ordered) > SCHEDULE_LINES:
+        out.print(f"  … {len(ordered) - SCHEDULE_LINES} more backfilled (--json lists every one)")
+
+
 def print_status(out: Console, state: dict[str, Any]) -> None:
     src, flags, alerts = state["sources"], state["flags"], state["alerts"]
     out.print(f"[bold]claimwatch status[/] (schema {state['schema'] or 'unknown'})")
@@ -264,6 +284,7 @@ def print_status(out: Console, state: dict[str, Any]) -> None:
         out.print(f"public archive: {kept['archived']} archived, "
                   f"{kept['pending'] + kept['submitted']} waiting, {kept['failed']} not archived "
                   "('claimwatch archive' lists them)")
+    print_backfills(out, state["backfills"])
     for line in state["attention"]:
         out.print(f"[bold yellow]needs attention:[/] {escape(line)}")
     if not state["attention"]:

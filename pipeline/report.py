@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, FlagRow, SnapshotRow
-from pipeline import archive, timeline
+from pipeline import archive, backfill, timeline
+from pipeline.backfill import BackfillState
 from pipeline.claim_detail import Item, VerdictChange, items, verdicts
 from pipeline.config import Config, Evidence
 from pipeline.describe import expectation_in_words
@@ -217,11 +218,14 @@ class Report:
     summary: str  # one paragraph: how the claims stand, in words
     last_checked_at: dt.datetime | None  # the latest successful check of any of its sources
     claims: tuple[ClaimReport, ...]
+    # where loading its history since publication stands (the desk's page says it), if it has one
+    backfill: BackfillState | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.factcheck, "title": self.title, "url": self.url,
                 "generated_at": iso(self.generated_at), "summary": self.summary,
                 "last_checked_at": iso(self.last_checked_at),
+                "backfill": self.backfill.to_json() if self.backfill else None,
                 "claims": [c.to_json() for c in self.claims]}
 
 
@@ -258,8 +262,9 @@ def build(session: Session, factcheck: str, now: dt.datetime, *, config: Config 
                                 tuple(by_claim.get(c.id, []))) for c in claims)
     checked = [i.last_check_at for i in found if i.last_check_at is not None]
     last = max(checked) if checked else None
+    backfilled = backfill.states(session, config, now, only=fc.slug)
     return Report(fc.slug, fc.title, fc.url, now, summary(fc.title, reports, last), last,
-                  reports)
+                  reports, backfilled[0] if backfilled else None)
 
 
 NEAR_PUBLICATION = dt.timedelta(days=31)  # as `backfill` looks for a baseline

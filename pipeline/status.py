@@ -4,7 +4,9 @@ needs attention).
 Needs attention: a source failing 3 or more checks in a row (or backed off), a source overdue
 (due for longer than half its interval and at least 15 minutes: nothing is checking it), or an
 alert delivery given up. Open flags are listed but are the desk's work, not an outage; retired
-sources (accepted as gone) need nothing. Each source's state is `pipeline.source_health`'s.
+sources (accepted as gone) need nothing. Each source's state is `pipeline.source_health`'s;
+each dated fact-check's backfill (awaiting, in progress, interrupted, finished) is
+`pipeline.backfill.states`': an unfinished one is resumed by the next check, so it needs no one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from alerts import outbox
 from db.models import AlertRow, ArchiveRow, AuditEventRow, FetchRow, FlagRow
+from pipeline import backfill
 from pipeline.config import Config, format_duration
 from pipeline.evaluate import FAILURES_BEFORE_UNREACHABLE
 from pipeline.source_health import health
@@ -73,6 +76,7 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
         "alerts": {"pending": alerts.get("pending", 0), "failed": alerts.get("failed", 0),
                    "sent": alerts.get("sent", 0)},
         "archive": {status: archived.get(status, 0) for status in ArchiveStatus},
+        "backfills": [state.to_json() for state in backfill.states(session, config, now)],
         "attention": attention,
     }
 

@@ -21,6 +21,7 @@ from pipeline.archive_sources import Capture, nearest
 from pipeline.archive_sources.directory import Directory, stamp_of
 from pipeline.demo.cdx import CdxServer
 from pipeline.demo.server import SiteServer
+from pipeline.sync import sync_config
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "ice-287g"
 SKIP_REAL = ("the real ICE workbooks are not here: ../shared/real/ice-287g is outside the "
@@ -538,10 +539,35 @@ def test_the_first_check_backfills_when_the_desk_turns_it_on(store: Store, site:
 
 
 def marks(store: Store, factcheck: str = "fc") -> tuple[bool, bool]:
-    """Whether the fact-check's backfill was started by a daemon, and finished."""
+    """Whether a worker (a daemon, a `check`) started the fact-check's backfill, and whether
+    one finished it."""
     with store.session() as session:
         row = session.scalars(select(FactCheckRow).where(FactCheckRow.slug == factcheck)).one()
         return row.backfill_started_at is not None, row.backfill_finished_at is not None
+
+
+# a quote that holds, breaks, then holds again
+THREE = {"2025-03-10.html": "The council approved the budget on Monday.",
+         "2025-04-01.html": "The council rejected the budget.",
+         "2025-05-01.html": "The council approved the budget on Monday."}
+
+
+def backfilling(site: SiteServer, tmp_path: Path, versions: dict[str, str], live: str
+                ) -> tuple[Path, config.Config]:
+    """`QUOTED` on the loopback site's page (which now says `live`), with
+    `defaults.backfill_from` a directory of these dated copies (returned, with the config)."""
+    copies = tmp_path / "copies"
+    dated(copies, versions)
+    (site.root / "page.html").write_text(PAGE.format(live))
+    return copies, config.parse(
+        QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
+        + f"defaults: {{backfill_from: '{copies}'}}\n")
+
+
+def backfill_state(store: Store, cfg: config.Config, factcheck: str = "fc") -> str | None:
+    """Where the fact-check's backfill stands, as `claimwatch status --json` says it."""
+    return next((b["state"] for b in api.status(store, cfg)["backfills"]
+                 if b["factcheck"] == factcheck), None)
 
 
 def test_a_daemon_s_backfill_stopped_after_its_baseline_awaits_the_rest(
@@ -552,19 +578,15 @@ def test_a_daemon_s_backfill_stopped_after_its_baseline_awaits_the_rest(
     finished and live checks take over."""
     from pipeline import backfill as backfill_stage
     from tests.test_check import FAST
-    copies = tmp_path / "copies"
-    dated(copies, {"2025-03-10.html": "The council approved the budget on Monday.",
-                   "2025-04-01.html": "The council rejected the budget.",
-                   "2025-05-01.html": "The council approved the budget on Monday."})
-    (site.root / "page.html").write_text(PAGE.format("The council approved the budget."))
-    cfg = config.parse(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
-                       + f"defaults: {{backfill_from: '{copies}'}}\n")
+    copies, cfg = backfilling(site, tmp_path, THREE, "The council approved the budget.")
 
     def held_back() -> list[str]:
         with store.session() as session:
             return list(session.scalars(select(SourceRow.slug).where(backfill_stage.awaiting())))
 
-    assert backfill_stage.unchecked(store, cfg) == ["fc"] and held_back() == ["page"]
+    with store.session() as session:  # as a check or a daemon does first
+        sync_config(session, cfg)
+    assert backfill_state(store, cfg) == "awaiting" and held_back() == ["page"]
     claimed = backfill_stage.claim_waiting(store, cfg, "daemon", lease=dt.timedelta(minutes=1))
     assert claimed is not None and claimed.factcheck == "fc" and marks(store) == (True, False)
     assert backfill_stage.claim_waiting(store, cfg, "other", lease=dt.timedelta(minutes=1)) \
@@ -579,19 +601,102 @@ def test_a_daemon_s_backfill_stopped_after_its_baseline_awaits_the_rest(
 
     with pytest.raises(Stopped):
         api.backfill(store, cfg, "fc", where=str(copies), on_version=stop_after_two)
-    assert backfill_stage.unchecked(store, cfg) == [], "`check` leaves it to the daemon on it"
+    assert backfill_state(store, cfg) == "in-progress"
+    meanwhile = api.check(store, cfg, everything=True, settings=FAST)
+    assert (meanwhile.backfills, meanwhile.sources, meanwhile.busy) == ([], [], ["page"]), \
+        "`check` leaves it to the daemon on it"
     with store.session() as session:  # as the stopping daemon does
         leases.release(session, "daemon", claimed.source_ids)
     assert marks(store) == (True, False)
-    assert backfill_stage.unchecked(store, cfg) == ["fc"] and held_back() == ["page"], \
+    assert backfill_state(store, cfg) == "interrupted" and held_back() == ["page"], \
         "evaluated from its baseline on, but not finished: the rest is awaited"
     resumed = api.check(store, cfg, everything=True, settings=FAST)
     [done] = resumed.backfills[0].sources
     assert (done.loaded, done.already) == (1, 2)
     assert [s.status for s in resumed.sources] == ["changed"], "the live check came after"
     assert marks(store) == (True, True)
-    assert backfill_stage.unchecked(store, cfg) == [] and held_back() == []
+    assert backfill_state(store, cfg) == "finished" and held_back() == []
     assert api.check(store, cfg, everything=True, settings=FAST).backfills == []
+
+
+class Interrupted(BaseException):
+    """A `check` stopped in the middle (as Ctrl-C's KeyboardInterrupt: nothing catches it)."""
+
+
+def leased(store: Store) -> list[str]:
+    """The sources some worker holds now."""
+    with store.session() as session:
+        return list(session.scalars(select(SourceRow.slug).where(
+            SourceRow.lease_owner.is_not(None))))
+
+
+def test_a_cron_check_stopped_after_the_baseline_is_resumed_by_the_next_check(
+        store: Store, site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`claimwatch check` takes a backfill as a daemon does (its sources leased, the fact-check
+    marked started): stopped once the baseline was loaded (its item evaluated, the later versions
+    not), it lets its leases go, and the next `check` loads the rest, skipping the baseline,
+    before the page's first live check; the history has no hole."""
+    from tests.test_check import FAST
+    _copies, cfg = backfilling(site, tmp_path, THREE, "The council rejected the budget.")
+    read = Directory.read
+
+    def stopped_after_the_baseline(kept: Directory, capture: Capture) -> object:
+        if capture.captured_at > dt.datetime(2025, 3, 10):
+            raise Interrupted
+        return read(kept, capture)
+
+    monkeypatch.setattr(Directory, "read", stopped_after_the_baseline)
+    with pytest.raises(Interrupted):
+        api.check(store, cfg, everything=True, settings=FAST)
+    monkeypatch.undo()
+    assert counts(store)[:2] == (1, 1), "the baseline was loaded and its item evaluated"
+    assert leased(store) == [], "the stopped check let its leases go"
+
+    resumed = api.check(store, cfg, everything=True, settings=FAST)
+    [done] = [s for report in resumed.backfills for s in report.sources]
+    assert (done.loaded, done.already) == (2, 1), "the rest of the backfill, not the baseline"
+    assert [s.status for s in resumed.sources] == ["changed"], "then the live check"
+    assert [m.line[:18] for m in api.timeline(store, "c", config=cfg).items[0].moments] == [
+        "2025-03-10 holds: ", "2025-04-01 broken:", "2025-05-01 holds: ",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d} broken:"], "no hole in the history"
+    assert marks(store) == (True, True) and leased(store) == []
+    assert api.check(store, cfg, everything=True, settings=FAST).backfills == []
+
+
+def test_two_cron_checks_started_together_backfill_a_fact_check_once(
+        store: Store, site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `claimwatch check`s at once (cron, and someone by hand): the first takes the
+    backfill; the second, started while the first reads the archive, finds the source busy and
+    leaves it, neither backfilling it nor checking it live before the backfill ends."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_check import FAST
+    two = dict(list(THREE.items())[:2])
+    _copies, cfg = backfilling(site, tmp_path, two, "The council rejected the budget.")
+    reading, go_on = threading.Event(), threading.Event()
+    read = Directory.read
+
+    def first_read_waits(kept: Directory, capture: Capture) -> object:
+        if not reading.is_set():  # the first check's first capture: wait for the second check
+            reading.set()
+            assert go_on.wait(60)
+        return read(kept, capture)
+
+    monkeypatch.setattr(Directory, "read", first_read_waits)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(api.check, store, cfg, everything=True, settings=FAST)
+        try:
+            assert reading.wait(60), "the first check reads the archive"
+            second = api.check(store, cfg, everything=True, settings=FAST)
+        finally:
+            go_on.set()
+        first = running.result(timeout=120)
+    assert (second.backfills, second.sources, second.busy) == ([], [], ["page"])
+    [done] = [s for report in first.backfills for s in report.sources]
+    assert (done.loaded, done.already) == (2, 0)
+    assert [s.status for s in first.sources] == ["unchanged"], "the live check came after"
+    assert counts(store)[0] == 2 and marks(store) == (True, True) and leased(store) == []
 
 
 def test_only_a_whole_backfill_finishes_and_an_evaluated_fact_check_awaits_none(
@@ -599,7 +704,6 @@ def test_only_a_whole_backfill_finishes_and_an_evaluated_fact_check_awaits_none(
     """`claimwatch backfill FACTCHECK` marks the fact-check's backfill finished (`--source`, one
     of several, does not); a fact-check evaluated without either mark (checked before the
     desk turned `backfill_from` on, or before the marks existed) awaits no backfill."""
-    from pipeline import backfill as backfill_stage
     from tests.test_check import FAST
     copies = tmp_path / "copies"
     dated(copies, {"2025-03-10.html": "The council approved the budget on Monday."})
@@ -618,7 +722,7 @@ def test_only_a_whole_backfill_finishes_and_an_evaluated_fact_check_awaits_none(
     api.check(store, config.parse(plain), everything=True, settings=FAST)
     assert marks(store, "fc2") == (False, False)
     turned_on = config.parse(plain + f"defaults: {{backfill_from: '{copies}'}}\n")
-    assert backfill_stage.unchecked(store, turned_on) == []
+    assert backfill_state(store, turned_on, "fc2") is None
     assert api.check(store, turned_on, everything=True, settings=FAST).backfills == []
 
 
@@ -673,7 +777,6 @@ def test_a_daemon_s_backfill_that_breaks_is_finished_so_its_sources_are_checked(
 
     from pipeline import backfill as backfill_stage
     from pipeline import daemon
-    from pipeline.sync import sync_config
     copies = tmp_path / "copies"
     dated(copies, {"2025-03-10.html": "The council approved the budget on Monday."})
     sources = tmp_path / "sources.yaml"

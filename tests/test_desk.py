@@ -4,6 +4,7 @@ permissions and CSRF, snapshots kept inert, the REST API and its problem+json er
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import html
 import re
@@ -18,6 +19,8 @@ from sqlalchemy import select, text
 
 from db.models import FlagRow
 from pipeline import api
+from pipeline.demo.server import SiteServer
+from pipeline.sync import sync_config
 from tests.desk_support import PASSWORD, ServedDesk, csrf_of, demo_copy, login, serve_desk
 
 
@@ -352,3 +355,73 @@ def test_a_rendered_snapshot_says_so_on_the_flag_and_snapshot_pages_and_in_json(
     detail = viewer.get(f"/api/v1/flags/{flag_id}", headers=headers).json()
     assert (detail["snapshot"]["fetch_mode"], detail["baseline"]["fetch_mode"]) == (
         "browser", "http")
+
+
+def test_a_fact_check_s_page_says_where_its_backfill_stands(site: SiteServer,
+                                                            tmp_path: Path) -> None:
+    """With `defaults.backfill_from`, a dated fact-check's page says whether loading its
+    sources' versions since publication is awaited, under way, stopped midway (the next check
+    resumes it) or done, and when; the REST API gives the same as `status --json`."""
+    from db import leases, open_store
+    from pipeline import backfill
+    from tests.test_check import FAST
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    main = "<html><body><main>The council approved the budget.</main></body></html>"
+    (copies / "2025-03-10.html").write_text(main)
+    (site.root / "page.html").write_text(main)
+    (tmp_path / "sources.yaml").write_text(f"""\
+version: 1
+defaults: {{host_delay: 0s, backfill_from: "{copies}"}}
+sources:
+  page: {{url: "{site.url('page.html')}", select: main}}
+factchecks:
+  - id: fc
+    title: The council and the budget
+    published: 2025-03-10
+    claims:
+      - id: c
+        text: The council approved the budget.
+        verdict: Supported
+        evidence:
+          - {{source: page, quote: the council approved the budget}}
+""")
+    cfg = api.load_config(tmp_path / "sources.yaml")
+    store = open_store(f"sqlite:///{tmp_path / 'claimwatch.db'}")
+    with store.session() as session:  # as the desk's first check does
+        sync_config(session, cfg)
+    store.close()
+
+    def said(desk: ServedDesk) -> str:
+        page = desk.client("viewer").get("/factchecks/fc")
+        assert page.status_code == 200
+        [line] = lxml.html.document_fromstring(page.text).xpath("//p[@class='backfill']")
+        return " ".join(line.text_content().split())
+
+    with serve_desk(tmp_path) as desk:
+        assert said(desk) == (
+            "awaiting backfill The versions of this fact-check's sources since its publication "
+            "day are not loaded yet: the next check loads them, before it checks the sources "
+            "live.")
+        claimed = backfill.claim_waiting(desk.store, cfg, "a-check", lease=dt.timedelta(minutes=5))
+        assert claimed is not None
+        [state] = api.status(desk.store, cfg)["backfills"]
+        started = dt.datetime.strptime(state["started_at"], "%Y-%m-%dT%H:%M:%SZ")
+        assert said(desk).startswith(
+            "backfill in progress Loading the versions of this fact-check's sources since its "
+            f"publication day: started {started:%Y-%m-%d %H:%M} UTC (")
+        with desk.store.session() as session:  # the check was stopped: its leases let go
+            leases.release(session, "a-check")
+        assert said(desk) == (
+            "backfill interrupted Loading the versions of this fact-check's sources since its "
+            f"publication day started {started:%Y-%m-%d %H:%M} UTC and stopped before the end: "
+            "the next check resumes it, loading only what is missing.")
+        api.check(desk.store, cfg, settings=FAST)
+        [state] = api.status(desk.store, cfg)["backfills"]
+        finished = dt.datetime.strptime(state["finished_at"], "%Y-%m-%dT%H:%M:%SZ")
+        assert said(desk) == ("backfilled The versions of this fact-check's sources since its "
+                              f"publication day were loaded {finished:%Y-%m-%d %H:%M} UTC.")
+        token, _record = api.issue_token(desk.store, "viewer", "tests")
+        got = desk.client().get("/api/v1/factchecks/fc",
+                                headers={"Authorization": f"Bearer {token}"}).json()
+        assert got["backfill"] == state

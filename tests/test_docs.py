@@ -6,6 +6,7 @@ validate and parse; and nothing a user reads sends them outside the repository."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import typing
@@ -21,6 +22,7 @@ from pydantic.fields import FieldInfo
 
 from alerts.outbox import excerpt
 from pipeline import api, config
+from pipeline.backfill import BackfillState
 from pipeline.cli import cli
 from pipeline.config import EXPECTATIONS, KINDS
 from pipeline.demo.server import SiteServer
@@ -379,8 +381,12 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]:
         out["anchor"] = [run("audit", "head", "--json"),
                          run("audit", "checkpoint", "--key", str(tmp / "audit.key"), "--json")]
         out["payload"] = [json.loads(line) for line in alerts.read_text().splitlines()]
-    # what a small run does not show: sources another worker held, and every kind of excerpt
+    # what a small run does not show: sources another worker held, a backfill, and every kind of
+    # excerpt
     out["check"].append(api.RunReport(busy=["page"]).to_json())
+    started = dt.datetime(2026, 11, 25, 8)
+    out["status"].append({"backfills": [
+        BackfillState("fc", "finished", started, started + dt.timedelta(minutes=5)).to_json()]})
     before = Document("html", blocks=("a",) * 12, tables=((("A", "B"), ("1", "2")),),
                       items=(Item("k1", "Old", link="https://example.org/1"),))
     after = Document("html", blocks=("b",) * 12, tables=((("A", "B"), ("1", "3"), ("4", "5")),),

@@ -1,7 +1,8 @@
 """Sharing work (db/leases.py, pipeline/check.py): sources are claimed in bounded chunks, hosts
-take turns, a host's spacing holds across workers, leases are renewed while a source is being
-checked, a slow host holds up nothing else, and an edited `every` takes effect at the next
-sync. On SQLite and (with CLAIMWATCH_TEST_PG) PostgreSQL."""
+take turns, a host's spacing holds across workers (a worker that wakes past its turn takes
+another), leases are renewed while a source is being checked, a slow host holds up nothing
+else, and an edited `every` takes effect at the next sync. On SQLite and (with
+CLAIMWATCH_TEST_PG) PostgreSQL."""
 
 from __future__ import annotations
 
@@ -217,3 +218,72 @@ def test_a_cron_check_waits_for_a_hosts_turns_rather_than_leaving_its_sources(
     starts = sorted(r.at for r in site.requests if r.path != "/robots.txt")
     assert len(starts) == 8 and min(b - a for a, b in zip(starts, starts[1:], strict=False)) \
         >= 0.2 * 0.95, "the host's spacing held"
+
+
+class Starved:
+    """`Fetcher._space`'s clock and sleep, by hand: each sleep wakes when the script says, as a
+    worker starved of CPU wakes late; every turn asked for and every sleep is written down."""
+
+    def __init__(self, late: list[float], turn_in: float = 0.5) -> None:
+        self.now, self.late, self.turn_in = 1000.0, list(late), turn_in
+        self.steps: list[tuple[str, float]] = []  # ("turn" | "sleep" | "woke", at)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.steps.append(("sleep", seconds))
+        self.now += seconds + (self.late.pop(0) if self.late else 0.0)
+        self.steps.append(("woke", self.now))
+
+    async def turns(self, key: str) -> float:
+        assert key == "agency.example:80"
+        self.steps.append(("turn", self.now))
+        return self.turn_in  # the shared turn: half a second from now
+
+
+def space(clock: Starved, monkeypatch, *, shared: bool = True, requests: int = 1) -> float:
+    """The spacing of `requests` requests in a row on a host (`host_delay` 1 s) under `clock`;
+    when the last was let go."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from pipeline import fetch
+    fetcher = fetch.Fetcher(FetchSettings(user_agent="t", host_delay=1.0),
+                            turns=clock.turns if shared else None)
+    monkeypatch.setattr(fetch, "time", clock)
+    monkeypatch.setattr(fetch, "asyncio", SimpleNamespace(Lock=asyncio.Lock, sleep=clock.sleep))
+    async def requested() -> None:
+        for _ in range(requests):
+            await fetcher._space("agency.example:80")
+
+    asyncio.run(requested())
+    monkeypatch.undo()
+    return clock.now
+
+
+def test_a_worker_that_wakes_past_its_shared_turn_takes_another(monkeypatch) -> None:
+    """With host turns shared by workers (the check run's, in the database), a worker that
+    wakes more than half a `host_delay` past its turn would send into the next worker's turn:
+    it takes another turn and waits for that one, at most twice more; one that wakes in time,
+    or late by less, sends at once. Spacing kept by one process alone has no one to collide
+    with, and is not re-taken."""
+    on_time = Starved(late=[0.0])
+    assert space(on_time, monkeypatch) == 1000.5
+    assert [step for step, _at in on_time.steps] == ["turn", "sleep", "woke"]
+    a_little_late = Starved(late=[0.25])  # within half the delay: still its turn
+    space(a_little_late, monkeypatch)
+    assert [step for step, _at in a_little_late.steps] == ["turn", "sleep", "woke"]
+
+    starved_once = Starved(late=[0.75, 0.0])
+    assert space(starved_once, monkeypatch) == 1001.75
+    assert starved_once.steps == [("turn", 1000.0), ("sleep", 0.5), ("woke", 1001.25),
+                                  ("turn", 1001.25), ("sleep", 0.5), ("woke", 1001.75)], \
+        "a new turn, asked for on waking, and waited for"
+    starved_always = Starved(late=[0.75, 0.75, 0.75, 0.75])
+    space(starved_always, monkeypatch)
+    assert [step for step, _at in starved_always.steps].count("turn") == 3, \
+        "at most twice more: then it sends"
+    alone = Starved(late=[0.75])
+    assert space(alone, monkeypatch, shared=False, requests=2) == 1001.75
+    assert alone.steps == [("sleep", 1.0), ("woke", 1001.75)], "the second request's wait, once"

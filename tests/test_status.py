@@ -91,3 +91,61 @@ def test_a_given_up_alert_needs_attention(tmp_path: Path, store: Store,
     code, state = status_cli(path, store)
     assert code == 1 and state["alerts"]["failed"] == 1
     assert any("alert(s) given up" in line for line in state["attention"])
+
+
+def test_each_backfill_s_state_in_text_and_json(tmp_path: Path, store: Store,
+                                                site: SiteServer) -> None:
+    """With `defaults.backfill_from`, `status` says of each dated fact-check whether it awaits
+    its backfill, which one a worker is loading now, which one stopped midway (the next check
+    resumes it: nothing needs attention), and when each was backfilled; the next `check` then
+    finishes the interrupted and the awaiting ones, and leaves the one another worker holds."""
+    from db import leases
+    from pipeline import backfill
+    from tests.test_daemon import dated_sources
+    page = "<html><body><main>The council approved the budget.</main></body></html>"
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    (copies / "2025-03-10.html").write_text(page)
+    names = ["stopped", "busy", "new", "done"]
+    for name in names:
+        (site.root / f"{name}.html").write_text(page)
+    path = tmp_path / "sources.yaml"
+    dated_sources(path, site, copies, names, tmp_path / "alerts.jsonl")
+    cfg = config.load(path)
+    api.backfill(store, cfg, "fc-done", where=str(copies))  # by hand: finished
+    lease = dt.timedelta(minutes=5)
+    stopped = backfill.claim_waiting(store, cfg, "a-check", lease=lease)
+    busy = backfill.claim_waiting(store, cfg, "a-daemon", lease=lease)
+    assert (stopped and stopped.factcheck, busy and busy.factcheck) == ("fc-stopped", "fc-busy")
+    with store.session() as session:  # the check stopped midway: its leases let go
+        leases.release(session, "a-check")
+
+    code, state = status_cli(path, store)
+    assert code == 0 and state["attention"] == [], "a backfill's state needs no one"
+    found = {b["factcheck"]: b for b in state["backfills"]}
+    assert list(found) == ["fc-busy", "fc-done", "fc-new", "fc-stopped"]
+    assert {k: b["state"] for k, b in found.items()} == {
+        "fc-busy": "in-progress", "fc-done": "finished", "fc-new": "awaiting",
+        "fc-stopped": "interrupted"}
+    assert [found["fc-new"]["started_at"], found["fc-new"]["finished_at"],
+            found["fc-stopped"]["finished_at"], found["fc-done"]["started_at"]] == [None] * 4
+    started = found["fc-stopped"]["started_at"]
+    assert started is not None and found["fc-done"]["finished_at"] is not None
+    url = store.engine.url.render_as_string(hide_password=False)
+    text = CliRunner().invoke(cli, ["--sources", str(path), "--db", url, "status"]).output
+    lines = text.splitlines()
+    at = lines.index("backfills: 1 awaiting, 1 in progress, 1 interrupted, 1 finished")
+    assert lines[at + 1:at + 5] == [
+        f"  fc-busy: backfill started {found['fc-busy']['started_at']}, in progress",
+        "  fc-new: awaiting its backfill",
+        f"  fc-stopped: backfill started {started}, interrupted (the next check or daemon "
+        "resumes it)",
+        f"  fc-done: backfilled {found['fc-done']['finished_at']}"]
+
+    resumed = api.check(store, cfg, settings=FAST)
+    assert sorted(r.factcheck for r in resumed.backfills) == ["fc-new", "fc-stopped"]
+    assert sorted(s.source for s in resumed.sources) == ["done", "new", "stopped"]
+    _code, state = status_cli(path, store)
+    assert {b["factcheck"]: b["state"] for b in state["backfills"]} == {
+        "fc-busy": "in-progress", "fc-done": "finished", "fc-new": "finished",
+        "fc-stopped": "finished"}

@@ -27,9 +27,10 @@ def factchecks_page(request: Request, state: DeskDep, me: Viewer) -> Response:
 
 @pages.get("/factchecks/{factcheck}")
 def factcheck_page(request: Request, factcheck: str, state: DeskDep, me: Viewer) -> Response:
-    body = api.report(state.store, factcheck, "html", standalone=False, desk_url="",
-                      config=state.config())
+    built = api.report_document(state.store, factcheck, desk_url="", config=state.config())
+    body = api.render_report(built, "html", standalone=False)
     return page(request, "factcheck.html", me, section="factchecks", factcheck=factcheck,
+                backfill=built.backfill,
                 report=Markup(body))  # noqa: S704 (rendered by our own autoescaping template)
 
 
