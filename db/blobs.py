@@ -49,7 +49,9 @@ CHAIN = 16
 DELTA_AT_MOST = 0.5
 CACHE_BYTES = 16 << 20  # bodies kept per transaction (a chain of 1 MB pages), LRU
 _CACHE = "claimwatch.blobs"  # the session.info key
-_DEPTHS = _CACHE + ".depths"  # the depth of each blob the transaction stored
+_DEPTHS = _CACHE + ".depths"  # the depth of each blob the transaction stored or looked up
+_ABSENT = _CACHE + ".absent"  # blobs looked up and not found (`look_up`)
+_HINTS = _CACHE + ".hints"  # depths read earlier, told by callers (`known_depth`)
 
 
 def digest(data: bytes) -> str:
@@ -57,27 +59,52 @@ def digest(data: bytes) -> str:
 
 
 def put(session: Session, data: bytes, base: str | None = None,
-        at_most: float = DELTA_AT_MOST) -> str:
-    """Store `data` unless a blob with its digest exists; return the digest. With `base` (the
-    digest of a stored blob, e.g. the same source's previous version), store it as a delta on
-    that blob where that keeps the chain within CHAIN and is at most `at_most` of the whole
-    frame. What it stored is known for the rest of the transaction: its bytes (a base read back
-    costs nothing) and its depth (`depth`)."""
-    sha = digest(data)
+        at_most: float = DELTA_AT_MOST, sha: str | None = None) -> str:
+    """Store `data` (whose digest is `sha`, when the caller has it) unless a blob with its
+    digest exists; return the digest. With `base` (the digest of a stored blob, e.g. the same
+    source's previous version), store it as a delta on that blob where that keeps the chain
+    within CHAIN and is at most `at_most` of the whole frame. What it stored is known for the
+    rest of the transaction: its bytes (a base read back costs nothing) and its depth
+    (`depth`)."""
+    sha = sha or digest(data)
     # the caller's pending rows wait for its own flush (a batch's snapshots: one INSERT)
     with session.no_autoflush:
-        if session.scalar(_SIZE, {"sha": sha}) is None:
+        if sha not in _depths(session) and (sha in _looked_up(session)
+                                            or session.scalar(_SIZE, {"sha": sha}) is None):
             values = encode(session, data, base, sha=sha, at_most=at_most)
             if session.execute(_insert(session), values).rowcount:  # not another worker's row
                 _depths(session)[sha] = values["depth"]
+            _looked_up(session).discard(sha)  # another worker's row: asked again if need be
     _remember(session, sha, data)
     return sha
 
 
+def look_up(session: Session, shas: list[str]) -> None:
+    """Find out in one query which of these blobs are stored (a batch's bodies), so `put` asks
+    no more: their depths are known for the transaction, and the others are known to be new
+    (another worker storing one meanwhile is still no error: `put` inserts it as the first
+    one's row stands)."""
+    wanted = [sha for sha in set(shas) if sha not in _depths(session)]
+    if not wanted:
+        return
+    with session.no_autoflush:
+        found = {sha: deep for sha, deep in session.execute(
+            select(_TABLE.c.sha256, _TABLE.c.depth).where(_TABLE.c.sha256.in_(wanted)))}
+    _depths(session).update(found)
+    _looked_up(session).update(sha for sha in wanted if sha not in found)
+
+
+def known_depth(session: Session, sha: str, deep: int) -> None:
+    """Blob `sha` was `deep` deltas from a whole body when the caller read it, maybe in an
+    earlier transaction (a prune since then only shortened its chain: `unchain`): `depth`
+    answers that without a query. Whether it is still stored, `put` and `get` still ask."""
+    _hints(session)[sha] = deep
+
+
 def depth(session: Session, sha: str) -> int | None:
     """How many deltas lie between blob `sha` and a whole body (None: no such blob); no query
-    for a blob this transaction stored."""
-    known = _depths(session).get(sha)
+    for a blob this transaction stored or looked up."""
+    known = _depths(session).get(sha, _hints(session).get(sha))
     if known is not None:
         return known
     with session.no_autoflush:  # the caller's pending rows can wait for its own flush
@@ -254,6 +281,22 @@ def _depths(session: Session) -> dict[str, int]:
     return depths
 
 
+def _hints(session: Session) -> dict[str, int]:
+    """Depths callers told (`known_depth`) for this transaction."""
+    hints: dict[str, int] | None = session.info.get(_HINTS)
+    if hints is None:
+        hints = session.info[_HINTS] = {}
+    return hints
+
+
+def _looked_up(session: Session) -> set[str]:
+    """The blobs `look_up` found not stored (yet) in this transaction."""
+    absent: set[str] | None = session.info.get(_ABSENT)
+    if absent is None:
+        absent = session.info[_ABSENT] = set()
+    return absent
+
+
 def _remember(session: Session, sha: str, body: bytes) -> None:
     cache = _cache(session)
     if sha in cache:
@@ -271,3 +314,5 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_CACHE, None)
         session.info.pop(_CACHE + ".bytes", None)
         session.info.pop(_DEPTHS, None)
+        session.info.pop(_ABSENT, None)
+        session.info.pop(_HINTS, None)

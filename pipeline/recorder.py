@@ -70,6 +70,7 @@ class Checked:
     plan: Plan
     fetched: Fetched
     _screened: tuple[NotEvidence | None] | None = None
+    _digest: str | None = None
 
     def screened(self) -> NotEvidence | None:
         """`screen` of what was fetched, worked out once (reading and recording both ask: on a
@@ -77,6 +78,13 @@ class Checked:
         if self._screened is None:
             self._screened = (screen(self.fetched.result),)
         return self._screened[0]
+
+    def digest(self) -> str:
+        """The sha256 of the body fetched, worked out once (the quiet path, reading, the
+        batch's blob lookup and storing all need it)."""
+        if self._digest is None:
+            self._digest = blobs.digest(self.fetched.result.body or b"")
+        return self._digest
 
 
 def record_batch(store: Store, config: Config, batch: list[Checked], quiet: QuietRows,
@@ -112,6 +120,9 @@ def _write(store: Store, config: Config, full: list[Checked], readings: dict[int
         with store.session() as session:
             loaded = _load(session, [checked.plan for checked in full])
             siblings.load(session, (source for source, _items in loaded.values()))
+            # which of the batch's bodies are stored already: one query, not one per body
+            blobs.look_up(session, [checked.digest() for checked in full
+                                    if checked.fetched.result.body is not None])
             reports = _side_by_side(session, [
                 _record(session, config, checked, *loaded[checked.plan.source_id],
                         readings.get(checked.plan.source_id), siblings)
@@ -178,7 +189,7 @@ def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
         current_id: int | None = latest.id
     else:
         body = result.body or b""
-        if latest is not None and latest.blob_sha256 == blobs.digest(body) \
+        if latest is not None and latest.blob_sha256 == checked.digest() \
                 and latest.fetch_mode == plan.fetch_mode:  # read as stored
             current, current_id = Body(body, latest.content_type, latest.url, latest.charset), \
                 latest.id
@@ -404,7 +415,8 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
     # a delta on the version before it, else on a later one, else on a sibling page, as live
-    on, at_most = Siblings().load(session, [source]).base(before or latest, source, kind, url)
+    on, at_most = Siblings().load(session, [source]).base(session, before or latest, source,
+                                                       kind, url)
     blobs.put(session, version.body, base=served(on) if on else None, at_most=at_most)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=url,
@@ -506,8 +518,7 @@ class QuietRows:
         plan, fetched = checked.plan, checked.fetched
         result = fetched.result
         if not (plan.quiet and fetched.attempts and not fetched.content_error and (
-                result.not_modified or (result.ok and blobs.digest(result.body or b"")
-                                        == plan.latest_sha))):
+                result.not_modified or (result.ok and checked.digest() == plan.latest_sha))):
             return None
         rows = [_fetch_values(plan.source_id, a) for a in fetched.attempts]
         rows[-1] |= {"result": CheckResult.UNCHANGED, "snapshot_id": plan.latest_snapshot_id}
@@ -566,17 +577,17 @@ def _snapshot(session: Session, source: SourceRow, checked: Checked, now: dt.dat
             raise RuntimeError("the server answered 304 but no snapshot is stored")
         return latest, CheckResult.UNCHANGED
     body = result.body or b""
-    sha = blobs.digest(body)
+    sha = checked.digest()
     if latest is not None and latest.blob_sha256 == sha and latest.fetch_mode == mode:
         return latest, CheckResult.UNCHANGED
     kind = resolve_kind(checked.plan.source.kind, result.content_type, result.final_url, body)
     # stored as a delta on the version before it where that is smaller (db/blobs.py), a first
     # one on a sibling page of the same host (pipeline/siblings.py); a rendered DOM on the DOM
     # before it, a page as served on the page as served before it (also after `fetch:` changed)
-    on, at_most = siblings.base(latest, source, kind, result.final_url)
+    on, at_most = siblings.base(session, latest, source, kind, result.final_url)
     as_served = served(on) if on is not None else None
     dom = on.blob_sha256 if on is not None and mode == FetchMode.BROWSER else as_served
-    blobs.put(session, body, base=dom, at_most=at_most)
+    blobs.put(session, body, base=dom, at_most=at_most, sha=sha)
     raw_sha = None
     if raw is not None and raw.body is not None:  # rendered: the response as served, for WARC
         raw_sha = blobs.put(session, raw.body, base=as_served, at_most=at_most)

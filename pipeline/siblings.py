@@ -102,14 +102,20 @@ class Siblings:
                                                    row.blob_sha256, row.raw_sha256, row.depth))
         return self
 
-    def base(self, previous: Stored | None, source: SourceRow, kind: str,
+    def base(self, session: Session, previous: Stored | None, source: SourceRow, kind: str,
              url: str) -> tuple[Stored | None, float]:
         """What a new snapshot of `source` (`url`, of `kind`) is stored on, and the share of its
-        whole frame a delta on it may take: the source's `previous` snapshot, else a sibling."""
+        whole frame a delta on it may take: the source's `previous` snapshot, else a sibling
+        (whose depth `session` then knows: storing on it asks no more)."""
         if previous is not None:
             return previous, blobs.DELTA_AT_MOST
         sibling = self.choose(source.host, kind, url, source.id)
-        return sibling, blobs.DELTA_AT_MOST if sibling is None else SIBLING_AT_MOST
+        if sibling is None:
+            return None, blobs.DELTA_AT_MOST
+        # read by this run, maybe in an earlier transaction: a prune since then only shortened
+        # its chain (`blobs.unchain`), so the chain stays within CHAIN
+        blobs.known_depth(session, sibling.blob_sha256, sibling.depth)
+        return sibling, SIBLING_AT_MOST
 
     def choose(self, host: str, kind: str, url: str, source_id: int) -> Sibling | None:
         """The base for `source_id`'s first snapshot (`url`, of `kind`), if any."""

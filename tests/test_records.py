@@ -280,6 +280,32 @@ def test_a_body_shared_by_two_sources_is_stored_once_and_chains_never_loop(
         assert set(session.scalars(blobs.needed())) == {sy, sx}
 
 
+
+def test_a_batch_looks_its_bodies_up_at_once_and_another_writer_in_between_is_no_error(
+        db_url: str) -> None:
+    """A batch asks once which of its bodies are stored (`blobs.look_up`); one stored already is
+    not stored again, and one another worker stores after the look-up is no error: its row
+    stands and the batch points at it."""
+    old, new, theirs = b"<p>kept</p>" * 50, b"<p>new</p>" * 50, b"<p>theirs</p>" * 50
+    first, other = api.open_db(db_url), api.open_db(db_url)
+    try:
+        with first.session() as session:
+            blobs.put(session, old)
+        with first.session() as session:
+            blobs.look_up(session, [blobs.digest(b) for b in (old, new, theirs)])
+            with other.session() as elsewhere:
+                blobs.put(elsewhere, theirs)
+            for body in (old, new, theirs):
+                assert blobs.put(session, body) == blobs.digest(body)
+        with first.session() as session:
+            rows = {r.sha256: r for r in session.scalars(select(BlobRow))}
+            assert set(rows) == {blobs.digest(b) for b in (old, new, theirs)}
+            for body in (old, new, theirs):
+                assert blobs.get(session, blobs.digest(body)) == body
+    finally:
+        first.close()
+        other.close()
+
 QUOTE = "The revised policies more clearly prohibit assisting ICE."
 # one site's template: inline CSS and script every page of it repeats, as news sites do
 TEMPLATE = random.Random(15)
