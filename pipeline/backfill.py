@@ -431,9 +431,9 @@ def _items(session: Any, config: Config, factcheck: str, source_id: int
 
 
 def _count(done: SourceBackfill, result: Archived) -> None:
+    done.flags += result.flags  # a version read past its limits opens flags too (`error`)
     if result.status == "loaded":
         done.loaded += 1
-        done.flags += result.flags
     elif result.status == "already":
         done.already += 1
     elif result.status == "same":

@@ -427,6 +427,8 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     if isinstance(found, str):  # past its time or memory limit: no snapshot, items in error
         fetch.result, fetch.error = CheckResult.ERROR, found
         session.add(fetch)
+        for row, _ev in items:  # the next live check evaluates them again
+            row.evaluated_snapshot_id = None
         failed = [(row, ev, evaluate.error(found), False) for row, ev in items]
         opened = _side_by_side(session, [_conclude(session, config, fetch, None, failed,
                                                    at=capture.captured_at, alert=False)])[0]
