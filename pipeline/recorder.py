@@ -429,6 +429,7 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         session.add(fetch)
         for row, _ev in items:  # the next live check evaluates them again
             row.evaluated_snapshot_id = None
+        session.flush()  # the outcomes point at the fetch
         failed = [(row, ev, evaluate.error(found), False) for row, ev in items]
         opened = _side_by_side(session, [_conclude(session, config, fetch, None, failed,
                                                    at=capture.captured_at, alert=False)])[0]

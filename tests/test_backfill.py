@@ -904,6 +904,8 @@ def test_a_version_whose_reading_spins_is_an_error_and_the_backfill_goes_on(
     [done] = report.sources
     why = f"extraction took over {LIMIT} s"
     assert (done.captures, done.loaded) == (3, 2)
+    assert [(f"{f.opened_at:%Y-%m-%d}", f.outcome) for f in done.flags] == [
+        ("2025-04-01", "error"), ("2025-05-01", "broken")]
     [error] = done.errors
     assert error.startswith("2025-04-01T00:00:00Z file://") and error.endswith(f": {why}")
     moments = api.timeline(store, "c", config=cfg).items[0].moments
