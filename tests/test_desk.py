@@ -388,11 +388,8 @@ factchecks:
   - id: undated
     title: The budget, again
     claims:
-      - id: c2
-        text: The council approved the budget.
-        verdict: Supported
-        evidence:
-          - {{source: other, quote: the council approved the budget}}
+      - {{id: c2, text: The council approved the budget., verdict: Supported,
+         evidence: [{{source: other, quote: the council approved the budget}}]}}
 """)
     cfg = api.load_config(tmp_path / "sources.yaml")
     store = open_store(f"sqlite:///{tmp_path / 'claimwatch.db'}")
