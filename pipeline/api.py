@@ -79,6 +79,7 @@ from pipeline.screen import screen
 from pipeline.snapshots import DocumentCache, read
 from pipeline.source_fetch import fetch_settings
 from pipeline.source_health import STATES, SourceHealth, health
+from pipeline.sync import sync_config
 from pipeline.textnorm import printable
 from pipeline.vocab import AlertStatus, FlagStatus
 
@@ -155,44 +156,60 @@ def db_current(url: str) -> SchemaState:
 @dataclass
 class RunReport(CheckReport):
     """A check run and what followed it: SPEC §3's report plus an "alerts" key (the delivery)
-    and, with an `archive:` configured, an "archive" key (the round of submissions)."""
+    and, with an `archive:` configured, an "archive" key (the round of submissions); the
+    backfills it ran first, and the sources it left to their fact-check's backfill, when any."""
 
     alerts: DeliveryReport = field(default_factory=DeliveryReport)
     # the fact-checks backfilled before their first check (`defaults.backfill_from`)
     backfills: list[backfill_stage.BackfillReport] = field(default_factory=list)
     archive: ArchiveReport | None = None
+    # a check that runs no backfill (`backfill=False`): the sources asked for that it left
+    # alone, a fact-check citing them awaiting its backfill
+    awaiting_backfill: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = {**super().to_json(), "alerts": self.alerts.to_json()}
         if self.archive is not None:
             out["archive"] = self.archive.to_json()
+        if self.backfills:
+            out["backfills"] = [done.to_json() for done in self.backfills]
+        if self.awaiting_backfill:
+            out["awaiting_backfill"] = self.awaiting_backfill
         return out
 
 
 def check(store: Store, config: Config, *, everything: bool = False, only: Iterable[str] = (),
           transport: httpx.AsyncBaseTransport | None = None,
           settings: FetchSettings | None = None,
-          on_progress: Callable[[SourceReport, int], None] | None = None
-          ) -> RunReport:
+          on_progress: Callable[[SourceReport, int], None] | None = None,
+          backfill: bool = True) -> RunReport:
     """Check the due sources once (or `only` these, or `everything`), then submit new versions
     to the public archive (one round, with an `archive:` configured) and send the alerts due,
     which carry the archive links known by then (a failing channel or archive is recorded and
     retried later; it never fails the check). With `defaults.backfill_from`, a fact-check with
     `published:` never checked before, or whose backfill was left unfinished, is first
     backfilled from there, its sources leased meanwhile (`backfill.backfill_waiting`), so its
-    first check starts from its publication day; until then its sources are not checked."""
-    backfills = []
-    if config.defaults.backfill_from:
-        kept_for = _kept_in(config, config.defaults.backfill_from, config.defaults.cdx_url,
-                            transport, settings)
+    first check starts from its publication day; until then its sources are not checked. A
+    backfill that fails for anything but the database is ended and reported (its `error`), and
+    the check goes on. Without `backfill` (the desk's "check now": no backfill in a web
+    request) none runs: the sources it would check whose fact-check awaits one are left alone
+    and listed in `awaiting_backfill`."""
+    only = list(only)
+    backfills: list[backfill_stage.BackfillReport] = []
+    awaiting: list[str] = []
+    if config.defaults.backfill_from and backfill:
         backfills = backfill_stage.backfill_waiting(
-            store, config, kept_for, lease=dt.timedelta(seconds=check_stage.LEASE))
+            store, config, backfill_from_defaults(store, config, transport=transport,
+                                                  settings=settings),
+            lease=dt.timedelta(seconds=check_stage.LEASE))
+    elif config.defaults.backfill_from:
+        awaiting = awaiting_backfill(store, config, only or None)
     report = check_stage.run(store, config, everything=everything, only=only,
                              transport=transport, settings=settings, on_progress=on_progress,
                              hold_back=backfill_stage.held_back)
     archived = archive_stage.send(store, config) if config.archive is not None else None
     return RunReport(**vars(report), alerts=deliver(store, config), backfills=backfills,
-                     archive=archived)
+                     archive=archived, awaiting_backfill=awaiting)
 
 
 def archive_send(store: Store, config: Config) -> ArchiveReport:
@@ -396,6 +413,36 @@ def backfill(store: Store, config: Config, factcheck: str, *, source: str | None
     return backfill_stage.backfill(store, config, factcheck,
                                    _kept_in(config, where, cdx_url, transport, settings),
                                    only=source, on_version=on_version)
+
+
+def backfill_from_defaults(store: Store, config: Config, *,
+                           transport: httpx.AsyncBaseTransport | None = None,
+                           settings: FetchSettings | None = None,
+                           on_version: Callable[[str, Archived], None] | None = None
+                           ) -> Callable[[str], backfill_stage.BackfillReport]:
+    """A whole backfill of a fact-check (given its id) from `defaults.backfill_from`: what
+    `check` and the daemon run for each one awaiting its backfill."""
+    def run(factcheck: str) -> backfill_stage.BackfillReport:
+        return backfill(store, config, factcheck, where=config.defaults.backfill_from or "cdx",
+                        cdx_url=config.defaults.cdx_url, transport=transport,
+                        settings=settings, on_version=on_version)
+    return run
+
+
+def awaiting_backfill(store: Store, config: Config, sources: list[str] | None = None
+                      ) -> list[str]:
+    """Of `sources` (None: every source), those a live check leaves alone now because a
+    fact-check citing them awaits its backfill (`backfill.held_back`), by id."""
+    held = backfill_stage.held_back(config)
+    if held is None:
+        return []
+    with store.session() as session:
+        sync_config(session, config)  # a fact-check added a moment ago awaits one too
+        query = select(SourceRow.slug).where(held, SourceRow.active.is_(True),
+                                             SourceRow.retired_at.is_(None))
+        if sources is not None:
+            query = query.where(SourceRow.slug.in_(sources))
+        return sorted(session.scalars(query))
 
 
 def _kept_in(config: Config, where: str, cdx_url: str,
@@ -799,13 +846,25 @@ def snapshot_content(store: Store, snapshot_id: int) -> tuple[bytes, SnapshotRec
 
 
 def check_now(store: Store, config: Config, source: str, *, by: str,
-              settings: FetchSettings | None = None) -> RunReport:
-    """Check one source now (an editor asked), unless another worker is checking it."""
+              settings: FetchSettings | None = None,
+              defer: Callable[..., object] | None = None) -> RunReport:
+    """Check one source now (an editor asked), unless another worker is checking it. No
+    backfill runs here (it may take many archive requests): a source whose fact-check awaits
+    its backfill is not checked either, since a live check first would become its baseline;
+    the report says so at once (`awaiting_backfill`), and the next scheduled check (or the
+    daemon) backfills it first. With `defer` (the desk's `BackgroundTasks.add_task`), the
+    check itself is handed to it, to run after the answer, and the report is empty."""
     if source not in config.sources:
         raise NotFound(f"unknown source {source!r}: it is not in sources.yaml", field="source")
+    awaiting = awaiting_backfill(store, config, [source])
+    if awaiting:
+        return RunReport(awaiting_backfill=awaiting)
     with store.session() as session:
         audit.record(session, "check-requested", {"by": by}, source=source)
-    return check(store, config, only=[source], settings=settings)
+    if defer is not None:
+        defer(check, store, config, only=[source], settings=settings, backfill=False)
+        return RunReport()
+    return check(store, config, only=[source], settings=settings, backfill=False)
 
 
 def retire_source(store: Store, source: str, *, by: str, note: str | None = None) -> list[int]:

@@ -1,14 +1,18 @@
-"""`claimwatch backfill`: a fact-check's cited sources, from its publication day until now,
-loaded from where their versions are kept (`pipeline.archive_sources`) and evaluated in time
-order as live checks would have been.
+"""`claimwatch backfill`: a fact-check's cited sources, from its publication day until now, loaded
+from where their versions are kept (`pipeline.archive_sources`) and evaluated in time order as
+live checks would have been.
 
 For each cited source: list the captures (`Kept.captures`), take the one nearest the
 publication day as the items' baseline, then read and record each later one in capture order,
 one transaction per version (`recorder.record_archived`: the snapshot marked archived, the
-outcomes and flags dated at the capture). Flags raise no alert while the replay goes on: at the
-fact-check's end, the ones still open are alerted (one each, "since DAY"); the ones the replay
-itself resolved are history, in the timeline and the audit log, and page no one. Live checks
-are not touched; a version already loaded is skipped, so a re-run adds nothing twice.
+outcomes and flags dated at the capture). Each version is read as a live check's bytes are, in
+a worker process under the source's `extract_timeout` and `extract_memory` (one process per
+backfill, `extraction_worker.Workers`): a version read past them is a failed attempt whose
+items read as `error`, and the backfill goes on with the next. Flags raise no alert while the
+replay goes on: at the fact-check's end, the ones still open are alerted (one each, "since
+DAY"); the ones the replay itself resolved are history, in the timeline and the audit log, and
+page no one. Live checks are not touched; a version already loaded is skipped, so a re-run adds
+nothing twice.
 
 Which fact-checks await their backfill (with `defaults.backfill_from`: `check` and the daemon
 backfill them before their first live check) is kept on the fact-check's row. `check`
@@ -16,12 +20,14 @@ backfill them before their first live check) is kept on the fact-check's row. `c
 fact-check marked started, in one transaction (`claim_waiting`), the leases renewed while it
 runs and let go at its end (`holding`), so one worker backfills it and live checks, which leave
 the sources of a fact-check awaiting its backfill alone (`held_back`), come after. A whole
-backfill marks it finished when it ends (`backfill`; the daemon also when it fails, `finish`).
-A dated, active fact-check awaits one while it is not finished and either none of its items was
-ever evaluated (new to the desk) or a worker started it: so a `check` or a daemon stopped or
-killed after the baseline leaves it awaiting, and the next one resumes it, skipping what was
-loaded. A fact-check evaluated before the marks existed has neither, and awaits nothing. Where
-each one stands, for people (`status`, the desk's fact-check page), is `states`.
+backfill marks it finished when it ends (`backfill`); `check` and the daemon also when it fails
+for anything but the database (`backfill_claimed`), so that every later check does not fail on
+it again, and say why. A dated, active fact-check awaits one while it is not finished and
+either none of its items was ever evaluated (new to the desk) or a worker started it: so a
+`check` or a daemon stopped or killed after the baseline leaves it awaiting, and the next one
+resumes it, skipping what was loaded. A fact-check evaluated before the marks existed has
+neither, and awaits nothing. Where each one stands, for people (`status`, the desk's fact-check
+page), is `states`.
 """
 
 from __future__ import annotations
@@ -35,13 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy.exc import DBAPIError
 
 from db import Store, leases, utcnow
 from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRow
 from pipeline import flags
 from pipeline.archive_sources import Capture, Kept, nearest
 from pipeline.config import Config, Evidence, Source
-from pipeline.errors import FetchError, NotFound, UsageError
+from pipeline.errors import ClaimwatchError, FetchError, NotFound, UsageError
+from pipeline.extraction_worker import Workers
 from pipeline.recorder import Archived, record_archived
 from pipeline.records import FlagRecord
 from pipeline.sync import sync_config
@@ -79,10 +87,18 @@ class BackfillReport:
     published: dt.date
     sources: list[SourceBackfill]
     alerted: list[int] = field(default_factory=list)  # flags still open at the end, alerted
+    # a worker's backfill that failed (`backfill_claimed`): why, in one line; it was ended
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"factcheck": self.factcheck, "published": self.published.isoformat(),
-                "sources": [s.to_json() for s in self.sources], "alerted": self.alerted}
+                "sources": [s.to_json() for s in self.sources], "alerted": self.alerted,
+                **({"error": self.error} if self.error is not None else {})}
+
+
+class Stopped(Exception):
+    """Raised by a backfill's `on_version` to end it between two versions (a daemon stopping):
+    it stays started and not finished, and the next worker to claim it resumes it."""
 
 
 def backfill(store: Store, config: Config, factcheck_id: str,
@@ -111,18 +127,22 @@ def backfill(store: Store, config: Config, factcheck_id: str,
     until = until or utcnow()
     report = BackfillReport(fc.id, fc.published, [])
     opened: dict[int, Kept] = {}
+    # the processes that read the versions, under the sources' limits as live checks read
+    # (`extraction_worker`): one, started when a version is first read, ended with the backfill
+    workers = Workers(1, memory=config.defaults.extract_memory)
     try:
         for slug in cited:
             spec = config.sources[slug]
             kept = kept_for(slug, spec)
             opened[id(kept)] = kept
             report.sources.append(_source(store, config, fc.id, slug, spec, kept, fc.published,
-                                          since, until, on_version))
+                                          since, until, on_version, workers))
         with store.session() as session:  # what the replay left open: alerted now, once
             report.alerted = flags.alert_still_open(session, config, fc.id)
             if whole:  # and the fact-check awaits its backfill no more
                 finish(session, fc.id)
     finally:
+        workers.close()
         for kept in opened.values():
             close = getattr(kept, "close", None)
             if close is not None:
@@ -132,7 +152,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
 
 def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Source, kept: Kept,
             published: dt.date, since: dt.datetime, until: dt.datetime,
-            on_version: Callable[[str, Archived], None] | None) -> SourceBackfill:
+            on_version: Callable[[str, Archived], None] | None, workers: Workers
+            ) -> SourceBackfill:
     """Backfill one source: list its captures, then load the baseline and the later ones."""
     started = time.perf_counter()
     done = SourceBackfill(slug)
@@ -147,7 +168,8 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
         done.baseline = captures[first].captured_at
         pending = True  # the baseline is the first version that could be read
         for capture in captures[first:]:
-            result = _one(store, config, factcheck, slug, kept, capture, baseline=pending)
+            result = _one(store, config, factcheck, slug, kept, capture, baseline=pending,
+                          workers=workers)
             pending = pending and result.status == "error"
             _count(done, result)
             if on_version is not None:
@@ -237,20 +259,47 @@ def holding(store: Store, claimed: Claimed, lease: dt.timedelta) -> Iterator[Non
             leases.release(session, claimed.owner, claimed.source_ids)
 
 
-def backfill_waiting(store: Store, config: Config, kept_for: Callable[[str, Source], Kept], *,
+def backfill_claimed(store: Store, config: Config, claimed: Claimed, lease: dt.timedelta,
+                     run: Callable[[str], BackfillReport]) -> BackfillReport:
+    """Backfill a fact-check a worker claimed (`claim_waiting`): `run(its id)`, a whole
+    `backfill` of it, `holding` its sources meanwhile; what `check` (`backfill_waiting`) and the
+    daemon share. One that fails for anything but the database (`backfill_from` names nothing
+    that can be read, a bug while reading a capture) is marked finished, so that its sources go
+    back to live checks rather than every later check failing on it again (`claimwatch
+    backfill` completes it later), and comes back as a report whose `error` says why in one
+    line. A database error, or `Stopped`, is raised: the backfill stays started and not
+    finished, and the next worker to claim it resumes it."""
+    with holding(store, claimed, lease):
+        try:
+            return run(claimed.factcheck)
+        except (DBAPIError, Stopped):
+            raise
+        except Exception as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not isinstance(exc, ClaimwatchError):  # a bug: say which
+                why = f"{type(exc).__name__}: {why}"
+            with store.session() as session:  # it must not hold its sources back for ever
+                finish(session, claimed.factcheck)
+    published = next(fc.published for fc in config.factchecks if fc.id == claimed.factcheck)
+    assert published is not None  # `claim_waiting` takes dated fact-checks only
+    return BackfillReport(claimed.factcheck, published, [], error=why)
+
+
+def backfill_waiting(store: Store, config: Config, run: Callable[[str], BackfillReport], *,
                      lease: dt.timedelta) -> list[BackfillReport]:
     """`check`'s backfills, before its live checks: each fact-check awaiting one, taken as a
-    daemon takes it (`claim_waiting`: its sources leased, it marked started), backfilled
-    `holding` its sources, then let go. One whose sources another worker holds (another
-    `check`, a daemon) is left to it. A check stopped in the middle leaves its backfill started
-    and not finished: the next `check` (or a daemon) resumes it, skipping what was loaded."""
+    daemon takes it (`claim_waiting`: its sources leased, it marked started), backfilled by
+    `run(its id)` `holding` its sources, then let go (`backfill_claimed`: one that failed for
+    anything but the database is finished, its report saying why, and the next is taken). One
+    whose sources another worker holds (another `check`, a daemon) is left to it. A check
+    stopped in the middle leaves its backfill started and not finished: the next `check` (or a
+    daemon) resumes it, skipping what was loaded."""
     with store.session() as session:
         sync_config(session, config)
     owner = leases.new_owner("backfill")
     done = []
     while (claimed := claim_waiting(store, config, owner, lease=lease)) is not None:
-        with holding(store, claimed, lease):
-            done.append(backfill(store, config, claimed.factcheck, kept_for))
+        done.append(backfill_claimed(store, config, claimed, lease, run))
     return done
 
 
@@ -348,9 +397,10 @@ def _waiting_of(session: Any, dated: list[str]) -> list[str]:
 
 
 def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, capture: Capture,
-         *, baseline: bool) -> Archived:
-    """Read one capture and record it, in a transaction of its own; a capture loaded before
-    (the same time and place) is not even read again (the archive is asked nothing)."""
+         *, baseline: bool, workers: Workers) -> Archived:
+    """Fetch one capture, read it (by `workers`) and record it, in a transaction of its own; a
+    capture loaded before (the same time and place) is not even fetched again (the archive is
+    asked nothing)."""
     with store.session() as session:
         source = session.scalars(select(SourceRow).where(SourceRow.slug == slug)).one()
         kept_id = session.scalar(select(SnapshotRow.id).where(
@@ -362,7 +412,8 @@ def _one(store: Store, config: Config, factcheck: str, slug: str, kept: Kept, ca
     with store.session() as session:
         source = session.scalars(select(SourceRow).where(SourceRow.slug == slug)).one()
         items = _items(session, config, factcheck, source.id)
-        return record_archived(session, config, source, items, version, baseline=baseline)
+        return record_archived(session, config, source, items, version, baseline=baseline,
+                               workers=workers)
 
 
 def _items(session: Any, config: Config, factcheck: str, source_id: int
@@ -380,9 +431,9 @@ def _items(session: Any, config: Config, factcheck: str, source_id: int
 
 
 def _count(done: SourceBackfill, result: Archived) -> None:
+    done.flags += result.flags  # a version read past its limits opens flags too (`error`)
     if result.status == "loaded":
         done.loaded += 1
-        done.flags += result.flags
     elif result.status == "already":
         done.already += 1
     elif result.status == "same":

@@ -81,10 +81,14 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
                                              and sys.stdout.isatty()) as advance:
             report = api.check(store, config, everything=everything, only=only,
                                on_progress=advance)
+    for failed in (done for done in report.backfills if done.error is not None):
+        click.echo(f"claimwatch: backfill of {failed.factcheck} failed: {failed.error} (ended: "
+                   f"its sources are checked live from now on; 'claimwatch backfill "
+                   f"{failed.factcheck}' completes it)", err=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        for done in report.backfills:
+        for done in (done for done in report.backfills if done.error is None):
             loaded = sum(s.loaded for s in done.sources)
             dated = sum(len(s.flags) for s in done.sources)
             click.echo(f"backfilled {done.factcheck} from {done.published}: {loaded} "

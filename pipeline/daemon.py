@@ -41,7 +41,6 @@ from typing import Any, TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import DBAPIError
 
 from alerts.deliver import deliver
 from db import Store, anchor, leases, open_store
@@ -49,7 +48,7 @@ from pipeline import api, archive
 from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
-from pipeline.errors import ClaimwatchError, ConfigError
+from pipeline.errors import ConfigError
 from pipeline.recorder import Archived
 from pipeline.records import CheckReport, SourceReport
 from pipeline.textnorm import printable
@@ -152,30 +151,23 @@ class Daemon:
 
     def _backfill(self, config: config_stage.Config, claimed: backfill_stage.Claimed) -> None:
         """Backfill one claimed fact-check, its sources leased to this daemon meanwhile and let
-        go at the end (`backfill.holding`): finished (`backfill.backfill` marks it, or here when
-        it failed), or stopped, to be resumed by the next worker that claims it."""
+        go at the end (`backfill.backfill_claimed`, as `check` does): finished (one that failed
+        for anything but the database too, logged), or stopped, to be resumed by the next
+        worker that claims it."""
         def version(_source: str, _done: Archived) -> None:
             if self._stopping.is_set():  # between versions: each is a transaction of its own
-                raise _Stopped
+                raise backfill_stage.Stopped
 
-        with backfill_stage.holding(self.store, claimed,
-                                    dt.timedelta(seconds=self.settings.lease)):
-            try:
-                report = api.backfill(self.store, config, claimed.factcheck,
-                                      where=config.defaults.backfill_from or "cdx",
-                                      cdx_url=config.defaults.cdx_url, on_version=version)
-            except _Stopped:
-                self.log("backfill-stopped", factcheck=claimed.factcheck)
-                return
-            except DBAPIError:  # the database: the backfill stays started, resumed later
-                raise
-            except Exception as exc:  # `backfill_from` names no directory, or a bug reading
-                why = _first_line(exc) if isinstance(exc, ClaimwatchError) else \
-                    f"{type(exc).__name__}: {_first_line(exc)}"
-                self.log("backfill-failed", factcheck=claimed.factcheck, error=why)
-                with self.store.session() as session:  # it must not hold the sources for ever
-                    backfill_stage.finish(session, claimed.factcheck)
-                return
+        try:  # a database error is raised: the backfill stays started, resumed later
+            report = backfill_stage.backfill_claimed(
+                self.store, config, claimed, dt.timedelta(seconds=self.settings.lease),
+                api.backfill_from_defaults(self.store, config, on_version=version))
+        except backfill_stage.Stopped:
+            self.log("backfill-stopped", factcheck=claimed.factcheck)
+            return
+        if report.error is not None:  # `backfill_from` names no directory, or a bug reading
+            self.log("backfill-failed", factcheck=claimed.factcheck, error=report.error)
+            return
         for done in report.sources:
             self.log("backfill", factcheck=report.factcheck, source=done.source,
                      captures=done.captures, loaded=done.loaded, already=done.already,
@@ -283,10 +275,6 @@ class Daemon:
             except Exception as exc:  # one bad round must not stop the service
                 self.log("job-failed", job=job.__name__, error=_first_line(exc))
         return run
-
-
-class _Stopped(Exception):
-    """The daemon is stopping: a backfill ends between two versions (it resumes next time)."""
 
 
 def _first_line(exc: Exception) -> str:

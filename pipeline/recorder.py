@@ -12,7 +12,9 @@ claimwatch), the transaction rolls back and each is recorded alone: the failure 
 source's check and no other. An unchanged source (304, or the same bytes) on the quiet path
 costs its fetch row and nothing else: no parse, no diff (`QuietRows`). The others are read
 (extracted and evaluated) before their transaction, outside it, by `extraction_worker`: each
-under its source's time and memory limits, past which that check is recorded as an error.
+under its source's time and memory limits, past which that check is recorded as an error. A
+version `backfill` loads (`record_archived`) is read the same way, before its transaction
+writes anything.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from db import Store, audit, blobs, numbering, utcnow
 from db.models import ClaimRow, EvidenceRow, FetchRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import archive, evaluate, flags, schedule
 from pipeline.archive_sources.base import Version
-from pipeline.config import Config, Evidence, Source
+from pipeline.config import Config, Evidence
 from pipeline.extract import resolve_kind
 from pipeline.extraction_worker import (
     Body,
@@ -39,7 +41,6 @@ from pipeline.extraction_worker import (
     Reading,
     ReadingFailed,
     Workers,
-    read_job,
     read_safely,
 )
 from pipeline.fetch import Attempt
@@ -161,15 +162,24 @@ def _readings(store: Store, config: Config, full: list[Checked], workers: Worker
     ids = list(jobs)
     limits = {checked.plan.source_id: config.extract_timeout(checked.plan.slug)
               for checked in full}
+    found = _read_bounded([jobs[i] for i in ids], [limits[i] for i in ids], workers, renew,
+                          every)
+    return dict(zip(ids, found, strict=True))
+
+
+def _read_bounded(jobs: list[Job], limits: list[float], workers: Workers | None,
+                  renew: Callable[[], None] | None = None, every: float = 20.0) -> list[Found]:
+    """`jobs` read by `workers`, the nth under `limits[n]` seconds (`renew` called every `every`
+    seconds meanwhile); in this process, without limits, when there are no workers or no
+    process can be started."""
     if workers is None:
-        return {source_id: read_safely(jobs[source_id]) for source_id in ids}
+        return [read_safely(job) for job in jobs]
     try:
-        found = workers.run([jobs[i] for i in ids], [limits[i] for i in ids], renew, every)
+        return workers.run(jobs, limits, renew, every)
     except OSError as exc:  # no process can be started (a process limit): read them here
         print(f"claimwatch: reading in this process, without a time limit: cannot start a "
               f"worker process: {exc}", file=sys.stderr)
-        found = [read_safely(jobs[i]) for i in ids]
-    return dict(zip(ids, found, strict=True))
+        return [read_safely(job) for job in jobs]
 
 
 def _job(session: Session, config: Config, checked: Checked, source: SourceRow,
@@ -384,13 +394,19 @@ class Archived:
 
 def record_archived(session: Session, config: Config, source: SourceRow,
                     items: list[tuple[EvidenceRow, Evidence]], version: Version, *,
-                    baseline: bool) -> Archived:
+                    baseline: bool, workers: Workers | None = None) -> Archived:
     """Record a version loaded from where it was kept (`backfill`): a snapshot marked archived
     (its capture time, the archive's address), each item evaluated on it as a live check would
     (`baseline`: this version becomes the items' baseline), and the flags that follow, dated
     when the version was captured, without their alerts (the backfill's end queues those still
     open: `flags.alert_still_open`). A version already loaded is left alone, so a re-run adds
-    nothing twice; live state (schedule, validators, failures) is not touched."""
+    nothing twice; live state (schedule, validators, failures) is not touched.
+
+    It is read by `workers` under the source's `extract_timeout` and `extract_memory`, as a
+    live check is (in this process, without limits, when there are none): one read past them
+    is recorded as a live check records it, a failed attempt whose items read as `error` with
+    the reason, and no snapshot. A bug while reading it (`ReadingFailed`) is raised: nothing
+    of it is written."""
     capture, now = version.capture, utcnow()
     fetch = FetchRow(source_id=source.id, started_at=now, duration_ms=version.duration_ms,
                      url=capture.archive_url, status=version.status, bytes=len(version.body),
@@ -412,6 +428,25 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     spec = config.sources[source.slug]
     url = version.document or capture.url  # with `follow`: the document's, as live
     kind = resolve_kind(spec.kind, version.content_type, url, version.body)
+    # read before this transaction writes anything: the transaction (and on SQLite the write
+    # lock, taken at its first write) never waits on a reading, which may take up to the
+    # source's extract_timeout (it used to: the version was read after its snapshot's flush)
+    found = _read_archived(session, config, source.slug, items, version, url, before,
+                           baseline=baseline, workers=workers)
+    if isinstance(found, ReadingFailed):  # a bug: this version is not recorded at all
+        raise found
+    if isinstance(found, str):  # past its time or memory limit: no snapshot, items in error
+        fetch.result, fetch.error = CheckResult.ERROR, found
+        session.add(fetch)
+        for row, _ev in items:  # the next live check evaluates them again
+            row.evaluated_snapshot_id = None
+        session.flush()  # the outcomes point at the fetch
+        failed = [(row, ev, evaluate.error(found), False) for row, ev in items]
+        opened = _side_by_side(session, [_conclude(session, config, fetch, None, failed,
+                                                   at=capture.captured_at, alert=False)])[0]
+        return Archived(capture.captured_at, capture.archive_url, "error", error=found,
+                        outcomes=tuple((row.id, res.status) for row, _ev, res, _f in failed),
+                        flags=tuple(opened))
     latest = session.get(SnapshotRow, source.latest_snapshot_id) \
         if source.latest_snapshot_id else None
     # a delta on the version before it, else on a later one, else on a sibling page, as live
@@ -422,7 +457,7 @@ def record_archived(session: Session, config: Config, source: SourceRow,
         source_id=source.id, blob_sha256=sha, url=url,
         content_type=version.content_type, charset=None, kind=kind,
         headers={}, fetched_at=capture.captured_at, archived_at=now,
-        archive_url=capture.archive_url)
+        archive_url=capture.archive_url, fetch_mode=FetchMode.HTTP)
     session.add(snapshot)
     session.flush()
     fetch.result = CheckResult.NEW if baseline else CheckResult.CHANGED
@@ -433,7 +468,6 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     if baseline:
         for row, _ev in items:
             row.baseline_snapshot_id = None  # this version is the item's first evaluation
-    found = _read_here(session, spec, snapshot, items, version.body, before)
     docs: DocumentCache = found.baselines | {snapshot.id: found.current}
     outcomes = _concluded(items, found, snapshot)
     for row, _ev in items:  # the next live check evaluates again, against this baseline
@@ -452,20 +486,22 @@ def record_archived(session: Session, config: Config, source: SourceRow,
                     flags=tuple(opened))
 
 
-
-def _read_here(session: Session, source: Source, snapshot: SnapshotRow,
-               items: list[tuple[EvidenceRow, Evidence]], body: bytes,
-               before: SnapshotRow | None) -> Reading:
-    """Read an archived version in this process (`backfill` loads one version at a time), as a
-    worker reads a live check's: its items against their baselines, the change from `before`."""
-    bases = {base for row, _ev in items
-             if (base := row.baseline_snapshot_id) is not None and base != snapshot.id}
+def _read_archived(session: Session, config: Config, slug: str,
+                   items: list[tuple[EvidenceRow, Evidence]], version: Version, url: str,
+                   before: SnapshotRow | None, *, baseline: bool, workers: Workers | None
+                   ) -> Found:
+    """Read an archived version (new bytes, not stored yet) as a worker reads a live check's,
+    under the same limits: its items against their baselines (none: `baseline`), the change
+    from `before`."""
+    due = tuple((row.id, ev, None if baseline else row.baseline_snapshot_id)
+                for row, ev in items)
+    bases = {base for _id, _ev, base in due if base is not None}
     if before is not None:
         bases.add(before.id)
-    return read_job(Job(source, Body(body, snapshot.content_type, snapshot.url, snapshot.charset),
-                        snapshot.id, _baselines(session, bases, snapshot.fetch_mode),
-                        tuple((row.id, ev, row.baseline_snapshot_id) for row, ev in items),
-                        before.id if before else None))
+    job = Job(config.sources[slug], Body(version.body, version.content_type, url, None), None,
+              _baselines(session, bases, FetchMode.HTTP), due,
+              before.id if before else None)
+    return _read_bounded([job], [config.extract_timeout(slug)], workers)[0]
 
 
 def _concluded(items: list[tuple[EvidenceRow, Evidence]], found: Reading,

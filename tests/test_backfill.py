@@ -811,3 +811,112 @@ def test_a_daemon_s_backfill_that_breaks_is_finished_so_its_sources_are_checked(
             == [], "its sources are live-checked from now on"
         assert session.scalar(select(func.count()).select_from(SourceRow).where(
             SourceRow.lease_owner.is_not(None))) == 0, "and no lease is left behind"
+
+
+def test_a_cron_check_s_backfill_that_breaks_is_ended_and_the_live_checks_go_on(
+        store: Store, db_url: str, site: SiteServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`claimwatch check` ends a backfill that fails for anything but the database as a daemon
+    does: the failure is one line on stderr and the backfill's `error` in the report, and the
+    fact-check's sources are checked live in that same run and by the next ones, which do not
+    try it again. One that fails on the database fails the check and stays started, to be
+    resumed."""
+    from click.testing import CliRunner
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline.cli import cli
+    from tests.test_check import FAST
+    copies, cfg = backfilling(site, tmp_path, THREE, "The council rejected the budget.")
+    read = Directory.read
+
+    def database_down(_kept: Directory, _capture: Capture) -> object:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(Directory, "read", database_down)
+    with pytest.raises(OperationalError):
+        api.check(store, cfg, everything=True, settings=FAST)
+    assert marks(store) == (True, False) and leased(store) == [], "to be resumed"
+    assert backfill_state(store, cfg) == "interrupted"
+
+    def broken_after_the_baseline(kept: Directory, capture: Capture) -> object:
+        if capture.captured_at > dt.datetime(2025, 3, 10):
+            raise RuntimeError("a bug while reading a capture")
+        return read(kept, capture)
+
+    monkeypatch.setattr(Directory, "read", broken_after_the_baseline)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
+                       + f"defaults: {{backfill_from: '{copies}', host_delay: 0s}}\n")
+    ran = CliRunner().invoke(cli, ["--sources", str(sources), "--db", db_url, "check", "--json"])
+    assert ran.exit_code == 0, (ran.output, ran.exception)
+    assert ran.stderr == (
+        "claimwatch: backfill of fc failed: RuntimeError: a bug while reading a capture (ended: "
+        "its sources are checked live from now on; 'claimwatch backfill fc' completes it)\n")
+    report = json.loads(ran.stdout)
+    assert report["backfills"] == [{
+        "factcheck": "fc", "published": "2025-03-10", "sources": [], "alerted": [],
+        "error": "RuntimeError: a bug while reading a capture"}]
+    assert [(s["source"], s["status"]) for s in report["sources"]] == [("page", "changed")], \
+        "the live check went on, from the baseline the backfill loaded"
+    assert marks(store) == (True, True) and leased(store) == []
+    assert backfill_state(store, cfg) == "finished"
+
+    monkeypatch.undo()
+    again = api.check(store, cfg, everything=True, settings=FAST)
+    assert (again.backfills, [s.status for s in again.sources]) == ([], ["unchanged"])
+    assert "backfills" not in again.to_json()
+
+
+def test_a_version_whose_reading_spins_is_an_error_and_the_backfill_goes_on(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Archived versions are read as live checks read theirs, in a worker process under the
+    source's `extract_timeout`: a capture that makes a parser spin is a failed attempt (no
+    snapshot), its item an `error` outcome at the capture's time with the one-line reason, and
+    the backfill goes on with the next version. Read in this process, it would hang the
+    backfill (and a daemon's backfill thread) for ever: the backfill runs in a thread here, and
+    the spinning ends only in this process (a worker's copy spins until it is killed), once
+    the thread was given up on."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.extract import EXTRACTORS
+    from tests.test_extraction_worker import LIMIT, spin_on
+    given_up = threading.Event()
+
+    def spin() -> None:
+        while not given_up.is_set():
+            pass
+
+    monkeypatch.setitem(EXTRACTORS, "html", spin_on(b"spin-forever", spin))
+    dated(tmp_path / "copies", {
+        "2025-03-10.html": "The council approved the budget on Monday.",
+        "2025-04-01.html": "The council approved the budget on Monday. spin-forever",
+        "2025-05-01.html": "The council rejected the budget.",
+    })
+    cfg = config.parse(QUOTED + f"defaults: {{extract_timeout: {LIMIT}s}}\n")
+    pool = ThreadPoolExecutor(1)
+    running = pool.submit(api.backfill, store, cfg, "fc", where=str(tmp_path / "copies"))
+    try:
+        report = running.result(timeout=120)
+    finally:
+        given_up.set()
+        pool.shutdown()
+    [done] = report.sources
+    why = f"extraction took over {LIMIT} s"
+    assert (done.captures, done.loaded) == (3, 2)
+    assert [(f"{f.opened_at:%Y-%m-%d}", f.outcome) for f in done.flags] == [
+        ("2025-04-01", "error"), ("2025-05-01", "broken")]
+    [error] = done.errors
+    assert error.startswith("2025-04-01T00:00:00Z file://") and error.endswith(f": {why}")
+    moments = api.timeline(store, "c", config=cfg).items[0].moments
+    assert [(f"{m.at:%Y-%m-%d}", m.outcome) for m in moments] == [
+        ("2025-03-10", "holds"), ("2025-04-01", "error"), ("2025-05-01", "broken")]
+    assert why in moments[1].line
+    with store.session() as session:
+        failed = session.scalars(select(FetchRow).where(FetchRow.error.is_not(None))).one()
+        assert (failed.result, failed.error, failed.snapshot_id) == ("error", why, None)
+        assert session.scalar(select(func.count()).select_from(SnapshotRow)) == 2
+        error_outcome = session.scalars(select(OutcomeRow).where(
+            OutcomeRow.status == "error")).one()
+        assert (error_outcome.reason, error_outcome.created_at) == (
+            why, dt.datetime(2025, 4, 1))

@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 
 from db.models import FlagRow
 from pipeline import api
+from pipeline.config import Config
 from pipeline.demo.server import SiteServer
 from pipeline.sync import sync_config
 from tests.desk_support import PASSWORD, ServedDesk, csrf_of, demo_copy, login, serve_desk
@@ -357,24 +358,23 @@ def test_a_rendered_snapshot_says_so_on_the_flag_and_snapshot_pages_and_in_json(
         "browser", "http")
 
 
-def test_a_fact_check_s_page_says_where_its_backfill_stands(site: SiteServer,
-                                                            tmp_path: Path) -> None:
-    """With `defaults.backfill_from`, a dated fact-check's page says whether loading its
-    sources' versions since publication is awaited, under way, stopped midway (the next check
-    resumes it) or done, and when; the REST API gives the same as `status --json`."""
-    from db import leases, open_store
-    from pipeline import backfill
-    from tests.test_check import FAST
+def dated_desk(site: SiteServer, tmp_path: Path) -> Config:
+    """A desk's sources.yaml and database in `tmp_path`: with `defaults.backfill_from` (one
+    dated copy), `fc`, published, cites `page` on the loopback site and awaits its backfill
+    (synced, never checked); `other` is cited by a fact-check with no `published:` day."""
+    from db import open_store
     copies = tmp_path / "copies"
     copies.mkdir()
     main = "<html><body><main>The council approved the budget.</main></body></html>"
     (copies / "2025-03-10.html").write_text(main)
     (site.root / "page.html").write_text(main)
+    (site.root / "other.html").write_text(main)
     (tmp_path / "sources.yaml").write_text(f"""\
 version: 1
 defaults: {{host_delay: 0s, backfill_from: "{copies}"}}
 sources:
   page: {{url: "{site.url('page.html')}", select: main}}
+  other: {{url: "{site.url('other.html')}", select: main}}
 factchecks:
   - id: fc
     title: The council and the budget
@@ -385,12 +385,29 @@ factchecks:
         verdict: Supported
         evidence:
           - {{source: page, quote: the council approved the budget}}
+  - id: undated
+    title: The budget, again
+    claims:
+      - {{id: c2, text: The council approved the budget., verdict: Supported,
+         evidence: [{{source: other, quote: the council approved the budget}}]}}
 """)
     cfg = api.load_config(tmp_path / "sources.yaml")
     store = open_store(f"sqlite:///{tmp_path / 'claimwatch.db'}")
     with store.session() as session:  # as the desk's first check does
         sync_config(session, cfg)
     store.close()
+    return cfg
+
+
+def test_a_fact_check_s_page_says_where_its_backfill_stands(site: SiteServer,
+                                                            tmp_path: Path) -> None:
+    """With `defaults.backfill_from`, a dated fact-check's page says whether loading its
+    sources' versions since publication is awaited, under way, stopped midway (the next check
+    resumes it) or done, and when; the REST API gives the same as `status --json`."""
+    from db import leases
+    from pipeline import backfill
+    from tests.test_check import FAST
+    cfg = dated_desk(site, tmp_path)
 
     def said(desk: ServedDesk) -> str:
         page = desk.client("viewer").get("/factchecks/fc")
@@ -425,3 +442,51 @@ factchecks:
         got = desk.client().get("/api/v1/factchecks/fc",
                                 headers={"Authorization": f"Bearer {token}"}).json()
         assert got["backfill"] == state
+
+
+def test_check_now_runs_no_backfill_and_says_when_a_source_awaits_one(
+        site: SiteServer, tmp_path: Path) -> None:
+    """"Check now" on a source whose fact-check awaits its backfill answers at once that the
+    next scheduled check loads it first, and checks nothing (a live check now would become its
+    baseline); on another source it checks that source, after answering, and still runs no
+    backfill: loading an archive's versions is no work for a web request. The REST API says
+    the same in `awaiting_backfill`."""
+    import time
+
+    from db import utcnow
+    from pipeline import backfill
+
+    cfg = dated_desk(site, tmp_path)
+    with serve_desk(tmp_path) as desk:
+        editor = desk.client("editor")
+        csrf = csrf_of(editor.get("/sources/page").text)
+        asked = editor.post("/sources/page/check", data={"csrf": csrf})
+        assert (asked.status_code, asked.headers["location"]) == (
+            303, "/sources/page?awaiting=1")
+        [said] = lxml.html.fromstring(editor.get(asked.headers["location"]).text).xpath(
+            "//p[contains(@class, 'banner')]")
+        assert " ".join(said.text_content().split()) == (
+            "page is not checked now: a fact-check citing it awaits its backfill (the versions "
+            "of its sources since its publication day are not loaded yet). The next scheduled "
+            "check loads them first, then checks page live; checking it now would make "
+            "today's version its baseline.")
+
+        asked = editor.post("/sources/other/check", data={"csrf": csrf})
+        assert (asked.status_code, asked.headers["location"]) == (
+            303, "/sources/other?checking=1")
+        deadline = time.monotonic() + 60  # the check runs after the answer
+        while api.source(desk.store, cfg, "other").last_check_at is None:
+            assert time.monotonic() < deadline, "the check asked for ran"
+            time.sleep(0.1)
+        assert len(api.snapshots(desk.store, "other")) == 1
+
+        token, _record = api.issue_token(desk.store, "editor", "tests")
+        got = desk.client().post("/api/v1/sources/page/check",
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert got.status_code == 200
+        assert (got.json()["checked"], got.json()["awaiting_backfill"]) == (0, ["page"])
+        with desk.store.session() as session:
+            assert [s.state for s in backfill.states(session, cfg, utcnow())] == [
+                "awaiting"], "no backfill ran"
+        assert api.snapshots(desk.store, "page") == [] and api.source(
+            desk.store, cfg, "page").last_check_at is None, "nor any check of page"

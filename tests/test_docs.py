@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 
 from alerts.outbox import excerpt
 from pipeline import api, config
-from pipeline.backfill import BackfillState
+from pipeline.backfill import BackfillReport, BackfillState, SourceBackfill
 from pipeline.cli import cli
 from pipeline.config import EXPECTATIONS, KINDS
 from pipeline.demo.server import SiteServer
@@ -381,10 +381,14 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]:
         out["anchor"] = [run("audit", "head", "--json"),
                          run("audit", "checkpoint", "--key", str(tmp / "audit.key"), "--json")]
         out["payload"] = [json.loads(line) for line in alerts.read_text().splitlines()]
-    # what a small run does not show: sources another worker held, a backfill, and every kind of
-    # excerpt
-    out["check"].append(api.RunReport(busy=["page"]).to_json())
+    # what a small run does not show: sources another worker held, backfills (one that loaded
+    # versions, one that failed), sources left to a backfill, and every kind of excerpt
     started = dt.datetime(2026, 11, 25, 8)
+    out["check"].append(api.RunReport(busy=["page"], awaiting_backfill=["gone"], backfills=[
+        BackfillReport("fc", dt.date(2025, 3, 10), [
+            SourceBackfill("page", captures=2, loaded=2, baseline=started)], alerted=[1]),
+        BackfillReport("fc", dt.date(2025, 3, 10), [],
+                       error="RuntimeError: a bug while reading a capture")]).to_json())
     out["status"].append({"backfills": [
         BackfillState("fc", "finished", started, started + dt.timedelta(minutes=5)).to_json()]})
     before = Document("html", blocks=("a",) * 12, tables=((("A", "B"), ("1", "2")),),

@@ -32,19 +32,23 @@ def sources_page(request: Request, state: DeskDep, me: Viewer, health: str = "")
 
 @pages.get("/sources/{source}")
 def source_page(request: Request, source: str, state: DeskDep, me: Viewer,
-                before: SnapshotId = None, checking: bool = False) -> Response:
+                before: SnapshotId = None, checking: bool = False,
+                awaiting: bool = False) -> Response:
     health = api.source(state.store, state.config(), source)
     versions = api.snapshots(state.store, source, before=before)
     return page(request, "source.html", me, section="sources", h=health, versions=versions,
-                checking=checking)
+                checking=checking, awaiting=awaiting)
 
 
 @pages.post("/sources/{source}/check")
 def check_source(source: str, state: DeskDep, me: Editor, tasks: BackgroundTasks) -> Response:
+    """Check the source after answering; or, when its fact-check awaits its backfill (never
+    run in a web request), say so at once and check nothing."""
     config = state.config()
     api.source(state.store, config, source)  # it exists: else NotFound, before the redirect
-    tasks.add_task(api.check_now, state.store, config, source, by=me.display_name)
-    return RedirectResponse(f"/sources/{source}?checking=1", status_code=303)
+    asked = api.check_now(state.store, config, source, by=me.display_name, defer=tasks.add_task)
+    said = "awaiting" if asked.awaiting_backfill else "checking"
+    return RedirectResponse(f"/sources/{source}?{said}=1", status_code=303)
 
 
 @pages.post("/sources/{source}/retire")
