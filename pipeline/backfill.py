@@ -48,7 +48,7 @@ from db.models import ClaimRow, EvidenceRow, FactCheckRow, SnapshotRow, SourceRo
 from pipeline import flags
 from pipeline.archive_sources import Capture, Kept, nearest
 from pipeline.config import Config, Evidence, Source
-from pipeline.errors import ClaimwatchError, FetchError, NotFound, UsageError
+from pipeline.errors import ClaimwatchError, FetchError, NotFound, UsageError, first_line
 from pipeline.extraction_worker import Workers
 from pipeline.recorder import Archived, record_archived
 from pipeline.records import FlagRecord
@@ -275,7 +275,7 @@ def backfill_claimed(store: Store, config: Config, claimed: Claimed, lease: dt.t
         except (DBAPIError, Stopped):
             raise
         except Exception as exc:
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            why = first_line(exc)
             if not isinstance(exc, ClaimwatchError):  # a bug: say which
                 why = f"{type(exc).__name__}: {why}"
             with store.session() as session:  # it must not hold its sources back for ever

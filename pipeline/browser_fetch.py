@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import FetchError
+from pipeline.errors import first_line as _line
 from pipeline.fetch import Attempt, Fetcher, FetchResult
 
 if TYPE_CHECKING:
@@ -408,8 +409,3 @@ def _tree(root: int) -> list[tuple[int, int]]:
         found.append((pid, rss[pid]))
         queue += [child for child, up in parent.items() if up == pid]
     return found
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

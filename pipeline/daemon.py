@@ -48,7 +48,7 @@ from pipeline import api, archive
 from pipeline import backfill as backfill_stage
 from pipeline import check as check_stage
 from pipeline import config as config_stage
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, first_line
 from pipeline.recorder import Archived
 from pipeline.records import CheckReport, SourceReport
 from pipeline.textnorm import printable
@@ -130,7 +130,7 @@ class Daemon:
                                     on_round=self._round, tick=self.settings.tick,
                                     lease=self.settings.lease, hold_back=backfill_stage.held_back)
                 except Exception as exc:  # one bad round must not stop the service
-                    self.log("job-failed", job="check_loop", error=_first_line(exc))
+                    self.log("job-failed", job="check_loop", error=first_line(exc))
                     self._stopping.wait(self.settings.tick)
 
     def backfill_new(self) -> None:
@@ -273,12 +273,9 @@ class Daemon:
             try:
                 job()
             except Exception as exc:  # one bad round must not stop the service
-                self.log("job-failed", job=job.__name__, error=_first_line(exc))
+                self.log("job-failed", job=job.__name__, error=first_line(exc))
         return run
 
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def run(sources: str, db_url: str, settings: Settings) -> int:

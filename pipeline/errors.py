@@ -20,6 +20,12 @@ field to its flag (`--by`), a web form to its input.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its message's first, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ClaimwatchError(Exception):
     """Base of everything claimwatch reports as one clear line."""
 

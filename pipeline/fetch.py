@@ -32,6 +32,7 @@ import httpx
 from pipeline import __version__
 from pipeline.addresses import AddressPolicy, home_ranges, ip_address_or_none
 from pipeline.errors import FetchError
+from pipeline.errors import first_line as _line
 
 ROBOTS_AGENT = "claimwatch"  # the user-agent token robots.txt rules name
 _DISALLOW = re.compile(r"\s*disallow\s*:\s*[^\s#]", re.IGNORECASE)  # a rule with a path
@@ -750,8 +751,3 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{round(n / scale, 1):g} {unit}"
     return f"{n} bytes"
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

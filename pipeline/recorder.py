@@ -452,7 +452,7 @@ def record_archived(session: Session, config: Config, source: SourceRow,
     # a delta on the version before it, else on a later one, else on a sibling page, as live
     on, at_most = Siblings().load(session, [source]).base(session, before or latest, source,
                                                        kind, url)
-    blobs.put(session, version.body, base=served(on) if on else None, at_most=at_most)
+    blobs.put(session, version.body, base=served(on) if on else None, at_most=at_most, sha=sha)
     snapshot = SnapshotRow(
         source_id=source.id, blob_sha256=sha, url=url,
         content_type=version.content_type, charset=None, kind=kind,
