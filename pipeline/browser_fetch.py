@@ -180,11 +180,16 @@ class Browser:
         async with self._pages:
             try:
                 browser = await self._launched()
+                # the page's time starts once the browser is up, for the whole rendering and
+                # for the requests it forwards alike: a slow launch (a loaded machine) would
+                # otherwise leave the forwards a shorter deadline than the rendering's, and a
+                # request that never ends would fail first and let the page "load"
+                deadline = time.monotonic() + timeout
                 self._rendering += 1
                 try:
                     async with asyncio.timeout(timeout):
                         html, final_url = await self._unless_stopped(self._render(
-                            browser, page, source_url, started + timeout, max_bytes, noted))
+                            browser, page, source_url, deadline, max_bytes, noted))
                 finally:
                     self._rendering -= 1
             except TimeoutError:

@@ -291,8 +291,15 @@ for (const u of ["http://intranet.example:{port}/secret", "http://127.0.0.1:{por
 @needs_playwright
 @needs_chromium
 def test_a_page_that_never_finishes_loading_is_a_recorded_timeout(
-        store: Store, serve: Callable[[Handler], str]) -> None:
+        store: Store, serve: Callable[[Handler], str], monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
+    launched = browser_fetch.Browser._launched
+
+    async def slow_launch(self: browser_fetch.Browser) -> object:
+        await asyncio.sleep(2.5)  # a loaded machine: the browser up after the page's 2 s
+        return await launched(self)
+
+    monkeypatch.setattr(browser_fetch.Browser, "_launched", slow_launch)
 
     def handle(h: BaseHTTPRequestHandler) -> None:
         if h.path == "/hang.js":
