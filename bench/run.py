@@ -68,6 +68,8 @@ def main() -> int:
     profile = not args.no_profile and ensure_profiler()
     urlwatch_python = None if args.skip_urlwatch else ensure_urlwatch()
 
+    if args.workdir is not None:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix=f"claimwatch-bench-{args.sources}-", dir=args.workdir))
     base.chmod(0o755)  # nginx's workers read the web root
     out: list[str] = []
