@@ -320,7 +320,7 @@ def export_wacz(obj: dict[str, str], out: str, claim: str | None, factcheck: str
 def prune(obj: dict[str, str], older_than: str, vacuum: bool) -> None:
     """Remove old snapshots and fetch rows nothing refers to (never baselines or audit events)."""
     from pipeline import api
-    with _store(obj, create=True) as store:
+    with _store(obj) as store:
         counts = api.prune(store, older_than, vacuum=vacuum)
     click.echo(f"pruned {counts['snapshots']} snapshot(s), {counts['fetches']} fetch row(s), "
                f"{counts['outcomes']} outcome(s), {counts['blobs']} blob(s) older than "
@@ -622,7 +622,7 @@ def _print_delivery(report: Any) -> None:
               help="Keep the demo's database and sources in this directory.")
 @click.option("--serve", "serve_desk", is_flag=True,
               help="Then open the review desk on the demo's database (until Ctrl-C).")
-@click.option("--port", default=8080, show_default=True, type=int,
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="With --serve: the loopback port of the desk.")
 def demo(keep: str | None, serve_desk: bool, port: int) -> None:
     """Run the whole pipeline on the seed fact-check, offline, against a loopback server; with

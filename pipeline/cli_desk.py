@@ -15,7 +15,8 @@ from pipeline.vocab import Role, iso
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on (0.0.0.0: every interface; put HTTPS in front).")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="The port to listen on (0: any free port, which is printed).")
 @click.option("--secure-cookies/--no-secure-cookies", default=None,
               help="Mark session cookies Secure (default: when --host is not loopback).")
 @click.pass_obj

@@ -120,10 +120,11 @@ def test_a_regex_the_engine_refuses_is_one_line_on_stderr(project: Path) -> None
     ["export-wacz", "--source", "office", "o.wacz"],
     ["db", "current"], ["db", "copy", "--to", "sqlite:///copy.db"], ["users", "list"],
     ["users", "tokens"], ["users", "disable", "ada"], ["users", "set-role", "ada", "admin"],
-    ["users", "token", "ada"], ["users", "revoke-token", "1"]])
+    ["users", "token", "ada"], ["users", "revoke-token", "1"], ["prune", "--older-than", "1d"]])
 def test_commands_that_only_read_refuse_a_missing_database(project: Path,
                                                            command: list[str]) -> None:
-    """`claimwatch flags` in the wrong directory left an empty claimwatch.db there."""
+    """`claimwatch flags` in the wrong directory left an empty claimwatch.db there (and `prune`,
+    which writes, has nothing to prune in a new one)."""
     refused = claimwatch(*command, cwd=project)
     assert refused.returncode == 2
     assert refused.stderr == ("claimwatch: no database at ./claimwatch.db (run 'claimwatch "

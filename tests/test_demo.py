@@ -18,6 +18,8 @@ from rich.console import Console
 
 from pipeline.demo.run import DEMO_EDITOR, DEMO_PASSWORD, run_demo
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_demo_flags_the_right_claims_for_the_right_reasons(tmp_path: Path) -> None:
     out = io.StringIO()
@@ -84,3 +86,25 @@ def test_demo_serve_ends_with_the_desk_open_on_its_database(tmp_path: Path) -> N
         rest = demo.communicate(timeout=30)[0]
     assert demo.returncode == 0, rest
     assert "Traceback" not in rest
+
+
+def test_a_port_in_use_is_one_line_before_anything_runs(tmp_path: Path) -> None:
+    """`serve` and `demo --serve` on a port another program holds: one line saying so, exit 2,
+    before the demo's story runs or a database is made (they used to announce the desk, then
+    print uvicorn's error, or run the whole demo first)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    (tmp_path / "sources.yaml").write_text((ROOT / "sources.yaml").read_text())
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        for args in (["serve"], ["demo", "--serve"]):
+            done = subprocess.run(
+                [sys.executable, "-c", "from pipeline.cli import main; main()", *args,
+                 "--port", str(port)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                timeout=60)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            assert done.stdout == ""
+            assert done.stderr == f"claimwatch: cannot listen on 127.0.0.1:{port}: " \
+                                  "Address already in use\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["sources.yaml"], "no database was made"

@@ -7,6 +7,7 @@ a temporary database. Nothing is canned: every flag printed comes from `check`.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +48,9 @@ def run_demo(
             "checkout of claimwatch (pip install -e .)"
         )
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="claimwatch-demo-") as tmp:
+    # the desk's port is taken first: one in use is said now, not after the whole story
+    listening = _listen(serve_port) if serve_port is not None else contextlib.nullcontext()
+    with listening as sock, tempfile.TemporaryDirectory(prefix="claimwatch-demo-") as tmp:
         workdir = Path(keep_dir) if keep_dir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         with SiteServer(FIXTURES / "v1") as server:
@@ -57,8 +60,8 @@ def run_demo(
             store = api.open_db(db_url)
             try:
                 flags = _story(console, server, config, store, started)
-                if serve_port is not None:
-                    _serve(console, store, demo_sources, serve_port)
+                if sock is not None:
+                    _serve(console, store, demo_sources, sock)
             finally:
                 store.close()
         where = (
@@ -175,22 +178,24 @@ def _replay(console: Console, config: Any) -> None:
             store.close()
 
 
-def _serve(console: Console, store: Any, sources: Path, port: int) -> None:
-    """The desk on the demo's database, with a demo editor, until Ctrl-C."""
-    import uvicorn
+def _listen(port: int) -> Any:
+    from desk.server import listen
+    return listen("127.0.0.1", port)
 
+
+def _serve(console: Console, store: Any, sources: Path, sock: Any) -> None:
+    """The desk on the demo's database, with a demo editor, until Ctrl-C."""
     from desk.app import create_app
+    from desk.server import address, run
 
     api.add_user(store, DEMO_EDITOR, "editor", DEMO_PASSWORD, display_name="Demo Editor")
-    url = f"http://127.0.0.1:{port}/"
     console.print(
-        f"\n[bold]8. The review desk[/] is open at {url} — log in as [bold]{DEMO_EDITOR}[/] "
-        f"with the password [bold]{DEMO_PASSWORD}[/], open a flag, and record a decision. "
-        "Ctrl-C stops it.",
+        f"\n[bold]8. The review desk[/] is open at {address(sock)} — log in as "
+        f"[bold]{DEMO_EDITOR}[/] with the password [bold]{DEMO_PASSWORD}[/], open a flag, and "
+        "record a decision. Ctrl-C stops it.",
         highlight=False,
     )
-    app = create_app(store, sources)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", server_header=False)
+    run(create_app(store, sources), sock)
 
 
 def _summary(report: dict[str, Any]) -> str:
