@@ -796,9 +796,11 @@ def timeline(store: Store, claim: str, *, config: Config | None = None) -> Timel
         return timeline_stage.build(session, claim, config)
 
 
-def factchecks(store: Store) -> list[FactCheckSummary]:
+def factchecks(store: Store, config: Config | None = None) -> list[FactCheckSummary]:
+    """The desk's fact-checks, each with its open flags and its backfill's state (`config`
+    tells which await theirs)."""
     with store.session() as session:
-        return factcheck_list(session)
+        return factcheck_list(session, config, utcnow())
 
 
 def sources(store: Store, config: Config, *, state: str | None = None) -> list[SourceHealth]:
