@@ -190,10 +190,10 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
     `published:` never checked before, or whose backfill was left unfinished, is first
     backfilled from there, its sources leased meanwhile (`backfill.backfill_waiting`), so its
     first check starts from its publication day; until then its sources are not checked. A
-    backfill that fails for anything but the database is ended and reported (its `error`), and
-    the check goes on. Without `backfill` (the desk's "check now": no backfill in a web
-    request) none runs: the sources it would check whose fact-check awaits one are left alone
-    and listed in `awaiting_backfill`."""
+    backfill that fails for anything but the database is ended, kept as failed with its reason
+    (`backfill.states`), and reported (its `error`), and the check goes on. Without `backfill`
+    (the desk's "check now": no backfill in a web request) none runs: the sources it would
+    check whose fact-check awaits one are left alone and listed in `awaiting_backfill`."""
     only = list(only)
     backfills: list[backfill_stage.BackfillReport] = []
     awaiting: list[str] = []

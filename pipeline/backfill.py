@@ -111,7 +111,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
              on_version: Callable[[str, Archived], None] | None = None) -> BackfillReport:
     """Backfill every source the fact-check cites (or `only` this one) from `kept_for(source id,
     source)`, between its publication day and `until` (now). A whole backfill that ends marks
-    the fact-check's backfill finished, with the alerts of what it left open."""
+    the fact-check's backfill finished (a failed one's reason cleared), with the alerts of what
+    it left open."""
     fc = next((f for f in config.factchecks if f.id == factcheck_id), None)
     if fc is None:
         raise NotFound(f"unknown fact-check {factcheck_id!r}", field="factcheck")
