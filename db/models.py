@@ -52,6 +52,9 @@ class FactCheckRow(Base):
     # and not finished, it is resumed (pipeline/backfill.py)
     backfill_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     backfill_finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # why the backfill that ended it failed, one line (`backfill.backfill_claimed`); cleared
+    # when a later one of it ends whole
+    backfill_error: Mapped[str | None] = mapped_column(Text)
 
 
 class ClaimRow(Base):

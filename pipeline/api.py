@@ -190,10 +190,10 @@ def check(store: Store, config: Config, *, everything: bool = False, only: Itera
     `published:` never checked before, or whose backfill was left unfinished, is first
     backfilled from there, its sources leased meanwhile (`backfill.backfill_waiting`), so its
     first check starts from its publication day; until then its sources are not checked. A
-    backfill that fails for anything but the database is ended and reported (its `error`), and
-    the check goes on. Without `backfill` (the desk's "check now": no backfill in a web
-    request) none runs: the sources it would check whose fact-check awaits one are left alone
-    and listed in `awaiting_backfill`."""
+    backfill that fails for anything but the database is ended, kept as failed with its reason
+    (`backfill.states`), and reported (its `error`), and the check goes on. Without `backfill`
+    (the desk's "check now": no backfill in a web request) none runs: the sources it would
+    check whose fact-check awaits one are left alone and listed in `awaiting_backfill`."""
     only = list(only)
     backfills: list[backfill_stage.BackfillReport] = []
     awaiting: list[str] = []
@@ -796,9 +796,11 @@ def timeline(store: Store, claim: str, *, config: Config | None = None) -> Timel
         return timeline_stage.build(session, claim, config)
 
 
-def factchecks(store: Store) -> list[FactCheckSummary]:
+def factchecks(store: Store, config: Config | None = None) -> list[FactCheckSummary]:
+    """The desk's fact-checks, each with its open flags and its backfill's state (`config`
+    tells which await theirs)."""
     with store.session() as session:
-        return factcheck_list(session)
+        return factcheck_list(session, config, utcnow())
 
 
 def sources(store: Store, config: Config, *, state: str | None = None) -> list[SourceHealth]:

@@ -22,12 +22,14 @@ runs and let go at its end (`holding`), so one worker backfills it and live chec
 the sources of a fact-check awaiting its backfill alone (`held_back`), come after. A whole
 backfill marks it finished when it ends (`backfill`); `check` and the daemon also when it fails
 for anything but the database (`backfill_claimed`), so that every later check does not fail on
-it again, and say why. A dated, active fact-check awaits one while it is not finished and
+it again, and say why: in their output, and on the row as its reason (`finish`), so that it
+reads as failed, not finished, until a whole backfill of it ends (`claimwatch backfill`, once
+the cause is fixed). A dated, active fact-check awaits one while it is not finished and
 either none of its items was ever evaluated (new to the desk) or a worker started it: so a
 `check` or a daemon stopped or killed after the baseline leaves it awaiting, and the next one
 resumes it, skipping what was loaded. A fact-check evaluated before the marks existed has
-neither, and awaits nothing. Where each one stands, for people (`status`, the desk's fact-check
-page), is `states`.
+neither, and awaits nothing. Where each one stands, for people (`status`, the REST API and the
+desk's fact-check pages), is `states`.
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ from pipeline.extraction_worker import Workers
 from pipeline.recorder import Archived, record_archived
 from pipeline.records import FlagRecord
 from pipeline.sync import sync_config
+from pipeline.textnorm import printable
 from pipeline.vocab import iso
 
 EARLIEST = dt.timedelta(days=31)  # how far before publication a baseline may be looked for
+REASON_CHARS = 300  # a failed backfill's reason kept: one line, as `status` and the desk show it
 
 
 @dataclass
@@ -107,7 +111,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
              on_version: Callable[[str, Archived], None] | None = None) -> BackfillReport:
     """Backfill every source the fact-check cites (or `only` this one) from `kept_for(source id,
     source)`, between its publication day and `until` (now). A whole backfill that ends marks
-    the fact-check's backfill finished, with the alerts of what it left open."""
+    the fact-check's backfill finished (a failed one's reason cleared), with the alerts of what
+    it left open."""
     fc = next((f for f in config.factchecks if f.id == factcheck_id), None)
     if fc is None:
         raise NotFound(f"unknown fact-check {factcheck_id!r}", field="factcheck")
@@ -229,11 +234,20 @@ def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedel
     return None
 
 
-def finish(session: Any, factcheck: str) -> None:
+def finish(session: Any, factcheck: str, *, error: str | None = None) -> None:
     """Mark the fact-check's backfill finished: it awaits none any more (its sources are
-    checked live from now on), whether it loaded everything, nothing, or failed."""
+    checked live from now on), whether it loaded everything, nothing, or failed. `error` says
+    why one failed (kept as one line, `reason`); a backfill that ends whole clears it."""
     session.execute(update(FactCheckRow).where(FactCheckRow.slug == factcheck)
-                    .values(backfill_finished_at=utcnow()))
+                    .values(backfill_finished_at=utcnow(),
+                            backfill_error=None if error is None else reason(error)))
+
+
+def reason(text: str) -> str:
+    """Why a backfill failed, fit to keep and show anywhere: control characters out
+    (`printable`: it can quote a path or a URL), on one line, at most `REASON_CHARS`."""
+    line = " ".join(printable(text).split())
+    return line if len(line) <= REASON_CHARS else line[:REASON_CHARS - 1] + "…"
 
 
 @contextlib.contextmanager
@@ -266,9 +280,9 @@ def backfill_claimed(store: Store, config: Config, claimed: Claimed, lease: dt.t
     daemon share. One that fails for anything but the database (`backfill_from` names nothing
     that can be read, a bug while reading a capture) is marked finished, so that its sources go
     back to live checks rather than every later check failing on it again (`claimwatch
-    backfill` completes it later), and comes back as a report whose `error` says why in one
-    line. A database error, or `Stopped`, is raised: the backfill stays started and not
-    finished, and the next worker to claim it resumes it."""
+    backfill` completes it later), its reason kept with it (`finish`), and comes back as a
+    report whose `error` says why in one line. A database error, or `Stopped`, is raised: the
+    backfill stays started and not finished, and the next worker to claim it resumes it."""
     with holding(store, claimed, lease):
         try:
             return run(claimed.factcheck)
@@ -278,8 +292,9 @@ def backfill_claimed(store: Store, config: Config, claimed: Claimed, lease: dt.t
             why = first_line(exc)
             if not isinstance(exc, ClaimwatchError):  # a bug: say which
                 why = f"{type(exc).__name__}: {why}"
+            why = reason(why)
             with store.session() as session:  # it must not hold its sources back for ever
-                finish(session, claimed.factcheck)
+                finish(session, claimed.factcheck, error=why)
     published = next(fc.published for fc in config.factchecks if fc.id == claimed.factcheck)
     assert published is not None  # `claim_waiting` takes dated fact-checks only
     return BackfillReport(claimed.factcheck, published, [], error=why)
@@ -309,37 +324,43 @@ def held_back(config: Config) -> ColumnElement[bool] | None:
     return awaiting() if config.defaults.backfill_from else None
 
 
-STATES = ("awaiting", "in-progress", "interrupted", "finished")
+STATES = ("awaiting", "in-progress", "interrupted", "failed", "finished")
 
 
 @dataclass(frozen=True)
 class BackfillState:
-    """Where a dated fact-check's backfill stands, for people (`status`, the desk's fact-check
-    page): `awaiting` (new to the desk, with `defaults.backfill_from`), `in-progress` (started,
-    a worker holds its sources), `interrupted` (started, and no worker holds them: the next
-    `check` or a daemon resumes it) or `finished`."""
+    """Where a dated fact-check's backfill stands, for people (`status`, the REST API, the
+    desk's fact-check pages): `awaiting` (new to the desk, with `defaults.backfill_from`),
+    `in-progress` (started, a worker holds its sources), `interrupted` (started, and no worker
+    holds them: the next `check` or a daemon resumes it), `failed` (ended by `check` or a
+    daemon when it failed, `error` saying why: its sources are checked live, and `claimwatch
+    backfill` completes it) or `finished`."""
 
     factcheck: str
     state: str  # one of STATES
     started_at: dt.datetime | None  # when a worker took it (None: `claimwatch backfill`)
-    finished_at: dt.datetime | None
+    finished_at: dt.datetime | None  # when it ended, finished or failed
+    error: str | None = None  # failed: why, in one line
 
     def to_json(self) -> dict[str, Any]:
         return {"factcheck": self.factcheck, "state": self.state,
-                "started_at": iso(self.started_at), "finished_at": iso(self.finished_at)}
+                "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
+                "error": self.error}
 
 
 def states(session: Any, config: Config | None, now: dt.datetime, *,
            only: str | None = None) -> list[BackfillState]:
     """The backfill of each active dated fact-check that has one (or of `only` this one), by
-    id: finished, started (in progress while a worker holds any of its sources), or awaited
-    (none of its items evaluated yet, and `config` has `defaults.backfill_from`; without
-    `config` that is not known, and only the marks are told)."""
+    id: finished (failed when it was ended with a reason), started (in progress while a worker
+    holds any of its sources), or awaited (none of its items evaluated yet, and `config` has
+    `defaults.backfill_from`; without `config` that is not known, and only the marks are
+    told)."""
     holder = select(SourceRow.id).where(
         SourceRow.id.in_(_cited().where(ClaimRow.factcheck_id == FactCheckRow.id)
                          .correlate(FactCheckRow)), ~leases.free(now)).correlate(FactCheckRow)
     query = select(FactCheckRow.slug, FactCheckRow.backfill_started_at,
-                   FactCheckRow.backfill_finished_at, _evaluated().exists(), holder.exists()) \
+                   FactCheckRow.backfill_finished_at, FactCheckRow.backfill_error,
+                   _evaluated().exists(), holder.exists()) \
         .where(FactCheckRow.published.is_not(None), FactCheckRow.active.is_(True)) \
         .order_by(FactCheckRow.slug)
     if only is not None:
@@ -347,16 +368,16 @@ def states(session: Any, config: Config | None, now: dt.datetime, *,
     backfilling = config is not None and bool(config.defaults.backfill_from)
     rows = session.execute(query).all()
     found = []
-    for slug, started, finished, evaluated, held in rows:
+    for slug, started, finished, error, evaluated, held in rows:
         if finished is not None:
-            state = "finished"
+            state = "finished" if error is None else "failed"
         elif started is not None:
             state = "in-progress" if held else "interrupted"
         elif backfilling and not evaluated:
             state = "awaiting"
         else:  # checked live before the desk turned `backfill_from` on, or never to be
             continue
-        found.append(BackfillState(slug, state, started, finished))
+        found.append(BackfillState(slug, state, started, finished, error))
     if backfilling and config is not None:  # dated in sources.yaml, not synced yet: new
         dated = [fc.id for fc in config.factchecks
                  if fc.published is not None and only in (None, fc.id)]

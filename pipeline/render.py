@@ -234,7 +234,8 @@ def audit_lines(result: AuditReport) -> list[str]:
 
 
 def print_backfills(out: Console, backfills: list[dict[str, Any]]) -> None:
-    """`status`'s lines on the dated fact-checks' backfills: the unfinished ones first."""
+    """`status`'s lines on the dated fact-checks' backfills: the unfinished and failed ones
+    first."""
     if not backfills:
         return
     counts = {state: sum(1 for b in backfills if b["state"] == state) for state in BACKFILL_STATES}
@@ -246,8 +247,10 @@ def print_backfills(out: Console, backfills: list[dict[str, Any]]) -> None:
         said = {"awaiting": "awaiting its backfill",
                 "in-progress": f"{started}, in progress",
                 "interrupted": f"{started}, interrupted (the next check or daemon resumes it)",
+                "failed": f"backfill failed {b['finished_at']}: {b['error']} (its sources are "
+                          f"checked live; 'claimwatch backfill {b['factcheck']}' completes it)",
                 "finished": f"backfilled {b['finished_at']}"}[b["state"]]
-        out.print(f"  {escape(b['factcheck'])}: {said}")
+        out.print(f"  {escape(b['factcheck'])}: {escape(said)}")
     if len(ordered) > SCHEDULE_LINES:
         out.print(f"  … {len(ordered) - SCHEDULE_LINES} more backfilled (--json lists every one)")
 

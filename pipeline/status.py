@@ -2,11 +2,13 @@
 needs attention).
 
 Needs attention: a source failing 3 or more checks in a row (or backed off), a source overdue
-(due for longer than half its interval and at least 15 minutes: nothing is checking it), or an
-alert delivery given up. Open flags are listed but are the desk's work, not an outage; retired
-sources (accepted as gone) need nothing. Each source's state is `pipeline.source_health`'s;
-each dated fact-check's backfill (awaiting, in progress, interrupted, finished) is
-`pipeline.backfill.states`': an unfinished one is resumed by the next check, so it needs no one.
+(due for longer than half its interval and at least 15 minutes: nothing is checking it), an
+alert delivery given up, or a backfill that failed. Open flags are listed but are the desk's
+work, not an outage; retired sources (accepted as gone) need nothing. Each source's state is
+`pipeline.source_health`'s; each dated fact-check's backfill (awaiting, in progress,
+interrupted, failed, finished) is `pipeline.backfill.states`': an unfinished one is resumed by
+the next check, so it needs no one, but a failed one waits for a person to fix its cause and
+run `claimwatch backfill`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
         AlertRow.status)).all())
     archived = dict(session.execute(select(ArchiveRow.status, func.count()).group_by(
         ArchiveRow.status)).all())
+    backfills = backfill.states(session, config, now)
     last_run = session.scalars(select(AuditEventRow).where(AuditEventRow.kind == "run")
                                .order_by(AuditEventRow.seq.desc())).first()
     attention = []
@@ -64,6 +67,10 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
     if alerts.get(AlertStatus.FAILED):
         attention.append(f"{alerts['failed']} alert(s) given up: see 'claimwatch alerts "
                          "--failed'")
+    failed = [b.factcheck for b in backfills if b.state == "failed"]
+    if failed:
+        attention.append(f"{len(failed)} backfill(s) failed: " + ", ".join(failed[:10])
+                         + " (fix the cause, then 'claimwatch backfill FACTCHECK')")
     return {
         "schema": _schema(session),
         "last_check_at": iso(session.scalar(select(func.max(FetchRow.started_at)))),
@@ -76,7 +83,7 @@ def status(session: Session, config: Config, now: dt.datetime) -> dict[str, Any]
         "alerts": {"pending": alerts.get("pending", 0), "failed": alerts.get("failed", 0),
                    "sent": alerts.get("sent", 0)},
         "archive": {status: archived.get(status, 0) for status in ArchiveStatus},
-        "backfills": [state.to_json() for state in backfill.states(session, config, now)],
+        "backfills": [state.to_json() for state in backfills],
         "attention": attention,
     }
 

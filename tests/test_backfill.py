@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from db import Store, blobs, leases
+from db import Store, blobs, leases, utcnow
 from db.models import BlobRow, FactCheckRow, FetchRow, FlagRow, OutcomeRow, SnapshotRow, SourceRow
 from pipeline import api, config
 from pipeline.archive_sources import Capture, nearest
@@ -807,6 +807,9 @@ def test_a_daemon_s_backfill_that_breaks_is_finished_so_its_sources_are_checked(
         ("backfill-failed", "RuntimeError: a bug while reading a capture")]
     assert marks(store) == (True, True)
     with store.session() as session:
+        [state] = backfill_stage.states(session, config.load(sources), utcnow())
+    assert (state.state, state.error) == ("failed", "RuntimeError: a bug while reading a capture")
+    with store.session() as session:
         assert list(session.scalars(select(SourceRow.slug).where(backfill_stage.awaiting()))) \
             == [], "its sources are live-checked from now on"
         assert session.scalar(select(func.count()).select_from(SourceRow).where(
@@ -859,7 +862,9 @@ def test_a_cron_check_s_backfill_that_breaks_is_ended_and_the_live_checks_go_on(
     assert [(s["source"], s["status"]) for s in report["sources"]] == [("page", "changed")], \
         "the live check went on, from the baseline the backfill loaded"
     assert marks(store) == (True, True) and leased(store) == []
-    assert backfill_state(store, cfg) == "finished"
+    [state] = api.status(store, cfg)["backfills"]
+    assert (state["state"], state["error"]) == (
+        "failed", "RuntimeError: a bug while reading a capture"), "not `finished`: it failed"
 
     monkeypatch.undo()
     again = api.check(store, cfg, everything=True, settings=FAST)
@@ -920,3 +925,63 @@ def test_a_version_whose_reading_spins_is_an_error_and_the_backfill_goes_on(
             OutcomeRow.status == "error")).one()
         assert (error_outcome.reason, error_outcome.created_at) == (
             why, dt.datetime(2025, 4, 1))
+
+
+def test_a_backfill_whose_place_is_missing_is_failed_until_claimwatch_backfill_completes_it(
+        store: Store, db_url: str, site: SiteServer, tmp_path: Path) -> None:
+    """`backfill_from` names a directory that does not exist: the check ends the backfill and
+    checks the sources live, and the fact-check's backfill is `failed`, with that reason, where
+    people look (`status`), not `finished`; later checks leave it so. Once the directory is
+    there, `claimwatch backfill FACTCHECK` loads it, and the failure is gone."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+    from tests.test_check import FAST
+    missing = tmp_path / "copies"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(QUOTED.replace("http://127.0.0.1:9/page", f"{site.base_url}/page.html")
+                       + f"defaults: {{backfill_from: '{missing}', host_delay: 0s}}\n")
+    (site.root / "page.html").write_text(PAGE.format("The council rejected the budget."))
+    cfg = config.load(sources)
+    why = f"{str(missing)!r} is neither `cdx`, a directory nor a file"
+    [done] = api.check(store, cfg, everything=True, settings=FAST).backfills
+    assert done.error == why
+    [state] = api.status(store, cfg)["backfills"]
+    assert (state["state"], state["error"]) == ("failed", why)
+    assert state["finished_at"] is not None
+    assert api.check(store, cfg, everything=True, settings=FAST).backfills == []
+    assert backfill_state(store, cfg) == "failed", "a later check does not clear it"
+
+    dated(missing, THREE)  # the cause fixed
+    ran = CliRunner().invoke(cli, ["--sources", str(sources), "--db", db_url, "backfill", "fc",
+                                   "--from", str(missing)])
+    assert ran.exit_code == 0, (ran.output, ran.exception)
+    [state] = api.status(store, cfg)["backfills"]
+    assert (state["state"], state["error"]) == ("finished", None)
+    [item] = api.timeline(store, "c", config=cfg).items
+    assert [f"{m.at:%Y-%m-%d}" for m in item.moments][:3] == [
+        "2025-03-10", "2025-04-01", "2025-05-01"], "the versions it missed, loaded"
+
+
+def test_a_failed_backfill_s_reason_is_kept_as_one_short_printable_line(
+        store: Store, tmp_path: Path) -> None:
+    """The reason can quote a path or a URL, so it is kept as `status` and the desk show it:
+    no control characters (terminal escapes), on one line, and bounded; the report of the
+    check says the same."""
+    from pipeline import backfill as backfill_stage
+    cfg = config.parse(QUOTED + f"defaults: {{backfill_from: '{tmp_path}'}}\n")
+    with store.session() as session:
+        sync_config(session, cfg)
+    claimed = backfill_stage.claim_waiting(store, cfg, "a-check", lease=dt.timedelta(minutes=1))
+    assert claimed is not None
+
+    def hostile(_factcheck: str) -> backfill_stage.BackfillReport:
+        raise RuntimeError("cannot read /srv/\x1b[2Jcopies\x07\x9b\tnow " + "x" * 1000
+                           + "\nsecond line")
+
+    done = backfill_stage.backfill_claimed(store, cfg, claimed, dt.timedelta(minutes=1), hostile)
+    [state] = api.status(store, cfg)["backfills"]
+    assert state["state"] == "failed" and state["error"] == done.error
+    assert done.error is not None and len(done.error) == backfill_stage.REASON_CHARS
+    assert done.error.startswith("RuntimeError: cannot read /srv/[2Jcopies now xxx")
+    assert done.error.endswith("x…") and done.error.isprintable()

@@ -490,3 +490,57 @@ def test_check_now_runs_no_backfill_and_says_when_a_source_awaits_one(
                 "awaiting"], "no backfill ran"
         assert api.snapshots(desk.store, "page") == [] and api.source(
             desk.store, cfg, "page").last_check_at is None, "nor any check of page"
+
+
+def test_a_failed_backfill_shows_with_its_reason_and_the_list_shows_each_state(
+        site: SiteServer, tmp_path: Path) -> None:
+    """A backfill a check ended because `backfill_from` cannot be read is `failed` on the
+    fact-check's page (with the reason, escaped: it quotes the path), in the REST API, and as a
+    badge on the Fact-checks list, where only the dated fact-check has one; once `claimwatch
+    backfill` loaded it, all of them say it was backfilled."""
+    from tests.test_check import FAST
+    dated_desk(site, tmp_path)
+    copies = tmp_path / "copies"
+    missing = tmp_path / "<b>gone</b>"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(sources.read_text().replace(str(copies), str(missing)))
+    cfg = api.load_config(sources)
+    why = f"{str(missing)!r} is neither `cdx`, a directory nor a file"
+
+    def badges(desk: ServedDesk) -> dict[str, list[tuple[str, str]]]:
+        listed = desk.client("viewer").get("/factchecks")
+        assert listed.status_code == 200
+        return {row.xpath("string(td[1]/a)"): [(b.get("class"), b.text_content())
+                                               for b in row.xpath("td[1]//span[@class]")]
+                for row in lxml.html.document_fromstring(listed.text).xpath("//tbody/tr")}
+
+    with serve_desk(tmp_path) as desk:
+        assert badges(desk) == {"The council and the budget": [("badge", "awaiting backfill")],
+                                "The budget, again": []}
+        [done] = api.check(desk.store, cfg, settings=FAST).backfills
+        assert done.error == why
+        [state] = api.status(desk.store, cfg)["backfills"]
+        assert (state["state"], state["error"]) == ("failed", why)
+        ended = dt.datetime.strptime(state["finished_at"], "%Y-%m-%dT%H:%M:%SZ")
+        page = desk.client("viewer").get("/factchecks/fc")
+        assert "<b>gone</b>" not in page.text and "&lt;b&gt;gone&lt;/b&gt;" in page.text
+        [line] = lxml.html.document_fromstring(page.text).xpath("//p[@class='backfill']")
+        assert " ".join(line.text_content().split()) == (
+            "backfill failed Loading the versions of this fact-check's sources since its "
+            f"publication day failed {ended:%Y-%m-%d %H:%M} UTC: {why}. Its sources are checked "
+            "live meanwhile; once the cause is fixed, claimwatch backfill fc loads the versions "
+            "missing.")
+        assert line.xpath("span/@class") == ["badge failed"]
+        assert badges(desk)["The council and the budget"] == [("badge failed",
+                                                               "backfill failed")]
+        token, _record = api.issue_token(desk.store, "viewer", "tests")
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert desk.client().get("/api/v1/factchecks/fc", headers=bearer).json()[
+            "backfill"] == state
+        listed = desk.client().get("/api/v1/factchecks", headers=bearer).json()["factchecks"]
+        assert {f["id"]: f["backfill"] for f in listed} == {"fc": state, "undated": None}
+
+        api.backfill(desk.store, cfg, "fc", where=str(copies))  # as `claimwatch backfill`
+        assert badges(desk)["The council and the budget"] == [("badge holds", "backfilled")]
+        got = desk.client().get("/api/v1/factchecks/fc", headers=bearer).json()["backfill"]
+        assert (got["state"], got["error"]) == ("finished", None)

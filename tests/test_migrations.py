@@ -45,7 +45,7 @@ from tests.test_records import assert_every_snapshot_reads_back, pages
 
 CHAIN = ("0001_spine", "0002_review_audit_alerts_leases", "0003_config_sync", "0004_hosts",
          "0005_desk", "0006_deltas", "0007_archived", "0008_archive",
-         "0009_fetch_mode", "0010_backfill_marks")
+         "0009_fetch_mode", "0010_backfill_marks", "0011_backfill_error")
 SPINE, REVIEW, SYNC, HOSTS, DESK = CHAIN[:5]
 HEAD = CHAIN[-1]
 FAST = FetchSettings(user_agent="t", retries=0, host_delay=0)
@@ -278,6 +278,37 @@ def test_a_first_release_database_upgrades_keeping_its_rows_and_checks_carry_on(
         assert old is not None and (old.base_sha256, old.depth) == (None, 0), "a whole body"
     assert_every_snapshot_reads_back(store)  # the first release's blob, and the new version
     assert api.audit_verify(store, deep=True).ok
+    store.close()
+
+
+def test_a_0010_database_upgrades_keeping_its_backfill_marks(db_url: str,
+                                                             tmp_path: Path) -> None:
+    """0011 adds a failed backfill's reason: a fact-check backfilled before it keeps its marks
+    and reads as `finished` (no reason), one awaiting its backfill still awaits it."""
+    from pipeline import backfill
+    at_revision(db_url, "0010_backfill_marks")
+    started, finished = dt.datetime(2026, 11, 27, 8, 0), dt.datetime(2026, 11, 27, 8, 5)
+    engine = raw(db_url)
+    tables = MetaData()
+    with engine.begin() as conn:
+        tables.reflect(conn)
+        conn.execute(tables.tables["factcheck"].insert(), [
+            {"slug": "done", "title": "Backfilled", "active": True,
+             "published": dt.date(2025, 3, 10), "backfill_started_at": started,
+             "backfill_finished_at": finished},
+            {"slug": "begun", "title": "Started", "active": True,
+             "published": dt.date(2025, 3, 10), "backfill_started_at": started,
+             "backfill_finished_at": None}])
+    engine.dispose()
+    done = claimwatch("--db", db_url, "db", "upgrade", cwd=tmp_path)
+    assert done.stdout == f"database schema upgraded: 0010_backfill_marks → {HEAD}\n"
+    assert drift(db_url) == []
+    store = open_store(db_url)
+    with store.session() as session:
+        assert [(b.factcheck, b.state, b.started_at, b.finished_at, b.error)
+                for b in backfill.states(session, None, dt.datetime(2026, 11, 28))] == [
+            ("begun", "interrupted", started, None, None),
+            ("done", "finished", started, finished, None)]
     store.close()
 
 

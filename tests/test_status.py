@@ -149,3 +149,50 @@ def test_each_backfill_s_state_in_text_and_json(tmp_path: Path, store: Store,
     assert {b["factcheck"]: b["state"] for b in state["backfills"]} == {
         "fc-busy": "in-progress", "fc-done": "finished", "fc-new": "finished",
         "fc-stopped": "finished"}
+
+
+def test_a_failed_backfill_says_why_and_needs_attention(tmp_path: Path, store: Store,
+                                                        site: SiteServer) -> None:
+    """A backfill that `check` ended because `backfill_from` cannot be read is `failed`, with
+    the reason, in the text and the JSON (not `finished`), listed before the finished ones, and
+    needs someone: nothing resumes it. Once `claimwatch backfill` completed it, nothing does."""
+    from tests.test_daemon import dated_sources
+    page = "<html><body><main>The council approved the budget.</main></body></html>"
+    copies = tmp_path / "copies"
+    for name in ("broken", "zdone"):
+        (site.root / f"{name}.html").write_text(page)
+    path = tmp_path / "sources.yaml"
+    dated_sources(path, site, copies, ["broken", "zdone"], tmp_path / "alerts.jsonl")
+    cfg = config.load(path)
+    copies.mkdir()
+    (copies / "2025-03-10.html").write_text(page)
+    api.backfill(store, cfg, "fc-zdone", where=str(copies))  # by hand: finished
+    copies.rename(tmp_path / "elsewhere")  # then the directory is moved away
+    [failed] = api.check(store, cfg, settings=FAST).backfills
+    why = f"{str(copies)!r} is neither `cdx`, a directory nor a file"
+    assert (failed.factcheck, failed.error) == ("fc-broken", why)
+
+    code, state = status_cli(path, store)
+    found = {b["factcheck"]: b for b in state["backfills"]}
+    assert {k: (b["state"], b["error"]) for k, b in found.items()} == {
+        "fc-broken": ("failed", why), "fc-zdone": ("finished", None)}
+    assert code == 1 and state["attention"] == [
+        "1 backfill(s) failed: fc-broken (fix the cause, then 'claimwatch backfill FACTCHECK')"]
+    url = store.engine.url.render_as_string(hide_password=False)
+    lines = CliRunner().invoke(cli, ["--sources", str(path), "--db", url, "status"]).output \
+        .splitlines()
+    at = lines.index("backfills: 1 failed, 1 finished")
+    assert lines[at + 1:at + 3] == [
+        f"  fc-broken: backfill failed {found['fc-broken']['finished_at']}: {why} (its sources "
+        "are checked live; 'claimwatch backfill fc-broken' completes it)",
+        f"  fc-zdone: backfilled {found['fc-zdone']['finished_at']}"]
+    assert "needs attention: 1 backfill(s) failed: fc-broken" in lines[-1]
+
+    (tmp_path / "elsewhere").rename(copies)
+    done = CliRunner().invoke(cli, ["--sources", str(path), "--db", url, "backfill",
+                                    "fc-broken", "--from", str(copies)])
+    assert done.exit_code == 0, (done.output, done.exception)
+    code, state = status_cli(path, store)
+    assert (code, state["attention"]) == (0, [])
+    assert {b["factcheck"]: (b["state"], b["error"]) for b in state["backfills"]} == {
+        "fc-broken": ("finished", None), "fc-zdone": ("finished", None)}

@@ -22,7 +22,7 @@ Format = Literal["md", "html"]
 @pages.get("/factchecks")
 def factchecks_page(request: Request, state: DeskDep, me: Viewer) -> Response:
     return page(request, "factchecks.html", me, section="factchecks",
-                factchecks=api.factchecks(state.store))
+                factchecks=api.factchecks(state.store, state.config()))
 
 
 @pages.get("/factchecks/{factcheck}")
@@ -41,7 +41,7 @@ def report_download(factcheck: str, fmt: Format, state: DeskDep, me: Viewer) -> 
 
 @rest.get("/factchecks", summary="The desk's fact-checks and their open flags")
 def factchecks_json(state: DeskDep, me: Viewer) -> dict[str, Any]:
-    return {"factchecks": [f.to_json() for f in api.factchecks(state.store)]}
+    return {"factchecks": [f.to_json() for f in api.factchecks(state.store, state.config())]}
 
 
 @rest.get("/factchecks/{factcheck}", summary="A fact-check's claims and their evidence")
