@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import subprocess
 import threading
 import uuid
@@ -65,11 +66,28 @@ def pg_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file `open_store` gave the schema, once per session (per xdist worker)."""
+    path = tmp_path_factory.mktemp("migrated") / "claimwatch.db"
+    open_store(f"sqlite:///{path}").close()
+    assert not path.with_name(f"{path.name}-wal").exists(), "closing checkpointed the WAL"
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL: an SQLite file, then PostgreSQL (skipped unless CLAIMWATCH_TEST_PG)."""
+    """A database URL: an SQLite file, then PostgreSQL (skipped unless CLAIMWATCH_TEST_PG).
+    Empty; but when the test uses `store`, the SQLite file is a copy of one `open_store` gave
+    the schema once per session, as it would have made it of an empty one (migrating costs a
+    few tenths of a second a test; the migrations themselves are tests/test_migrations.py's,
+    on empty databases). PostgreSQL's schema is made anew for each test (copying a database
+    took as long)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'claimwatch.db'}"
+        path = tmp_path / "claimwatch.db"
+        if "store" in request.fixturenames:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
         return
     with pg_schema() as url:
         yield url

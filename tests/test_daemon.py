@@ -53,21 +53,33 @@ sources:
 
 
 def start(tmp_path: Path, db_url: str, *args: str, log: str = "daemon.log") -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
-    logged = tmp_path / log
-    before = logged.read_text().count("started") if logged.exists() else 0
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
-         str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--tick", "0.2s", *args],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(logged, "a"))  # noqa: SIM115 (the process owns it)
-    DAEMONS.append(process)
-    # the test's clock starts once the daemon runs (a loaded machine takes seconds to start it)
-    deadline = time.monotonic() + 30
-    while process.poll() is None and time.monotonic() < deadline and (
-            not logged.exists() or logged.read_text().count("started") <= before):
-        time.sleep(0.05)
+    [process] = start_together(tmp_path, db_url, [log], *args)
     return process
+
+
+def start_together(tmp_path: Path, db_url: str, logs: list[str],
+                   *args: str) -> list[subprocess.Popen]:
+    """A daemon per log file, launched at once (each interpreter's start-up overlaps the
+    others'); returns once each has started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    launched = []
+    for log in logs:
+        logged = tmp_path / log
+        before = logged.read_text().count("started") if logged.exists() else 0
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from pipeline.cli import main; main()", "--sources",
+             str(tmp_path / "sources.yaml"), "--db", db_url, "run", "--tick", "0.2s", *args],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+            stderr=open(logged, "a"))  # noqa: SIM115 (the process owns it)
+        DAEMONS.append(process)
+        launched.append((process, logged, before))
+    # the test's clock starts once the daemons run (a loaded machine takes seconds to start one)
+    deadline = time.monotonic() + 30
+    for process, logged, before in launched:
+        while process.poll() is None and time.monotonic() < deadline and (
+                not logged.exists() or logged.read_text().count("started") <= before):
+            time.sleep(0.05)
+    return [process for process, _logged, _before in launched]
 
 
 def until(condition: Callable[[], bool], timeout: float = 20) -> bool:
@@ -186,8 +198,10 @@ def test_several_workers_check_each_source_once_per_period(tmp_path: Path, db_ur
         (site.root / f"{name}.html").write_text(PAGE)
     write_sources(tmp_path / "sources.yaml", site, names, every="2s")
     open_store(db_url).close()  # an existing database (creating one at once is tested apart)
-    workers = [start(tmp_path, db_url, log=f"worker{i}.log") for i in range(3)]
-    time.sleep(9)
+    workers = start_together(tmp_path, db_url, [f"worker{i}.log" for i in range(3)])
+    # stopped once every source has had its three checks (not after a fixed 9 s)
+    until(lambda: len(found := checks(db_url)) == len(names)
+          and all(len(times) >= 3 for times in found.values()))
     assert [stop(w) for w in workers] == [0, 0, 0]
     found = checks(db_url)
     assert sorted(found) == names, "no source was skipped"
@@ -337,7 +351,8 @@ def test_the_daemon_backfills_a_new_dated_fact_check_before_its_first_check(
     write_sources(sources, site, ["old"], every="1h")
     (site.root / "old.html").write_text(PAGE)
     open_store(db_url).close()
-    daemon = start(tmp_path, db_url, "--log-format", "json")
+    # alerts delivered every second (10 s by default): the test waits for the one alert
+    daemon = start(tmp_path, db_url, "--log-format", "json", "--deliver-every", "1s")
     wait_for(lambda: bool(history(db_url)["old"]["live"]))
     dated_sources(sources, site, cdx, ["a"], alerts)  # the desk adds a dated fact-check
     wait_for(lambda: bool(history(db_url)["a"]["live"]) and alerts.exists())
@@ -372,8 +387,8 @@ def test_two_daemons_backfill_each_fact_check_once(tmp_path: Path, db_url: str,
     alerts = tmp_path / "alerts.jsonl"
     dated_sources(tmp_path / "sources.yaml", site, cdx, names, alerts)
     open_store(db_url).close()
-    workers = [start(tmp_path, db_url, "--log-format", "json", log=f"worker{i}.log")
-               for i in range(2)]
+    workers = start_together(tmp_path, db_url, [f"worker{i}.log" for i in range(2)],
+                             "--log-format", "json")
     wait_for(lambda: all(history(db_url)[n]["live"] for n in names))
     time.sleep(1.0)
     assert [stop(w) for w in workers] == [0, 0]

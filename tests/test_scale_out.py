@@ -104,6 +104,15 @@ def checks_by_worker(tmp_path: Path, n: int, since: str = "") -> list[str]:
     return [e["source"] for e in events if e["event"] == "check" and e["ts"] >= since]
 
 
+def first_round(tmp_path: Path, db_url: str, names: list[str], workers: int = 3) -> None:
+    """Wait (30 s at most) until the workers have started and every source was checked once."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            all('"started"' in (tmp_path / f"worker{n}.log").read_text() for n in range(workers))
+            and len(checks(db_url)) == len(names)):  # (the workers create the schema first)
+        time.sleep(0.2)
+
+
 def checks(db_url: str) -> dict[str, list[dt.datetime]]:
     engine = create_engine(db_url)
     try:
@@ -124,9 +133,10 @@ def test_three_workers_share_the_work_and_keep_each_hosts_spacing(
     every, delay = 5.0, 0.2
     names = desk(tmp_path, hosts, 12, every="5s", host_delay="0.2s")
     workers = [worker(tmp_path, pg_url, n) for n in range(3)]
-    time.sleep(every + 2)  # the first round: whoever starts first takes most of it
+    first_round(tmp_path, pg_url, names)  # whoever starts first takes most of it
+    time.sleep(1)  # the round's last checks are logged by now
     steady = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    time.sleep(20)
+    time.sleep(14)
     assert [stop(w) for w in workers] == [0, 0, 0]
 
     found = checks(pg_url)
@@ -159,7 +169,7 @@ def test_a_killed_worker_leaves_its_sources_to_the_others(
     for server in hosts:
         server.delay = 0.8  # checks take a while: the killed worker holds some when it dies
     workers = [worker(tmp_path, pg_url, n, "--lease", f"{lease:g}s") for n in range(3)]
-    time.sleep(6)
+    first_round(tmp_path, pg_url, names)  # every item has its baseline (a fixed 6 s before)
     for server in hosts:  # the evidence breaks: every item flags, once
         for page in server.root.glob("*.html"):
             page.write_text("<html><body><main><p>Page retired.</p></main></body></html>")
@@ -176,7 +186,18 @@ def test_a_killed_worker_leaves_its_sources_to_the_others(
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     killed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    time.sleep(lease + 4 + 4)
+
+    def taken_over() -> bool:
+        """Every source the victim held was checked again, and every item has flagged."""
+        found = checks(pg_url)
+        with engine.connect() as conn:
+            flagged = conn.scalar(select(func.count(FlagRow.evidence_id.distinct())))
+        return all(any(t > killed_at for t in found[name]) for name in held) \
+            and flagged == len(names)
+
+    deadline = time.monotonic() + lease + 4 + 4  # (a fixed wait this long before)
+    while time.monotonic() < deadline and not taken_over():
+        time.sleep(0.2)
     assert [stop(w) for w in workers[1:]] == [0, 0]
 
     found = checks(pg_url)
