@@ -92,7 +92,7 @@ def measure(layout: str, where: dict[str, str], workdir: Path) -> Figures:
     (directory / "desk.yaml").write_text(DESK)
     out = directory / "draft.yaml"
     draft = api.import_factcheck(f"{where['pages']}/{expected['page']}", sources=directory,
-                                 out=out)
+                                 output=out)
     loaded = config.load(directory)  # the draft validates with the desk's file
     f = Figures(layout, draft=draft.text)
 

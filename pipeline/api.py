@@ -909,18 +909,18 @@ def flag(store: Store, config: Config, flag_id: int) -> FlagDetail:
 
 
 def import_factcheck(target: str, *, sources: str | Path | None = None,
-                     factcheck_id: str | None = None, out: Path | None = None,
+                     factcheck_id: str | None = None, output: Path | None = None,
                      transport: httpx.AsyncBaseTransport | None = None) -> Draft:
     """Draft a watch of the published fact-check at `target` (a URL, or a saved HTML file):
     its claims, the pages they cite, and evidence proposed and checked on each
     (`pipeline.importer`). The draft is validated with the desk's configuration at `sources`
     (a directory: with its other files, and the sources it declares are used by their ids);
-    with `out` it is also written there, as a new file."""
+    with `output` it is also written there, as a new file."""
     from pipeline import importer  # its parsers load only when a fact-check is imported
 
     desk = Path(sources) if sources is not None else None
-    if out is not None and out.exists():
-        raise UsageError(f"{out} exists already: choose another file", field="out")
+    if output is not None and output.exists():
+        raise UsageError(f"{output} exists already: choose another file", field="output")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target):
         raise UsageError("the fact-check's address holds a control character or an unpaired "
                          "surrogate: give its URL or a file's path", field="url")
@@ -929,11 +929,11 @@ def import_factcheck(target: str, *, sources: str | Path | None = None,
     draft = importer.draft_watch(body, read_from, config, when=f"{utcnow():%Y-%m-%d}",
                                  charset=charset, home=home, factcheck_id=factcheck_id,
                                  reuse=desk is not None and desk.is_dir(), transport=transport)
-    path = out or (desk / f"{draft.factcheck_id}.yaml" if desk is not None and desk.is_dir()
+    path = output or (desk / f"{draft.factcheck_id}.yaml" if desk is not None and desk.is_dir()
                    else Path(f"{draft.factcheck_id}.yaml"))
     factcheck_files.check(draft.text, path, desk)
-    if out is not None:
-        factcheck_files.write_new(out, draft.text)
+    if output is not None:
+        factcheck_files.write_new(output, draft.text)
     return draft
 
 

@@ -37,7 +37,7 @@ OPTIONS = {"decision": "--decision", "reviewer": "--by", "verdict": "--verdict",
            "since": "--since", "until": "--until", "target": "--claim/--factcheck/--source",
            "options": "--kind/--select/--follow/--ignore/--fetch", "url": "--url", "db": "--db",
            "alert_id": "--id", "role": "ROLE", "name": "NAME", "password": "password",
-           "page": "URL_OR_FILE", "id": "--id", "out": "-o", "from": "--from",
+           "page": "URL_OR_FILE", "id": "--id", "output": "-o", "out": "OUT", "from": "--from",
            "cdx_url": "--cdx-url"}
 
 
@@ -699,7 +699,7 @@ def import_factcheck(obj: dict[str, str], target: str, output: Path | None,
     evidence proposed on each, checked on the pages; for an editor to read and accept."""
     from pipeline import api
     draft = api.import_factcheck(target, sources=obj["sources"], factcheck_id=factcheck_id,
-                                 out=output)
+                                 output=output)
     items = [i for c in draft.claims for i in c.items if i.active]
     kinds: dict[str, int] = {}
     for item in items:

@@ -11,6 +11,8 @@ import itertools
 import json
 import random
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -105,7 +107,7 @@ def test_wacz_export_validates_and_lists_every_version(history: Store, db_url: s
     assert all(url.split("://", 1)[1].split("/", 1)[1] in index for url in urls)
 
 
-def test_wacz_export_refuses_clearly(history: Store, tmp_path: Path) -> None:
+def test_wacz_export_refuses_clearly(history: Store, db_url: str, tmp_path: Path) -> None:
     with pytest.raises(api.NotFound, match="nothing known as 'nope'"):
         api.export_wacz(history, tmp_path / "x.wacz", claim="nope")
     out = tmp_path / "exports" / "x.wacz"
@@ -116,6 +118,14 @@ def test_wacz_export_refuses_clearly(history: Store, tmp_path: Path) -> None:
     assert refused.value.field == "out"
     assert [p.name for p in (tmp_path / "exports").iterdir()] == ["x.wacz"], \
         "nothing half-written left behind"
+    nowhere = tmp_path / "no-such-dir" / "x.wacz"
+    for command in ("export-wacz", "export-warc"):  # the argument the user typed is named
+        ran = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()",
+                              "--db", db_url, command, "--factcheck", "fc", str(nowhere)],
+                             capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 2 and ran.stdout == ""
+        assert ran.stderr == f"claimwatch: OUT: cannot write {nowhere}: No such file or " \
+                             "directory\n", ran.stderr
 
 
 def age(store: Store) -> None:
