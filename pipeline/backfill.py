@@ -66,7 +66,8 @@ REASON_CHARS = 300  # a failed backfill's reason kept: one line, as `status` and
 class SourceBackfill:
     """What backfilling one source did: captures listed, versions loaded (or already there, or
     the same bytes as the version before, or unreadable), the baseline's capture, the flags
-    opened, and the time it took."""
+    opened, and the time it took. `unlisted` says why its captures could not be listed (the
+    archive down or refusing): then nothing of it was loaded, and a re-run may load it all."""
 
     source: str
     captures: int = 0
@@ -74,6 +75,7 @@ class SourceBackfill:
     already: int = 0
     same: int = 0
     errors: list[str] = field(default_factory=list)
+    unlisted: str | None = None
     baseline: dt.datetime | None = None
     flags: list[FlagRecord] = field(default_factory=list)
     seconds: float = 0.0
@@ -111,8 +113,8 @@ def backfill(store: Store, config: Config, factcheck_id: str,
              on_version: Callable[[str, Archived], None] | None = None) -> BackfillReport:
     """Backfill every source the fact-check cites (or `only` this one) from `kept_for(source id,
     source)`, between its publication day and `until` (now). A whole backfill that ends marks
-    the fact-check's backfill finished (a failed one's reason cleared), with the alerts of what
-    it left open."""
+    the fact-check's backfill finished (a failed one's reason cleared; failed, if the captures
+    of a source could not be listed), with the alerts of what it left open."""
     fc = next((f for f in config.factchecks if f.id == factcheck_id), None)
     if fc is None:
         raise NotFound(f"unknown fact-check {factcheck_id!r}", field="factcheck")
@@ -144,8 +146,12 @@ def backfill(store: Store, config: Config, factcheck_id: str,
                                           since, until, on_version, workers))
         with store.session() as session:  # what the replay left open: alerted now, once
             report.alerted = flags.alert_still_open(session, config, fc.id)
-            if whole:  # and the fact-check awaits its backfill no more
-                finish(session, fc.id)
+            if whole:  # and the fact-check awaits its backfill no more; one whose captures
+                # could not all be listed is failed, for people to see and re-run (a version
+                # that cannot be read is the archive's for good: it is in the timeline)
+                unlisted = [f"{s.source}: {s.unlisted}" for s in report.sources if s.unlisted]
+                finish(session, fc.id, error="the captures of a source could not be listed: "
+                       + "; ".join(unlisted) if unlisted else None)
     finally:
         workers.close()
         for kept in opened.values():
@@ -165,7 +171,8 @@ def _source(store: Store, config: Config, factcheck: str, slug: str, spec: Sourc
     try:
         captures = kept.captures(spec.url, since, until)
     except FetchError as exc:  # the listing failed: reported, and the other sources go on
-        done.errors.append(str(exc))
+        done.unlisted = str(exc)
+        done.errors.append(done.unlisted)
         captures = []
     done.captures = len(captures)
     if captures:

@@ -346,6 +346,37 @@ def test_the_internet_archive_s_cdx_api_through_a_loopback_stand_in(store: Store
                         f"{server.base}/web/20250621093000id_/{url}"]
 
 
+def test_an_archive_that_cannot_list_a_source_s_captures_leaves_its_backfill_failed(
+        store: Store) -> None:
+    """The archive is down when a fact-check is backfilled: nothing of the source could be
+    loaded, so the backfill ends `failed`, naming the source and why, not `finished` (its
+    publication-day baseline would otherwise be lost without a word); run again once the
+    archive answers, it loads the versions and is finished."""
+    from pipeline.fetch import FetchSettings
+    url = "http://127.0.0.1:9/page"
+    server = CdxServer({"20250310090000": html("The council approved the budget."),
+                        "20250621093000": html("The council rejected the budget.")}, url)
+    cfg = config.parse(QUOTED)
+    kw = {"where": "cdx", "cdx_url": server.cdx_url,
+          "settings": FetchSettings(user_agent="cw-test", retries=0, host_delay=0)}
+    try:
+        server.down = True
+        [done] = api.backfill(store, cfg, "fc", **kw).sources
+        assert (done.captures, done.loaded) == (0, 0) and done.unlisted is not None
+        assert "503" in done.unlisted and done.errors == [done.unlisted]
+        [state] = api.status(store, cfg)["backfills"]
+        assert state["state"] == "failed", state
+        assert state["error"] == f"the captures of a source could not be listed: page: " \
+                                 f"{done.unlisted}"
+        server.down = False
+        [done] = api.backfill(store, cfg, "fc", **kw).sources
+    finally:
+        server.close()
+    assert (done.captures, done.loaded, done.unlisted) == (2, 2, None)
+    [state] = api.status(store, cfg)["backfills"]
+    assert (state["state"], state["error"]) == ("finished", None)
+
+
 @pytest.mark.parametrize("form", ["warc", "wacz"])
 def test_claimwatch_s_own_warc_and_wacz_read_back(store: Store, tmp_path: Path,
                                                  form: str) -> None:
