@@ -93,7 +93,8 @@ class BackfillReport:
     published: dt.date
     sources: list[SourceBackfill]
     alerted: list[int] = field(default_factory=list)  # flags still open at the end, alerted
-    # a worker's backfill that failed (`backfill_claimed`): why, in one line; it was ended
+    # why a backfill that was ended failed, in one line: a worker's that raised
+    # (`backfill_claimed`: `sources` is empty), or a whole one with a source's captures unlisted
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -150,8 +151,10 @@ def backfill(store: Store, config: Config, factcheck_id: str,
                 # could not all be listed is failed, for people to see and re-run (a version
                 # that cannot be read is the archive's for good: it is in the timeline)
                 unlisted = [f"{s.source}: {s.unlisted}" for s in report.sources if s.unlisted]
-                finish(session, fc.id, error="the captures of a source could not be listed: "
-                       + "; ".join(unlisted) if unlisted else None)
+                if unlisted:
+                    report.error = reason("the captures of a source could not be listed: "
+                                          + "; ".join(unlisted))
+                finish(session, fc.id, error=report.error)
     finally:
         workers.close()
         for kept in opened.values():

@@ -88,7 +88,7 @@ def check(obj: dict[str, str], everything: bool, only: tuple[str, ...], as_json:
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        for done in (done for done in report.backfills if done.error is None):
+        for done in (done for done in report.backfills if done.sources):
             loaded = sum(s.loaded for s in done.sources)
             dated = sum(len(s.flags) for s in done.sources)
             click.echo(f"backfilled {done.factcheck} from {done.published}: {loaded} "

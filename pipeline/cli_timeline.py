@@ -6,12 +6,17 @@ versions are kept) and `claimwatch timeline` (when each item's evidence moved). 
 from __future__ import annotations
 
 import json
+import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.archive_sources import CDX_URL
 from pipeline.textnorm import printable
 from pipeline.vocab import iso
+
+if TYPE_CHECKING:
+    from pipeline.backfill import BackfillReport
 
 
 @click.command()
@@ -35,7 +40,13 @@ def backfill(obj: dict[str, str], factcheck_id: str, where: str, source: str | N
                               cdx_url=cdx_url)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
-        return
+    else:
+        _print_backfill(report)
+    if report.error is not None:  # failed: the fact-check's backfill is not finished
+        sys.exit(1)
+
+
+def _print_backfill(report: BackfillReport) -> None:
     click.echo(f"{report.factcheck}: published {report.published.isoformat()}")
     for done in report.sources:
         per = done.seconds / max(done.loaded + done.same + done.already, 1)
@@ -50,6 +61,8 @@ def backfill(obj: dict[str, str], factcheck_id: str, where: str, source: str | N
                        f"({flag.claim}): {printable(flag.reason)}")
     if report.alerted:
         click.echo(f"  alerted, still open at the end: flag {', '.join(map(str, report.alerted))}")
+    if report.error is not None:
+        click.echo(f"  failed: {report.error} (run it again once the archive answers)")
 
 
 @click.command()

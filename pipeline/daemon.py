@@ -165,9 +165,9 @@ class Daemon:
         except backfill_stage.Stopped:
             self.log("backfill-stopped", factcheck=claimed.factcheck)
             return
-        if report.error is not None:  # `backfill_from` names no directory, or a bug reading
+        if report.error is not None:  # `backfill_from` names no directory, a bug reading, or
+            # an archive that could not list a source's captures (then the others are logged)
             self.log("backfill-failed", factcheck=claimed.factcheck, error=report.error)
-            return
         for done in report.sources:
             self.log("backfill", factcheck=report.factcheck, source=done.source,
                      captures=done.captures, loaded=done.loaded, already=done.already,

@@ -347,11 +347,15 @@ def test_the_internet_archive_s_cdx_api_through_a_loopback_stand_in(store: Store
 
 
 def test_an_archive_that_cannot_list_a_source_s_captures_leaves_its_backfill_failed(
-        store: Store) -> None:
+        store: Store, db_url: str, tmp_path: Path) -> None:
     """The archive is down when a fact-check is backfilled: nothing of the source could be
     loaded, so the backfill ends `failed`, naming the source and why, not `finished` (its
-    publication-day baseline would otherwise be lost without a word); run again once the
-    archive answers, it loads the versions and is finished."""
+    publication-day baseline would otherwise be lost without a word), and `claimwatch
+    backfill` says so and exits 1; run again once the archive answers, it loads the versions
+    and is finished."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
     from pipeline.fetch import FetchSettings
     url = "http://127.0.0.1:9/page"
     server = CdxServer({"20250310090000": html("The council approved the budget."),
@@ -360,15 +364,25 @@ def test_an_archive_that_cannot_list_a_source_s_captures_leaves_its_backfill_fai
     kw = {"where": "cdx", "cdx_url": server.cdx_url,
           "settings": FetchSettings(user_agent="cw-test", retries=0, host_delay=0)}
     try:
-        server.down = True
-        [done] = api.backfill(store, cfg, "fc", **kw).sources
+        server.down = 503
+        report = api.backfill(store, cfg, "fc", **kw)
+        [done] = report.sources
         assert (done.captures, done.loaded) == (0, 0) and done.unlisted is not None
         assert "503" in done.unlisted and done.errors == [done.unlisted]
+        why = f"the captures of a source could not be listed: page: {done.unlisted}"
         [state] = api.status(store, cfg)["backfills"]
-        assert state["state"] == "failed", state
-        assert state["error"] == f"the captures of a source could not be listed: page: " \
-                                 f"{done.unlisted}"
-        server.down = False
+        assert (state["state"], state["error"], report.error) == ("failed", why, why)
+
+        server.down = 403  # refused (not retried): as the command says it
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(QUOTED)
+        ran = CliRunner().invoke(cli, ["--sources", str(sources), "--db", db_url, "backfill",
+                                       "fc", "--from", "cdx", "--cdx-url", server.cdx_url])
+        assert ran.exit_code == 1, ran.output
+        assert ran.output.endswith(" (run it again once the archive answers)\n")
+        assert "  failed: the captures of a source could not be listed: page: " in ran.output
+
+        server.down = 0
         [done] = api.backfill(store, cfg, "fc", **kw).sources
     finally:
         server.close()

@@ -22,7 +22,7 @@ class CdxServer:
     def __init__(self, captures: Captures, url: str | None = None, *,
                  delay: float = 0.0) -> None:
         self.captures, self.url, self.delay = captures, url, delay
-        self.down = False  # True: listings are answered 503 (an archive down)
+        self.down = 0  # an HTTP status (503): listings are answered with it, an archive down
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -31,7 +31,7 @@ class CdxServer:
                 outer.requests.append((self.path, self.headers.get("User-Agent")))
                 parts = urlsplit(self.path)
                 if parts.path == "/cdx/search/cdx" and outer.down:
-                    self._send(503, b"the archive is down", "text/plain")
+                    self._send(outer.down, b"the archive is down", "text/plain")
                 elif parts.path == "/cdx/search/cdx":
                     self._send(200, outer.listing(parts.query), "application/json")
                 elif parts.path.startswith("/web/"):
