@@ -151,10 +151,9 @@ def backfill(store: Store, config: Config, factcheck_id: str,
                 # could not all be listed is failed, for people to see and re-run (a version
                 # that cannot be read is the archive's for good: it is in the timeline)
                 unlisted = [f"{s.source}: {s.unlisted}" for s in report.sources if s.unlisted]
-                if unlisted:
-                    report.error = reason("the captures of a source could not be listed: "
-                                          + "; ".join(unlisted))
-                finish(session, fc.id, error=report.error)
+                why = f"the captures of a source could not be listed: {'; '.join(unlisted)}" \
+                    if unlisted else None
+                report.error = finish(session, fc.id, error=why)
     finally:
         workers.close()
         for kept in opened.values():
@@ -244,13 +243,15 @@ def claim_waiting(store: Store, config: Config, owner: str, *, lease: dt.timedel
     return None
 
 
-def finish(session: Any, factcheck: str, *, error: str | None = None) -> None:
+def finish(session: Any, factcheck: str, *, error: str | None = None) -> str | None:
     """Mark the fact-check's backfill finished: it awaits none any more (its sources are
     checked live from now on), whether it loaded everything, nothing, or failed. `error` says
-    why one failed (kept as one line, `reason`); a backfill that ends whole clears it."""
+    why one failed; it is kept as `reason` makes it, and returned so (a backfill that ends
+    whole clears it)."""
+    kept = None if error is None else reason(error)
     session.execute(update(FactCheckRow).where(FactCheckRow.slug == factcheck)
-                    .values(backfill_finished_at=utcnow(),
-                            backfill_error=None if error is None else reason(error)))
+                    .values(backfill_finished_at=utcnow(), backfill_error=kept))
+    return kept
 
 
 def reason(text: str) -> str:
@@ -302,9 +303,8 @@ def backfill_claimed(store: Store, config: Config, claimed: Claimed, lease: dt.t
             why = first_line(exc)
             if not isinstance(exc, ClaimwatchError):  # a bug: say which
                 why = f"{type(exc).__name__}: {why}"
-            why = reason(why)
             with store.session() as session:  # it must not hold its sources back for ever
-                finish(session, claimed.factcheck, error=why)
+                why = finish(session, claimed.factcheck, error=why)
     published = next(fc.published for fc in config.factchecks if fc.id == claimed.factcheck)
     assert published is not None  # `claim_waiting` takes dated fact-checks only
     return BackfillReport(claimed.factcheck, published, [], error=why)

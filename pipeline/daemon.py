@@ -11,10 +11,11 @@ dated fact-check awaits its backfill, the check loop leaves its sources alone
 once and marks it started (`backfill.claim_waiting`, the sources' leases), so one worker
 (a daemon or a `check`) backfills it and no live check becomes its baseline first. The leases
 are renewed while it runs and let go at its end (`backfill.holding`). A backfill that ends,
-even one that loaded nothing or failed (an unreadable `backfill_from`), is marked finished, and
-the check loop takes its sources as they fall due; one stopped between two versions (SIGTERM),
-or whose daemon died (its leases run out), is still started and not finished: the next daemon
-(or `check`) to claim it resumes it, skipping the versions already loaded.
+even one that loaded nothing or failed (an unreadable `backfill_from`: it is kept as failed,
+with its reason), is marked finished, and the check loop takes its sources as they fall
+due; one stopped between two versions (SIGTERM), or whose daemon died (its leases run out), is
+still started and not finished: the next daemon (or `check`) to claim it resumes it, skipping
+the versions already loaded.
 
 Due times live in the database (`source.next_check_at`), so a restart resumes the schedule
 instead of re-checking everything, and several daemons on one PostgreSQL database share the work

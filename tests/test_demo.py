@@ -70,7 +70,7 @@ def test_demo_serve_ends_with_the_desk_open_on_its_database(tmp_path: Path) -> N
                 break
         assert f"http://127.0.0.1:{port}/" in "".join(lines), "".join(lines)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for _ in range(100):  # uvicorn binds just after the line is printed
+            for _ in range(100):  # listening before the line; the app may still start
                 try:
                     form = client.get("/login")
                     break
